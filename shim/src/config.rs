@@ -1,0 +1,333 @@
+//! `RUNWARDEN_*` environment variables -> one validated [`Config`].
+//!
+//! Pure: [`Config::from_vars`] takes the variables as pairs, so every rule is table-tested. An unknown
+//! `RUNWARDEN_*` name or a malformed value is an error naming the variable and what it accepts: a typo
+//! must never run a weaker setup than the user asked for, so runwarden refuses to start the workload.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub const PREFIX: &str = "RUNWARDEN_";
+
+/// Proxy and loader variables always captured at exec (they decide where traffic goes and what code is
+/// loaded): the catalogue's proxy-env and library-injection detections read them.
+pub const DEFAULT_ENV_CAPTURE: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+    "GCONV_PATH",
+];
+
+/// Every variable runwarden reads, with what it accepts (shown in errors and `--help`).
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("RUNWARDEN_LOG", "error | warn | info | debug | trace (default info; debug logs every process event)"),
+    ("RUNWARDEN_TRACE", "auto | require | off (default auto: ptrace, or /proc polling if ptrace is refused)"),
+    ("RUNWARDEN_SIGNAL_GROUP", "0 | 1 (default 0: forward signals to the main process; 1: to its process group)"),
+    ("RUNWARDEN_GRACE", "a duration such as 3s or 500ms, at most 60s (default 3s): SIGTERM-to-SIGKILL wait for leftovers"),
+    ("RUNWARDEN_SCAN_INTERVAL", "a duration from 50ms to 60s (default 500ms): how often /proc is reconciled"),
+    ("RUNWARDEN_ENV_CAPTURE", "comma-separated variable names captured at exec, besides the proxy and loader ones"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceSetting {
+    /// ptrace; fall back to /proc polling if it is refused.
+    Auto,
+    /// ptrace or refuse to start.
+    Require,
+    /// No ptrace (the workload wants to use gdb or strace itself): /proc polling only.
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub log: LogLevel,
+    pub trace: TraceSetting,
+    pub signal_group: bool,
+    pub grace: Duration,
+    pub scan_interval: Duration,
+    /// Names of the environment variables captured at each exec.
+    pub env_capture: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            log: LogLevel::Info,
+            trace: TraceSetting::Auto,
+            signal_group: false,
+            grace: Duration::from_secs(3),
+            scan_interval: Duration::from_millis(500),
+            env_capture: DEFAULT_ENV_CAPTURE.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("unknown variable {name}; runwarden reads {known}")]
+    Unknown { name: String, known: KnownNames },
+    #[error("{name}={value:?} is not valid: expected {expected}")]
+    Invalid {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// The list of known names, printed in errors.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KnownNames;
+
+impl fmt::Display for KnownNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = VARIABLES.iter().map(|(n, _)| *n).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+fn expected(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, e)| *e)
+        .unwrap_or("")
+}
+
+fn invalid(name: &str, value: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        expected: expected(name),
+    }
+}
+
+/// Parses "3s", "500ms", "2m" or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().ok()?;
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(name, v)),
+    }
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn parse_duration_in(
+    name: &str,
+    v: &str,
+    min: Duration,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
+    match parse_duration(v) {
+        Some(d) if d >= min && d <= max => Ok(d),
+        _ => Err(invalid(name, v)),
+    }
+}
+
+impl Config {
+    /// Builds the config from environment pairs; variables without the prefix are ignored.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut c = Config::default();
+        for (name, value) in vars {
+            let (name, v) = (name.as_ref(), value.as_ref());
+            if !name.starts_with(PREFIX) {
+                continue;
+            }
+            match name {
+                "RUNWARDEN_LOG" => {
+                    c.log = match v.trim().to_ascii_lowercase().as_str() {
+                        "error" => LogLevel::Error,
+                        "warn" | "warning" => LogLevel::Warn,
+                        "info" => LogLevel::Info,
+                        "debug" => LogLevel::Debug,
+                        "trace" => LogLevel::Trace,
+                        _ => return Err(invalid(name, v)),
+                    }
+                }
+                "RUNWARDEN_TRACE" => {
+                    c.trace = match v.trim() {
+                        "auto" => TraceSetting::Auto,
+                        "require" => TraceSetting::Require,
+                        "off" => TraceSetting::Off,
+                        _ => return Err(invalid(name, v)),
+                    }
+                }
+                "RUNWARDEN_SIGNAL_GROUP" => c.signal_group = parse_bool(name, v)?,
+                "RUNWARDEN_GRACE" => {
+                    c.grace = parse_duration_in(name, v, Duration::ZERO, Duration::from_secs(60))?
+                }
+                "RUNWARDEN_SCAN_INTERVAL" => {
+                    c.scan_interval = parse_duration_in(
+                        name,
+                        v,
+                        Duration::from_millis(50),
+                        Duration::from_secs(60),
+                    )?
+                }
+                "RUNWARDEN_ENV_CAPTURE" => {
+                    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        if !is_env_name(item) {
+                            return Err(invalid(name, v));
+                        }
+                        if !c.env_capture.iter().any(|e| e == item) {
+                            c.env_capture.push(item.to_string());
+                        }
+                    }
+                }
+                _ => {
+                    return Err(ConfigError::Unknown {
+                        name: name.to_string(),
+                        known: KnownNames,
+                    })
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// Reads the process environment. Names or values that are not UTF-8 cannot be ours unless they
+    /// carry the prefix, in which case they are refused like any malformed value.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let mut vars = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            let key = k.to_string_lossy().into_owned();
+            if !key.starts_with(PREFIX) {
+                continue;
+            }
+            match v.into_string() {
+                Ok(v) => vars.push((key, v)),
+                Err(raw) => return Err(invalid(&key, &raw.to_string_lossy())),
+            }
+        }
+        Config::from_vars(vars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(pairs.iter().copied())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[("PATH", "/bin"), ("HOME", "/root")]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.grace, Duration::from_secs(3));
+        assert!(c.env_capture.contains(&"LD_PRELOAD".to_string()));
+    }
+
+    #[test]
+    fn valid_values() {
+        let c = cfg(&[
+            ("RUNWARDEN_LOG", "DEBUG"),
+            ("RUNWARDEN_TRACE", "require"),
+            ("RUNWARDEN_SIGNAL_GROUP", "1"),
+            ("RUNWARDEN_GRACE", "500ms"),
+            ("RUNWARDEN_SCAN_INTERVAL", "2s"),
+            (
+                "RUNWARDEN_ENV_CAPTURE",
+                "AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS,LD_PRELOAD",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.log, LogLevel::Debug);
+        assert_eq!(c.trace, TraceSetting::Require);
+        assert!(c.signal_group);
+        assert_eq!(c.grace, Duration::from_millis(500));
+        assert_eq!(c.scan_interval, Duration::from_secs(2));
+        assert!(c.env_capture.contains(&"AWS_PROFILE".to_string()));
+        assert_eq!(
+            c.env_capture.iter().filter(|e| *e == "LD_PRELOAD").count(),
+            1
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_list() {
+        let err = cfg(&[("RUNWARDEN_GARCE", "3s")]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("RUNWARDEN_GARCE"), "{msg}");
+        assert!(msg.contains("RUNWARDEN_GRACE"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_accepted_values() {
+        for (name, value) in [
+            ("RUNWARDEN_LOG", "loud"),
+            ("RUNWARDEN_TRACE", "yes"),
+            ("RUNWARDEN_SIGNAL_GROUP", "2"),
+            ("RUNWARDEN_GRACE", "forever"),
+            ("RUNWARDEN_GRACE", "61s"),
+            ("RUNWARDEN_GRACE", "-1s"),
+            ("RUNWARDEN_SCAN_INTERVAL", "1ms"),
+            ("RUNWARDEN_SCAN_INTERVAL", ""),
+            ("RUNWARDEN_ENV_CAPTURE", "GOOD,bad-name"),
+        ] {
+            let err = cfg(&[(name, value)]).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.starts_with(&format!("{name}=")), "{msg}");
+            assert!(msg.contains("expected"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2h"), None);
+        assert_eq!(parse_duration("ms"), None);
+    }
+}

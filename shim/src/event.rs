@@ -1,0 +1,190 @@
+//! The process events runwarden's sensors produce and its pipeline consumes.
+//!
+//! These are *observations*, not findings: what the tracer saw at a stop, or what the scanner found in
+//! /proc. They serialize to the JSON logged at debug level (so a user can see what runwarden sees), and
+//! they are the input the detection engine's event model is built from.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+/// Which sensor saw the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sensor {
+    /// The ptrace exec/fork/exit stops: exact, before the new program runs.
+    Ptrace,
+    /// The periodic /proc scan: best effort (the fallback when ptrace is refused, and reconciliation).
+    Scanner,
+}
+
+/// How a new process came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The workload's main process, started by runwarden.
+    Main,
+    Fork,
+    Vfork,
+    Clone,
+    /// Found by the scanner; how it started is unknown.
+    Observed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum ProcessEvent {
+    /// A new process (not a thread) appeared.
+    Start(StartEvent),
+    /// A process ran a new program.
+    Exec(Box<ExecEvent>),
+    /// A process ended.
+    Exit(ExitEvent),
+    /// A descendant that the tracer does not trace (CLONE_UNTRACED, or attached late).
+    Untraced(UntracedEvent),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StartEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    pub pid: i32,
+    pub ppid: i32,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExitEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    pub pid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UntracedEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    pub pid: i32,
+    pub ppid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    pub args: Vec<String>,
+}
+
+/// Identity of a file's contents as far as metadata tells: the hash cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Binary {
+    /// The path `/proc/<pid>/exe` names, without the " (deleted)" suffix.
+    pub path: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Executed from a memfd (`/memfd:name`): fileless execution.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub memfd: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Filled in off the tracer thread by the hashing cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip)]
+    pub key: Option<FileKey>,
+}
+
+/// What a standard descriptor (0, 1, 2) refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Stdio {
+    File {
+        path: String,
+    },
+    Tty {
+        path: String,
+    },
+    Pipe {
+        inode: u64,
+    },
+    Socket {
+        inode: u64,
+        /// "tcp 10.0.0.5:41234->203.0.113.7:4444", resolved off the tracer thread when possible.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
+    Anon {
+        name: String,
+    },
+    Closed,
+    Other {
+        link: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    pub sensor: Sensor,
+    pub pid: i32,
+    /// The thread that called execve, when it was not the leader (its id is gone after the exec).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub former_tid: Option<i32>,
+    pub ppid: i32,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub binary: Binary,
+    pub args: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub arguments_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// The environment entries that matter (proxies, loader variables, the configured list).
+    pub env: Vec<EnvVar>,
+    pub stdio: [Stdio; 3],
+    /// Ancestor pids, nearest first, filled in by the pipeline from the process table.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<Ancestor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub val: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ancestor {
+    pub pid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// RFC 3339 timestamps with microseconds, UTC ("2026-11-22T23:59:59.123456Z").
+pub mod rfc3339 {
+    use std::time::SystemTime;
+
+    pub fn format(t: SystemTime) -> String {
+        humantime::format_rfc3339_micros(t).to_string()
+    }
+
+    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*t))
+    }
+}

@@ -1,0 +1,244 @@
+//! The consumer side of the sensors: one thread that receives process events, keeps the process
+//! table, enriches exec events (sha256, socket peers, ancestors), runs the periodic /proc scan, and
+//! hands the result on (today: the debug log; the detection engine plugs in here).
+//!
+//! The channel is bounded. When it is full the tracer *waits* rather than drop an event: every exec
+//! must be seen, and the stall is counted and reported. Enrichment never runs on the tracer thread.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::event::{ExecEvent, ProcessEvent, Stdio};
+use crate::fs::hash::HashCache;
+use crate::proc::scan::Scanner;
+use crate::proc::sockets::describe_socket;
+use crate::proc::table::ProcessTable;
+use crate::trace::Mode;
+
+/// Events in flight between the tracer and the pipeline (about 1 KiB each).
+pub const QUEUE_CAPACITY_EVENTS: usize = 4096;
+
+enum Msg {
+    /// The tracer knows its mode and the main pid: scanning can start.
+    Begin {
+        mode: Mode,
+    },
+    Event(ProcessEvent),
+}
+
+#[derive(Debug, Default)]
+pub struct SenderCounters {
+    /// Sends that found the queue full and had to wait.
+    pub stalls: AtomicU64,
+    /// Events lost because the pipeline thread is gone.
+    pub lost: AtomicU64,
+}
+
+/// The tracer's handle on the pipeline.
+#[derive(Clone)]
+pub struct EventSender {
+    tx: SyncSender<Msg>,
+    counters: Arc<SenderCounters>,
+}
+
+impl EventSender {
+    fn push(&self, msg: Msg) {
+        match self.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(msg)) => {
+                self.counters.stalls.fetch_add(1, Ordering::Relaxed);
+                if self.tx.send(msg).is_err() {
+                    self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn send(&self, ev: ProcessEvent) {
+        self.push(Msg::Event(ev));
+    }
+
+    pub fn begin(&self, mode: Mode) {
+        self.push(Msg::Begin { mode });
+    }
+
+    pub fn counters(&self) -> &SenderCounters {
+        &self.counters
+    }
+}
+
+pub struct PipelineConfig {
+    pub proc_root: PathBuf,
+    pub self_pid: i32,
+    pub scan_interval: Duration,
+    pub env_names: Vec<String>,
+}
+
+/// What the pipeline did, logged at exit.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineStats {
+    pub events: u64,
+    pub execs: u64,
+    pub untraced: u64,
+    pub scans: u64,
+    pub hash_hits: u64,
+    pub hash_misses: u64,
+}
+
+pub struct Pipeline {
+    handle: JoinHandle<PipelineStats>,
+}
+
+/// Starts the pipeline thread.
+pub fn spawn(cfg: PipelineConfig) -> std::io::Result<(EventSender, Pipeline)> {
+    let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY_EVENTS);
+    let handle = std::thread::Builder::new()
+        .name("rw-pipeline".into())
+        .spawn(move || Worker::new(cfg).run(rx))?;
+    Ok((
+        EventSender {
+            tx,
+            counters: Arc::default(),
+        },
+        Pipeline { handle },
+    ))
+}
+
+impl Pipeline {
+    /// Waits for the pipeline to drain (all senders must be dropped first).
+    pub fn finish(self) -> PipelineStats {
+        self.handle.join().unwrap_or_else(|_| {
+            tracing::error!("the pipeline thread panicked; some process events were not processed");
+            PipelineStats::default()
+        })
+    }
+}
+
+struct Worker {
+    cfg: PipelineConfig,
+    table: ProcessTable,
+    hashes: HashCache,
+    scanner: Option<Scanner>,
+    stats: PipelineStats,
+}
+
+impl Worker {
+    fn new(cfg: PipelineConfig) -> Self {
+        Worker {
+            cfg,
+            table: ProcessTable::default(),
+            hashes: HashCache::default(),
+            scanner: None,
+            stats: PipelineStats::default(),
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) -> PipelineStats {
+        let mut next_scan = Instant::now() + self.cfg.scan_interval;
+        loop {
+            let timeout = next_scan.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(timeout) {
+                Ok(Msg::Begin { mode }) => {
+                    self.scanner = Some(Scanner::new(
+                        self.cfg.proc_root.clone(),
+                        self.cfg.self_pid,
+                        mode,
+                        self.cfg.env_names.clone(),
+                    ));
+                }
+                Ok(Msg::Event(ev)) => self.handle(ev),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if Instant::now() >= next_scan {
+                self.scan();
+                next_scan = Instant::now() + self.cfg.scan_interval;
+            }
+        }
+        self.stats.hash_hits = self.hashes.hits;
+        self.stats.hash_misses = self.hashes.misses;
+        self.stats
+    }
+
+    fn scan(&mut self) {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return;
+        };
+        self.stats.scans += 1;
+        for ev in scanner.pass() {
+            self.handle(ev);
+        }
+        self.table.prune(Instant::now());
+    }
+
+    fn handle(&mut self, ev: ProcessEvent) {
+        self.stats.events += 1;
+        match ev {
+            ProcessEvent::Start(ref s) => {
+                self.table.start(s.pid, s.ppid);
+                log_event("process started", &ev);
+            }
+            ProcessEvent::Exec(mut e) => {
+                self.stats.execs += 1;
+                self.enrich(&mut e);
+                self.table.exec(&e);
+                log_event("exec", &ProcessEvent::Exec(e));
+            }
+            ProcessEvent::Exit(ref x) => {
+                self.table.exit(x.pid, Instant::now());
+                log_event("process exited", &ev);
+            }
+            ProcessEvent::Untraced(ref u) => {
+                self.stats.untraced += 1;
+                tracing::warn!(
+                    pid = u.pid,
+                    ppid = u.ppid,
+                    exe = u.exe.as_deref().unwrap_or(""),
+                    data = %json(&ev),
+                    "a process escaped tracing (CLONE_UNTRACED or attached late); it is watched by /proc scans only"
+                );
+            }
+        }
+    }
+
+    fn enrich(&mut self, e: &mut ExecEvent) {
+        if let Some(key) = e.binary.key {
+            let via_proc = self.cfg.proc_root.join(format!("{}/exe", e.pid));
+            let by_path = PathBuf::from(&e.binary.path);
+            e.binary.sha256 = self
+                .hashes
+                .hash(key, &[via_proc.as_path(), by_path.as_path()]);
+        }
+        for s in e.stdio.iter_mut() {
+            if let Stdio::Socket { inode, peer } = s {
+                *peer = describe_socket(&self.cfg.proc_root, e.pid, *inode)
+                    .or_else(|| describe_socket(&self.cfg.proc_root, self.cfg.self_pid, *inode));
+            }
+        }
+        e.ancestors = self.table.ancestors(e.pid);
+        if e.ancestors.is_empty() && e.ppid > 0 {
+            // Unknown to the table (poll mode, or attached late): at least name the parent.
+            e.ancestors = self.table.ancestors_from(e.ppid);
+        }
+    }
+}
+
+fn json(ev: &ProcessEvent) -> String {
+    serde_json::to_string(ev).unwrap_or_default()
+}
+
+fn log_event(what: &str, ev: &ProcessEvent) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(data = %json(ev), "{what}");
+    }
+}

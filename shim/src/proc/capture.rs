@@ -1,0 +1,203 @@
+//! Reads what an exec stop must record before the new program runs: these files vanish with the
+//! process, and a short-lived program (`/bin/true`) is gone microseconds after it is resumed.
+//!
+//! Runs on the tracer thread while the tracee waits, so it reads the fewest files, each bounded,
+//! into one reused buffer, and does no parsing beyond what is needed. Everything that can wait
+//! (hashing, socket resolution, lineage) happens later in the pipeline.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::event::{Binary, ExecEvent, FileKey, Sensor, Stdio};
+
+use super::parse;
+
+/// Upper bound on the argv bytes kept per exec (ARG_MAX can be 2 MiB; findings need the start).
+pub const ARGV_MAX_BYTES: usize = 32 * 1024;
+/// Upper bound on the environ bytes scanned for the wanted variables.
+pub const ENVIRON_MAX_BYTES: usize = 128 * 1024;
+
+/// Where /proc is (a temp dir in tests) and the reading state reused across stops.
+pub struct ProcReader {
+    root: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl ProcReader {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ProcReader {
+            root: root.into(),
+            buf: Vec::with_capacity(ENVIRON_MAX_BYTES),
+        }
+    }
+
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
+    fn path(&self, pid: i32, name: &str) -> PathBuf {
+        let mut p = self.root.join(pid.to_string());
+        p.push(name);
+        p
+    }
+
+    /// Reads up to `max` bytes of `/proc/<pid>/<name>` into the shared buffer; returns whether the
+    /// whole file fit.
+    fn read_bounded(&mut self, pid: i32, name: &str, max: usize) -> io::Result<bool> {
+        self.buf.clear();
+        let file = File::open(self.path(pid, name))?;
+        // One byte more than the bound tells "exactly max" apart from "more than max".
+        let n = file.take(max as u64 + 1).read_to_end(&mut self.buf)?;
+        let full = n <= max;
+        self.buf.truncate(max);
+        Ok(full)
+    }
+
+    fn read_link(&self, pid: i32, name: &str) -> io::Result<String> {
+        Ok(std::fs::read_link(self.path(pid, name))?
+            .to_string_lossy()
+            .into_owned())
+    }
+
+    /// The status fields, or an error if the process is gone.
+    pub fn status(&mut self, pid: i32) -> io::Result<parse::StatusFields> {
+        self.read_bounded(pid, "status", 4096)?;
+        Ok(parse::parse_status(&String::from_utf8_lossy(&self.buf)))
+    }
+
+    /// argv, bounded by [`ARGV_MAX_BYTES`], with the truncation flag.
+    pub fn cmdline(&mut self, pid: i32) -> io::Result<(Vec<String>, bool)> {
+        let full = self.read_bounded(pid, "cmdline", ARGV_MAX_BYTES)?;
+        Ok(parse::parse_cmdline(&self.buf, full))
+    }
+
+    /// The running executable: path from the exe link, identity from stat through it (which works for
+    /// deleted files and memfds too).
+    pub fn binary(&self, pid: i32) -> io::Result<Binary> {
+        let link = self.read_link(pid, "exe")?;
+        let (path, deleted, memfd) = parse::parse_exe_link(&link);
+        let meta = std::fs::metadata(self.path(pid, "exe")).ok();
+        let key = meta.as_ref().map(|m| FileKey {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        });
+        Ok(Binary {
+            path,
+            deleted,
+            memfd,
+            size: key.map(|k| k.size),
+            sha256: None,
+            key,
+        })
+    }
+
+    /// What descriptor `fd` refers to.
+    pub fn stdio(&self, pid: i32, fd: i32) -> Stdio {
+        match self.read_link(pid, &format!("fd/{fd}")) {
+            Ok(link) => parse::parse_fd_link(&link),
+            Err(_) => Stdio::Closed,
+        }
+    }
+
+    /// Everything an exec event records. Fails only if the process vanished (then there is nothing to
+    /// record); unreadable optional parts are left empty.
+    pub fn exec_event(
+        &mut self,
+        pid: i32,
+        former_tid: Option<i32>,
+        sensor: Sensor,
+        env_names: &[String],
+    ) -> io::Result<ExecEvent> {
+        let time = SystemTime::now();
+        let binary = self.binary(pid)?;
+        let status = self.status(pid)?;
+        let (args, arguments_truncated) = self.cmdline(pid).unwrap_or_default();
+        let env = match self.read_bounded(pid, "environ", ENVIRON_MAX_BYTES) {
+            Ok(_) => parse::select_env(&self.buf, env_names),
+            Err(_) => Vec::new(),
+        };
+        let cwd = self.read_link(pid, "cwd").ok();
+        let stdio = [self.stdio(pid, 0), self.stdio(pid, 1), self.stdio(pid, 2)];
+        Ok(ExecEvent {
+            time,
+            sensor,
+            pid,
+            former_tid,
+            ppid: status.ppid,
+            uid: status.uid,
+            euid: status.euid,
+            gid: status.gid,
+            egid: status.egid,
+            binary,
+            args,
+            arguments_truncated,
+            cwd,
+            env,
+            stdio,
+            ancestors: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = std::process::id() as i32;
+        let mut r = ProcReader::new("/proc");
+        let names = vec!["PATH".to_string()];
+        let ev = r.exec_event(me, None, Sensor::Ptrace, &names).unwrap();
+        assert_eq!(ev.pid, me);
+        assert!(!ev.args.is_empty());
+        assert!(ev.binary.key.is_some());
+        assert_eq!(ev.ppid, nix::unistd::getppid().as_raw());
+        assert_eq!(ev.uid, nix::unistd::getuid().as_raw());
+        assert_eq!(
+            ev.cwd.as_deref(),
+            std::env::current_dir()
+                .ok()
+                .as_deref()
+                .and_then(|p| p.to_str())
+        );
+    }
+
+    #[test]
+    fn bounded_reads_flag_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("7")).unwrap();
+        let long = "x".repeat(ARGV_MAX_BYTES + 10);
+        std::fs::write(
+            dir.path().join("7/cmdline"),
+            format!("python3\0-c\0{long}\0"),
+        )
+        .unwrap();
+        let mut r = ProcReader::new(dir.path());
+        let (args, truncated) = r.cmdline(7).unwrap();
+        assert!(truncated);
+        assert_eq!(
+            args.iter().map(|a| a.len() + 1).sum::<usize>() - 1,
+            ARGV_MAX_BYTES
+        );
+
+        std::fs::write(dir.path().join("7/cmdline"), "sh\0-c\0\0").unwrap();
+        assert_eq!(
+            r.cmdline(7).unwrap(),
+            (vec!["sh".into(), "-c".into(), "".into()], false)
+        );
+    }
+
+    #[test]
+    fn vanished_process_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = ProcReader::new(dir.path());
+        assert!(r.exec_event(12345, None, Sensor::Ptrace, &[]).is_err());
+    }
+}

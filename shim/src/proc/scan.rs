@@ -1,0 +1,311 @@
+//! Periodic passes over /proc: which processes descend from runwarden, which of them escaped tracing,
+//! and (when ptrace is unavailable) which programs appeared since the last pass.
+//!
+//! A descendant is a process whose parent chain reaches runwarden. Each pid is classified once, when it
+//! first appears (a process cannot move into or out of our tree: orphans are reparented to us, the
+//! subreaper), so a pass costs one directory listing plus a few reads per *new* process.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::event::{ProcessEvent, Sensor, UntracedEvent};
+use crate::trace::Mode;
+
+use super::capture::ProcReader;
+
+/// The fields of /proc/<pid>/stat a pass needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatFields {
+    pub state: char,
+    pub ppid: i32,
+    pub starttime: u64,
+}
+
+/// Parses /proc/<pid>/stat. The command name (field 2) may hold spaces and parentheses, so fields are
+/// counted from the *last* ')' (proc(5)).
+pub fn parse_stat(text: &str) -> Option<StatFields> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    // After ppid: pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime
+    // cstime priority nice num_threads itrealvalue, then starttime.
+    let starttime = f.nth(17)?.parse().ok()?;
+    Some(StatFields {
+        state,
+        ppid,
+        starttime,
+    })
+}
+
+/// The numeric entries of /proc: every process (thread ids are not listed at the top level).
+pub fn list_pids(root: &Path) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+pub fn read_stat(root: &Path, pid: i32) -> Option<StatFields> {
+    parse_stat(&std::fs::read_to_string(root.join(format!("{pid}/stat"))).ok()?)
+}
+
+/// Every live process below `ancestor` (not including it).
+pub fn descendants(root: &Path, ancestor: i32) -> Vec<i32> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for pid in list_pids(root) {
+        if let Some(s) = read_stat(root, pid) {
+            children.entry(s.ppid).or_default().push(pid);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![ancestor];
+    while let Some(p) = todo.pop() {
+        if let Some(kids) = children.get(&p) {
+            for k in kids {
+                if *k != ancestor && !out.contains(k) {
+                    out.push(*k);
+                    todo.push(*k);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    starttime: u64,
+    ours: bool,
+    /// Poll mode: the program last seen, to notice a re-exec.
+    program: Option<(String, Vec<String>)>,
+}
+
+/// The scanner's memory between passes.
+pub struct Scanner {
+    root: PathBuf,
+    self_pid: i32,
+    mode: Mode,
+    env_names: Vec<String>,
+    seen: HashMap<i32, Seen>,
+    reader: ProcReader,
+    reported_untraced: HashSet<(i32, u64)>,
+}
+
+impl Scanner {
+    pub fn new(
+        root: impl Into<PathBuf>,
+        self_pid: i32,
+        mode: Mode,
+        env_names: Vec<String>,
+    ) -> Self {
+        let root = root.into();
+        Scanner {
+            reader: ProcReader::new(root.clone()),
+            root,
+            self_pid,
+            mode,
+            env_names,
+            seen: HashMap::new(),
+            reported_untraced: HashSet::new(),
+        }
+    }
+
+    /// One pass; returns the events it found.
+    pub fn pass(&mut self) -> Vec<ProcessEvent> {
+        let pids = list_pids(&self.root);
+        let live: HashSet<i32> = pids.iter().copied().collect();
+        self.seen.retain(|pid, _| live.contains(pid));
+
+        // Classify new pids. A parent may be new too (and listed after its child), so repeat until no
+        // new pid can be placed; what is left has a parent outside our tree.
+        let mut pending: Vec<(i32, StatFields)> = pids
+            .iter()
+            .filter(|p| **p != self.self_pid)
+            .filter_map(|p| {
+                let st = read_stat(&self.root, *p)?;
+                let known = self
+                    .seen
+                    .get(p)
+                    .is_some_and(|s| s.starttime == st.starttime);
+                (!known).then_some((*p, st))
+            })
+            .collect();
+        let mut fresh = Vec::new();
+        loop {
+            let before = pending.len();
+            pending.retain(|(pid, st)| {
+                let parent_ours =
+                    st.ppid == self.self_pid || self.seen.get(&st.ppid).is_some_and(|s| s.ours);
+                let parent_known =
+                    parent_ours || self.seen.contains_key(&st.ppid) || !live.contains(&st.ppid);
+                if parent_known {
+                    self.seen.insert(
+                        *pid,
+                        Seen {
+                            starttime: st.starttime,
+                            ours: parent_ours,
+                            program: None,
+                        },
+                    );
+                    if parent_ours {
+                        fresh.push((*pid, *st));
+                    }
+                }
+                !parent_known
+            });
+            if pending.is_empty() || pending.len() == before {
+                break;
+            }
+        }
+        for (pid, st) in pending {
+            self.seen.insert(
+                pid,
+                Seen {
+                    starttime: st.starttime,
+                    ours: false,
+                    program: None,
+                },
+            );
+        }
+
+        let mut events = Vec::new();
+        match self.mode {
+            Mode::Ptrace => {
+                for (pid, st) in fresh {
+                    self.check_traced(pid, st, &mut events);
+                }
+            }
+            Mode::Poll => self.poll_programs(&mut events),
+        }
+        events
+    }
+
+    /// A live descendant with no tracer escaped (CLONE_UNTRACED) or was never attached. Zombies are
+    /// skipped: once the tracer has consumed a tracee's exit, it shows TracerPid 0 until reaped.
+    fn check_traced(&mut self, pid: i32, st: StatFields, events: &mut Vec<ProcessEvent>) {
+        if st.state == 'Z' || st.state == 'X' {
+            return;
+        }
+        let Ok(status) = self.reader.status(pid) else {
+            return;
+        };
+        if status.tracer_pid != 0 || !self.reported_untraced.insert((pid, st.starttime)) {
+            return;
+        }
+        let (args, _) = self.reader.cmdline(pid).unwrap_or_default();
+        let exe = self.reader.binary(pid).ok().map(|b| b.path);
+        events.push(ProcessEvent::Untraced(UntracedEvent {
+            time: SystemTime::now(),
+            pid,
+            ppid: st.ppid,
+            exe,
+            args,
+        }));
+    }
+
+    /// Without ptrace: report each descendant's program when first seen and whenever it changes.
+    fn poll_programs(&mut self, events: &mut Vec<ProcessEvent>) {
+        let ours: Vec<i32> = self
+            .seen
+            .iter()
+            .filter(|(_, s)| s.ours)
+            .map(|(p, _)| *p)
+            .collect();
+        for pid in ours {
+            let Ok(ev) = self
+                .reader
+                .exec_event(pid, None, Sensor::Scanner, &self.env_names)
+            else {
+                continue;
+            };
+            let program = (ev.binary.path.clone(), ev.args.clone());
+            let Some(seen) = self.seen.get_mut(&pid) else {
+                continue;
+            };
+            if seen.program.as_ref() != Some(&program) {
+                seen.program = Some(program);
+                events.push(ProcessEvent::Exec(Box::new(ev)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_hostile_command_name() {
+        let text = "4242 (a) b) (c) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+        assert_eq!(
+            parse_stat(text),
+            Some(StatFields {
+                state: 'S',
+                ppid: 17,
+                starttime: 987654
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (x) R"), None);
+    }
+
+    fn write_proc(root: &Path, pid: i32, ppid: i32, start: u64, tracer: i32, state: char) {
+        let d = root.join(pid.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("stat"),
+            format!(
+                "{pid} (p{pid}) {state} {ppid} 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0"
+            ),
+        )
+        .unwrap();
+        std::fs::write(d.join("status"), format!("Tgid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t{tracer}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n"))
+            .unwrap();
+        std::fs::write(d.join("cmdline"), format!("prog{pid}\0")).unwrap();
+    }
+
+    #[test]
+    fn descendants_follow_the_parent_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write_proc(r, 1, 0, 1, 0, 'S');
+        write_proc(r, 10, 1, 2, 0, 'S');
+        write_proc(r, 30, 20, 4, 0, 'S'); // child listed before its parent
+        write_proc(r, 20, 10, 3, 0, 'S');
+        write_proc(r, 99, 0, 5, 0, 'S'); // entered from outside (docker exec): not ours
+        let mut d = descendants(r, 10);
+        d.sort();
+        assert_eq!(d, vec![20, 30]);
+        let mut all = descendants(r, 1);
+        all.sort();
+        assert_eq!(all, vec![10, 20, 30]);
+    }
+
+    #[test]
+    fn untraced_descendants_are_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write_proc(r, 1, 0, 1, 0, 'S');
+        write_proc(r, 10, 1, 2, 1, 'S'); // traced
+        write_proc(r, 11, 10, 3, 0, 'S'); // escaped
+        write_proc(r, 12, 10, 4, 0, 'Z'); // zombie: not reported
+        write_proc(r, 50, 0, 5, 0, 'S'); // not ours
+        let mut s = Scanner::new(r, 1, Mode::Ptrace, vec![]);
+        let ev = s.pass();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        match &ev[0] {
+            ProcessEvent::Untraced(u) => {
+                assert_eq!((u.pid, u.ppid), (11, 10));
+                assert_eq!(u.args, vec!["prog11"]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(s.pass().is_empty(), "reported twice");
+        // A new escaped grandchild is found on the next pass.
+        write_proc(r, 13, 11, 6, 0, 'S');
+        assert_eq!(s.pass().len(), 1);
+    }
+}

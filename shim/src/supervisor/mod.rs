@@ -1,0 +1,212 @@
+//! PID-1 duties and the order they happen in.
+//!
+//! 1. Block asynchronous signals and ignore SIGTTIN/SIGTTOU, before any thread or child exists (a
+//!    signal arriving earlier than that follows the default action; from here on none is lost).
+//! 2. Become a child subreaper when not PID 1, so orphans are reparented to us and reaped.
+//! 3. Start the signal thread and the pipeline thread.
+//! 4. On the tracer thread: fork the workload held before exec, PTRACE_SEIZE it (or fall back to
+//!    polling), release it, and run the wait loop until the main process and every leftover are gone.
+//! 5. Drain the pipeline and return the exit code for `main` to pass to `process::exit`.
+
+pub mod signals;
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use thiserror::Error;
+
+use crate::config::{Config, TraceSetting};
+use crate::pipeline::{self, EventSender, PipelineConfig};
+use crate::sys::signal::{self as sig, SigSet};
+use crate::sys::{ptrace, spawn};
+use crate::trace::engine::{Engine, EngineConfig, MainExit, Outcome};
+use crate::trace::Mode;
+
+/// Exit code when the command was not found (like a shell).
+pub const EXIT_NOT_FOUND: i32 = 127;
+/// Exit code when the command exists but could not be executed (like a shell).
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+
+#[derive(Debug, Error)]
+pub enum SupervisorError {
+    #[error("cannot set up signal handling: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+    #[error("cannot fork the workload: {0}")]
+    Fork(std::io::Error),
+    #[error("the command contains a NUL byte: {0:?}")]
+    NulInCommand(OsString),
+    #[error("RUNWARDEN_TRACE=require, but ptrace is refused here: {0}")]
+    TraceRequired(std::io::Error),
+}
+
+/// The result of a supervised run.
+pub struct RunResult {
+    pub exit_code: i32,
+}
+
+fn to_cstrings(command: &[OsString]) -> Result<Vec<CString>, SupervisorError> {
+    command
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| SupervisorError::NulInCommand(a.clone())))
+        .collect()
+}
+
+/// Runs `command` under supervision and returns the code runwarden should exit with.
+pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, SupervisorError> {
+    let argv = to_cstrings(command)?;
+    let self_pid = std::process::id() as i32;
+    let proc_root = PathBuf::from("/proc");
+
+    // (1) Signals first: nothing may be lost between here and the workload's start.
+    let forwarded = SigSet::asynchronous();
+    let original_mask = sig::block(&forwarded).map_err(SupervisorError::Signals)?;
+    let mut restore = Vec::new();
+    for s in sig::IGNORED_FOR_SELF {
+        restore.push(sig::ignore(s).map_err(SupervisorError::Signals)?);
+    }
+
+    // (2) Orphans come to us even when we are not PID 1.
+    if self_pid != 1 {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            tracing::warn!(error = %e, "cannot become a child subreaper; orphans will not be reaped by runwarden");
+        }
+    }
+
+    // (3) Helper threads.
+    let target = signals::Target::new(config.signal_group);
+    signals::spawn_forwarder(forwarded, target.clone())
+        .map_err(|e| SupervisorError::Thread("signal", e))?;
+    let (events, pipeline) = pipeline::spawn(PipelineConfig {
+        proc_root: proc_root.clone(),
+        self_pid,
+        scan_interval: config.scan_interval,
+        env_names: config.env_capture.clone(),
+    })
+    .map_err(|e| SupervisorError::Thread("pipeline", e))?;
+
+    // (4) The tracer thread owns the child: ptrace attaches to the thread that seizes.
+    let request = spawn::SpawnRequest {
+        argv,
+        original_mask,
+        restore,
+    };
+    let trace_setting = config.trace;
+    let engine_cfg = EngineConfig {
+        mode: Mode::Ptrace,
+        grace: config.grace,
+        env_names: config.env_capture.clone(),
+        proc_root,
+        self_pid,
+    };
+    let program = command[0].to_string_lossy().into_owned();
+    let tracer_events = events.clone();
+    let tracer_target = target.clone();
+    let tracer = std::thread::Builder::new()
+        .name("rw-tracer".into())
+        .spawn(move || {
+            trace_workload(
+                request,
+                trace_setting,
+                engine_cfg,
+                &tracer_events,
+                &tracer_target,
+                &program,
+            )
+        })
+        .map_err(|e| SupervisorError::Thread("tracer", e))?;
+    let result = tracer.join().unwrap_or_else(|_| {
+        tracing::error!("the tracer thread panicked");
+        Ok(RunResult { exit_code: 1 })
+    });
+
+    // (5) Drain what the sensors reported before exiting.
+    let stalls = events.counters().stalls.load(Ordering::Relaxed);
+    let lost = events.counters().lost.load(Ordering::Relaxed);
+    drop(events);
+    let stats = pipeline.finish();
+    tracing::debug!(data = %serde_json::to_string(&stats).unwrap_or_default(), queue_stalls = stalls, "pipeline finished");
+    if lost > 0 {
+        tracing::error!(
+            lost,
+            "process events were lost because the pipeline stopped"
+        );
+    }
+    result
+}
+
+fn trace_workload(
+    request: spawn::SpawnRequest,
+    setting: TraceSetting,
+    mut engine_cfg: EngineConfig,
+    events: &EventSender,
+    target: &signals::Target,
+    program: &str,
+) -> Result<RunResult, SupervisorError> {
+    let mut child = spawn::fork_held(&request).map_err(SupervisorError::Fork)?;
+    target.main_pid.store(child.pid, Ordering::Release);
+
+    let mode = match setting {
+        TraceSetting::Off => Mode::Poll,
+        TraceSetting::Auto | TraceSetting::Require => match ptrace::seize(child.pid) {
+            Ok(()) => Mode::Ptrace,
+            Err(e) if setting == TraceSetting::Require => {
+                let _ = sig::send(child.pid, libc::SIGKILL);
+                let _ = crate::sys::wait_any(false);
+                return Err(SupervisorError::TraceRequired(e));
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "ptrace is refused here; falling back to /proc polling (short-lived programs may be missed)"
+                );
+                Mode::Poll
+            }
+        },
+    };
+    tracing::info!(mode = %mode, pid = child.pid, program, "workload started");
+    engine_cfg.mode = mode;
+    events.begin(mode);
+
+    if let Err(e) = child.release() {
+        tracing::error!(error = %e, "cannot release the workload; it will run untraced");
+    }
+    // Untraced, the child cannot sit in a ptrace stop, so waiting for its exec result is safe here.
+    let early_error = if mode == Mode::Poll {
+        child.exec_error()
+    } else {
+        None
+    };
+
+    let on_main_exit = || target.main_gone.store(true, Ordering::Release);
+    let outcome: Outcome = Engine::new(engine_cfg, child.pid, events, &on_main_exit).run();
+    tracing::debug!(data = %serde_json::to_string(&outcome.stats).unwrap_or_default(), "tracer finished");
+
+    // An exec failure shows as a main process that exited before its first exec.
+    let exec_error = early_error.or_else(|| {
+        if outcome.main_exec_seen {
+            None
+        } else {
+            child.exec_error()
+        }
+    });
+    if let Some(err) = exec_error {
+        let code = match err.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => EXIT_NOT_FOUND,
+            _ => EXIT_NOT_EXECUTABLE,
+        };
+        tracing::error!(program, exit_code = code, "cannot execute {program}: {err}");
+        return Ok(RunResult { exit_code: code });
+    }
+    let code = outcome.main.code();
+    match outcome.main {
+        MainExit::Exited(c) => tracing::info!(exit_code = c, "workload exited"),
+        MainExit::Killed(s) => {
+            tracing::info!(signal = %sig::name(s), exit_code = code, "workload killed by a signal")
+        }
+    }
+    Ok(RunResult { exit_code: code })
+}

@@ -1,0 +1,66 @@
+//! The signal thread: takes every asynchronous signal sent to runwarden and forwards it to the
+//! workload (its main process, or its process group with `RUNWARDEN_SIGNAL_GROUP=1`).
+//!
+//! Forwarding is a plain `kill`, not a ptrace call, so it needs no tracer thread. The traced main
+//! process then reports a signal-delivery-stop and the tracer delivers the signal. SIGCHLD is not
+//! forwarded (tini and dumb-init agree): the tracer's wait loop is the reaper.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+
+use crate::sys::signal::{self, SigSet};
+
+/// What the signal thread needs to know about the workload.
+#[derive(Debug, Default)]
+pub struct Target {
+    /// The main process's pid, 0 until it is forked.
+    pub main_pid: AtomicI32,
+    /// Set once the main process has been reaped: its pid may be reused, so nothing is sent to it.
+    pub main_gone: AtomicBool,
+    pub group: bool,
+}
+
+impl Target {
+    pub fn new(group: bool) -> Arc<Self> {
+        Arc::new(Target {
+            group,
+            ..Default::default()
+        })
+    }
+}
+
+/// Where a signal goes: the pid, or the negated process group id (the main process leads its own
+/// group, see `sys::spawn`).
+fn destination(target: &Target) -> Option<i32> {
+    let pid = target.main_pid.load(Ordering::Acquire);
+    if pid <= 0 || target.main_gone.load(Ordering::Acquire) {
+        return None;
+    }
+    Some(if target.group { -pid } else { pid })
+}
+
+/// Starts the thread. The caller must already have blocked `set` (threads inherit the mask).
+pub fn spawn_forwarder(set: SigSet, target: Arc<Target>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("rw-signals".into()).spawn(move || loop {
+        let got = match signal::wait(&set) {
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "sigwaitinfo failed; signals are no longer forwarded");
+                return;
+            }
+        };
+        if got.signo == libc::SIGCHLD {
+            continue;
+        }
+        let name = signal::name(got.signo);
+        match destination(&target) {
+            Some(dest) => match signal::send(dest, got.signo) {
+                Ok(()) => tracing::debug!(signal = %name, to = dest, from = got.sender_pid, "signal forwarded"),
+                Err(e) => tracing::debug!(signal = %name, to = dest, error = %e, "signal not forwarded"),
+            },
+            None => tracing::debug!(signal = %name, "no main process to forward the signal to"),
+        }
+    })?;
+    Ok(())
+}

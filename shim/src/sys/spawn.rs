@@ -1,0 +1,173 @@
+//! Forking the workload so that it can be traced before its first instruction.
+//!
+//! Sequence (each step's ordering matters):
+//! 1. The parent has already blocked asynchronous signals (see `sys::signal`), so a signal that arrives
+//!    now stays pending instead of killing or being lost.
+//! 2. `fork`. The child runs only async-signal-safe calls: runwarden has other threads, and their locks
+//!    may be held at fork time.
+//! 3. The child makes its own process group and, when stdin is a terminal, takes the foreground (tini
+//!    does both in the child, where SIGTTOU is still ignored), then blocks reading the *go* pipe.
+//! 4. The parent's tracer thread `PTRACE_SEIZE`s the child (no stop needed: SEIZE attaches a running
+//!    task) and writes the go byte.
+//! 5. The child restores the original signal dispositions and mask, then `execvp`s. The exec is the
+//!    first event the tracer sees. If exec fails, the child writes `errno` to the CLOEXEC error pipe and
+//!    `_exit`s; a successful exec closes that pipe, so the parent reads EOF.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use libc::{c_int, pid_t};
+
+use super::cvt;
+use super::signal::{Disposition, SigSet};
+
+/// Exit status the child uses when exec fails; the parent reports the real cause from the error pipe.
+const EXEC_FAILED_STATUS: c_int = 127;
+
+/// What the child needs, prepared before `fork` so the child allocates nothing.
+pub struct SpawnRequest {
+    pub argv: Vec<CString>,
+    /// The mask runwarden was started with; the workload gets it back.
+    pub original_mask: SigSet,
+    /// Dispositions runwarden changed for itself; the workload gets the originals back.
+    pub restore: Vec<Disposition>,
+}
+
+/// A forked child held before exec, and the parent's ends of its pipes.
+pub struct HeldChild {
+    pub pid: pid_t,
+    go: Option<OwnedFd>,
+    exec_error: OwnedFd,
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Forks the child and leaves it waiting for [`HeldChild::release`].
+pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
+    if req.argv.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+    }
+    let (go_r, go_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let mut argv: Vec<*const libc::c_char> = req.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+
+    // SAFETY: fork is safe to call; what follows in the child is restricted to async-signal-safe
+    // functions on memory prepared before the fork (argv pointers, the saved mask and dispositions).
+    let pid = cvt(unsafe { libc::fork() })?;
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child; `child_after_fork` only makes async-signal-safe
+        // calls and never returns.
+        unsafe {
+            child_after_fork(
+                go_r.as_raw_fd(),
+                go_w.as_raw_fd(),
+                err_r.as_raw_fd(),
+                err_w.as_raw_fd(),
+                &argv,
+                req,
+            )
+        }
+    }
+    drop(go_r);
+    drop(err_w);
+    Ok(HeldChild {
+        pid,
+        go: Some(go_w),
+        exec_error: err_r,
+    })
+}
+
+/// The child's side, between fork and exec.
+///
+/// # Safety
+/// Must only be called in a child right after `fork`, with `argv` NUL-terminated and pointing into
+/// memory that stays valid (it was allocated before the fork). Never returns.
+unsafe fn child_after_fork(
+    go_r: c_int,
+    go_w: c_int,
+    err_r: c_int,
+    err_w: c_int,
+    argv: &[*const libc::c_char],
+    req: &SpawnRequest,
+) -> ! {
+    // SAFETY (whole block): close, setpgid, tcsetpgrp, read, sigaction, pthread_sigmask (sigprocmask
+    // in a single-threaded child), execvp, write and _exit are async-signal-safe; every pointer passed
+    // refers to memory allocated before the fork and still mapped in the child.
+    unsafe {
+        libc::close(go_w);
+        libc::close(err_r);
+        // Own process group, and the terminal's foreground when stdin is one (ENOTTY/ENXIO: no tty, fine).
+        libc::setpgid(0, 0);
+        if libc::isatty(libc::STDIN_FILENO) == 1 {
+            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpgrp());
+        }
+        // Wait until the tracer has seized us (or decided not to). EOF means the parent went away: we
+        // run untraced rather than not at all (fail open).
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(go_r, (&mut byte as *mut u8).cast(), 1);
+            if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                break;
+            }
+        }
+        libc::close(go_r);
+        for d in &req.restore {
+            libc::sigaction(d.sig, d.raw(), std::ptr::null_mut());
+        }
+        libc::pthread_sigmask(
+            libc::SIG_SETMASK,
+            req.original_mask.as_raw(),
+            std::ptr::null_mut(),
+        );
+        libc::execvp(argv[0], argv.as_ptr());
+        let errno: c_int = *libc::__errno_location();
+        let bytes = errno.to_ne_bytes();
+        libc::write(err_w, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(EXEC_FAILED_STATUS)
+    }
+}
+
+impl HeldChild {
+    /// Lets the child go on to exec. Idempotent.
+    pub fn release(&mut self) -> io::Result<()> {
+        if let Some(go) = self.go.take() {
+            let byte = [1u8];
+            // SAFETY: `go` is an open pipe write end we own; the buffer is one valid byte.
+            cvt(unsafe { libc::write(go.as_raw_fd(), byte.as_ptr().cast(), 1) })?;
+        }
+        Ok(())
+    }
+
+    /// The exec error, if exec failed. Blocks until the child has either exec'd or written its error:
+    /// call it only once the child has exited or exec'd, or while it is not traced (an untraced child
+    /// cannot be held in a ptrace stop).
+    pub fn exec_error(&self) -> Option<io::Error> {
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < buf.len() {
+            // SAFETY: reading into the unfilled tail of a local buffer from a pipe read end we own.
+            let n = unsafe {
+                libc::read(
+                    self.exec_error.as_raw_fd(),
+                    buf[got..].as_mut_ptr().cast(),
+                    buf.len() - got,
+                )
+            };
+            match n {
+                0 => break,
+                n if n > 0 => got += n as usize,
+                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                _ => break,
+            }
+        }
+        (got == buf.len()).then(|| io::Error::from_raw_os_error(i32::from_ne_bytes(buf)))
+    }
+}

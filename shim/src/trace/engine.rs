@@ -1,0 +1,351 @@
+//! The tracer loop: one `waitpid(-1, __WALL)` that handles every ptrace stop and reaps every child.
+//!
+//! Runs on the thread that seized the workload (ptrace attaches to a thread, not a process) and is the
+//! only caller of `wait` in runwarden. Each stop does the minimum before the tracee is restarted: at an
+//! exec stop it reads the /proc files that vanish with the process; everything else is handed to the
+//! pipeline. Stops per fork+exec of a short program: the parent's fork event, the child's first stop,
+//! its exec event, and the parent's SIGCHLD signal-delivery-stop (ptrace(2): every signal stops a
+//! tracee, even an ignored one); the child's exit is a wait notification, not a stop.
+//!
+//! When the main process has exited, the remaining descendants get SIGTERM, then SIGKILL once the
+//! grace period is over; the loop ends when no child and no tracee is left (ECHILD).
+
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use libc::pid_t;
+use serde::Serialize;
+
+use super::stop::{classify, SpawnKind, Stop};
+use super::tasks::Tasks;
+use super::Mode;
+use crate::event::{ExitEvent, Origin, ProcessEvent, Sensor, StartEvent};
+use crate::pipeline::EventSender;
+use crate::proc::capture::ProcReader;
+use crate::proc::scan;
+use crate::sys;
+use crate::sys::ptrace;
+
+/// How often the loop looks for exits while waiting out the grace period.
+const SHUTDOWN_POLL_INTERVAL_MS: u64 = 5;
+
+pub struct EngineConfig {
+    pub mode: Mode,
+    pub grace: Duration,
+    pub env_names: Vec<String>,
+    pub proc_root: PathBuf,
+    /// runwarden's own pid, the root of the tree it supervises.
+    pub self_pid: pid_t,
+}
+
+/// How the main process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MainExit {
+    Exited(i32),
+    Killed(i32),
+}
+
+impl MainExit {
+    /// The exit code runwarden passes on: the code, or 128+N for a death by signal N (like a shell).
+    pub fn code(self) -> i32 {
+        match self {
+            MainExit::Exited(c) => c,
+            MainExit::Killed(s) => 128 + s,
+        }
+    }
+}
+
+/// Counters of what the tracer handled, logged when it ends.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub stops: u64,
+    pub execs: u64,
+    pub processes: u64,
+    pub threads: u64,
+    pub exits: u64,
+    pub signals_delivered: u64,
+    pub group_stops: u64,
+    pub vanished: u64,
+}
+
+pub struct Outcome {
+    pub main: MainExit,
+    /// False when the main process ended before its first exec (the exec failed).
+    pub main_exec_seen: bool,
+    pub stats: Stats,
+}
+
+struct Shutdown {
+    deadline: Instant,
+    killed: bool,
+}
+
+pub struct Engine<'a> {
+    cfg: EngineConfig,
+    events: &'a EventSender,
+    on_main_exit: &'a dyn Fn(),
+    reader: ProcReader,
+    tasks: Tasks,
+    main_pid: pid_t,
+    main_exec_seen: bool,
+    main_exit: Option<MainExit>,
+    shutdown: Option<Shutdown>,
+    stats: Stats,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        cfg: EngineConfig,
+        main_pid: pid_t,
+        events: &'a EventSender,
+        on_main_exit: &'a dyn Fn(),
+    ) -> Self {
+        let reader = ProcReader::new(cfg.proc_root.clone());
+        let mut tasks = Tasks::default();
+        if cfg.mode == Mode::Ptrace {
+            tasks.insert(main_pid, main_pid);
+        }
+        Engine {
+            cfg,
+            events,
+            on_main_exit,
+            reader,
+            tasks,
+            main_pid,
+            main_exec_seen: false,
+            main_exit: None,
+            shutdown: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Runs until the main process has exited and every other descendant is gone.
+    pub fn run(mut self) -> Outcome {
+        self.events.send(ProcessEvent::Start(StartEvent {
+            time: SystemTime::now(),
+            pid: self.main_pid,
+            ppid: self.cfg.self_pid,
+            origin: Origin::Main,
+        }));
+        loop {
+            let waited = match self.shutdown {
+                None => sys::wait_any(false),
+                Some(_) => self.wait_during_shutdown(),
+            };
+            match waited {
+                Ok(Some((pid, status))) => self.handle(pid, status),
+                Ok(None) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "waitpid failed; runwarden stops supervising");
+                    break;
+                }
+            }
+            if self.main_exit.is_some() && self.shutdown.is_none() {
+                self.begin_shutdown();
+            }
+        }
+        Outcome {
+            // ECHILD before the main process was reaped cannot happen (it is our child); if it does,
+            // report a failure rather than a success.
+            main: self.main_exit.unwrap_or(MainExit::Exited(1)),
+            main_exec_seen: self.main_exec_seen || self.cfg.mode == Mode::Poll,
+            stats: self.stats,
+        }
+    }
+
+    fn handle(&mut self, pid: pid_t, status: i32) {
+        let Some(stop) = classify(status) else { return };
+        match stop {
+            Stop::Exited { code } => self.on_gone(pid, MainExit::Exited(code)),
+            Stop::Killed { signal, .. } => self.on_gone(pid, MainExit::Killed(signal)),
+            Stop::Signal { signal } => {
+                self.stats.stops += 1;
+                self.stats.signals_delivered += 1;
+                self.restart(pid, signal);
+            }
+            Stop::GroupStop { .. } => {
+                self.stats.stops += 1;
+                self.stats.group_stops += 1;
+                // Leave it stopped, but able to report SIGCONT (PTRACE_CONT would silently resume it).
+                if let Err(e) = ptrace::listen(pid) {
+                    if e.raw_os_error() != Some(libc::ESRCH) {
+                        tracing::warn!(pid, error = %e, "PTRACE_LISTEN failed; resuming the task");
+                        self.restart(pid, 0);
+                    }
+                }
+            }
+            Stop::Trap => {
+                self.stats.stops += 1;
+                // A new task's first stop can arrive before its parent's fork/clone event.
+                if self.tasks.tgid(pid).is_none() {
+                    let tgid = self
+                        .reader
+                        .status(pid)
+                        .map(|s| s.tgid)
+                        .ok()
+                        .filter(|t| *t > 0)
+                        .unwrap_or(pid);
+                    self.tasks.insert(pid, tgid);
+                }
+                self.restart(pid, 0);
+            }
+            Stop::Spawned { kind } => {
+                self.stats.stops += 1;
+                self.on_spawn(pid, kind);
+                self.restart(pid, 0);
+            }
+            Stop::Exec => {
+                self.stats.stops += 1;
+                self.on_exec(pid);
+                self.restart(pid, 0);
+            }
+            Stop::Seccomp | Stop::OtherEvent { .. } => {
+                self.stats.stops += 1;
+                self.restart(pid, 0);
+            }
+        }
+    }
+
+    /// Restarts a stopped tracee, delivering `sig` (only ever non-zero at a signal-delivery-stop).
+    fn restart(&mut self, pid: pid_t, sig: i32) {
+        if let Err(e) = ptrace::cont(pid, sig) {
+            if e.raw_os_error() == Some(libc::ESRCH) {
+                // Killed meanwhile (SIGKILL needs no stop); its exit is reported next.
+                self.stats.vanished += 1;
+            } else {
+                tracing::warn!(pid, signal = sig, error = %e, "PTRACE_CONT failed");
+            }
+        }
+    }
+
+    fn on_spawn(&mut self, parent: pid_t, kind: SpawnKind) {
+        let child = match ptrace::event_msg(parent) {
+            Ok(c) => c as pid_t,
+            Err(_) => return,
+        };
+        let parent_tgid = self.tasks.tgid(parent).unwrap_or(parent);
+        // Threads are clone events whose new task sits in the parent's task directory.
+        let is_thread = kind == SpawnKind::Clone
+            && self
+                .reader
+                .root()
+                .join(format!("{parent_tgid}/task/{child}"))
+                .exists();
+        if is_thread {
+            self.stats.threads += 1;
+            self.tasks.insert(child, parent_tgid);
+            return;
+        }
+        self.stats.processes += 1;
+        self.tasks.insert(child, child);
+        let origin = match kind {
+            SpawnKind::Fork => Origin::Fork,
+            SpawnKind::Vfork => Origin::Vfork,
+            SpawnKind::Clone => Origin::Clone,
+        };
+        self.events.send(ProcessEvent::Start(StartEvent {
+            time: SystemTime::now(),
+            pid: child,
+            ppid: parent_tgid,
+            origin,
+        }));
+    }
+
+    fn on_exec(&mut self, pid: pid_t) {
+        self.stats.execs += 1;
+        let former = ptrace::event_msg(pid)
+            .ok()
+            .map(|t| t as pid_t)
+            .filter(|t| *t != pid);
+        self.tasks.exec_collapse(pid);
+        if pid == self.main_pid {
+            self.main_exec_seen = true;
+        }
+        match self
+            .reader
+            .exec_event(pid, former, Sensor::Ptrace, &self.cfg.env_names)
+        {
+            Ok(ev) => self.events.send(ProcessEvent::Exec(Box::new(ev))),
+            Err(e) => {
+                tracing::debug!(pid, error = %e, "exec stop: process vanished before it could be read")
+            }
+        }
+    }
+
+    fn on_gone(&mut self, pid: pid_t, how: MainExit) {
+        let tgid = self.tasks.remove(pid);
+        let is_process = tgid.is_none_or(|g| g == pid);
+        if is_process {
+            self.stats.exits += 1;
+            let (code, signal) = match how {
+                MainExit::Exited(c) => (Some(c), None),
+                MainExit::Killed(s) => (None, Some(s)),
+            };
+            self.events.send(ProcessEvent::Exit(ExitEvent {
+                time: SystemTime::now(),
+                pid,
+                code,
+                signal,
+            }));
+        }
+        if pid == self.main_pid && self.main_exit.is_none() {
+            self.main_exit = Some(how);
+            (self.on_main_exit)();
+        }
+    }
+
+    fn signal_descendants(&self, sig: i32) -> usize {
+        let pids = scan::descendants(&self.cfg.proc_root, self.cfg.self_pid);
+        for pid in &pids {
+            // ESRCH: it exited meanwhile, which is what we want anyway.
+            let _ = sys::signal::send(*pid, sig);
+        }
+        pids.len()
+    }
+
+    fn begin_shutdown(&mut self) {
+        let grace = self.cfg.grace;
+        let sig = if grace.is_zero() {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        let n = self.signal_descendants(sig);
+        if n > 0 {
+            tracing::info!(
+                remaining = n,
+                grace_ms = grace.as_millis() as u64,
+                "main process exited; sending {} to the remaining processes",
+                sys::signal::name(sig)
+            );
+        }
+        self.shutdown = Some(Shutdown {
+            deadline: Instant::now() + grace,
+            killed: grace.is_zero() || n == 0,
+        });
+    }
+
+    fn wait_during_shutdown(&mut self) -> io::Result<Option<(pid_t, i32)>> {
+        let got = sys::wait_any(true)?;
+        if got.is_some() {
+            return Ok(got);
+        }
+        let sd = self.shutdown.as_ref().expect("only called during shutdown");
+        if !sd.killed && Instant::now() >= sd.deadline {
+            let n = self.signal_descendants(libc::SIGKILL);
+            tracing::warn!(
+                remaining = n,
+                "grace period over; sending SIGKILL to the remaining processes"
+            );
+            if let Some(sd) = self.shutdown.as_mut() {
+                sd.killed = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS));
+        Ok(None)
+    }
+}
