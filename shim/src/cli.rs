@@ -17,12 +17,7 @@ use crate::config::{Config, VARIABLES};
 )]
 pub struct Cli {
     /// The workload and its arguments (put `--` before it if it starts with a dash).
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 

@@ -33,10 +33,19 @@ pub const DEFAULT_ENV_CAPTURE: &[&str] = &[
 pub const VARIABLES: &[(&str, &str)] = &[
     ("RUNWARDEN_LOG", "error | warn | info | debug | trace (default info; debug logs every process event)"),
     ("RUNWARDEN_TRACE", "auto | require | off (default auto: ptrace, or /proc polling if ptrace is refused)"),
-    ("RUNWARDEN_SIGNAL_GROUP", "0 | 1 (default 0: forward signals to the main process; 1: to its process group)"),
-    ("RUNWARDEN_GRACE", "a duration such as 3s or 500ms, at most 60s (default 3s): SIGTERM-to-SIGKILL wait for leftovers"),
+    (
+        "RUNWARDEN_SIGNAL_GROUP",
+        "0 | 1 (default 0: forward signals to the main process; 1: to its process group)",
+    ),
+    (
+        "RUNWARDEN_GRACE",
+        "a duration such as 3s or 500ms, at most 60s (default 3s): SIGTERM-to-SIGKILL wait for leftovers",
+    ),
     ("RUNWARDEN_SCAN_INTERVAL", "a duration from 50ms to 60s (default 500ms): how often /proc is reconciled"),
-    ("RUNWARDEN_ENV_CAPTURE", "comma-separated variable names captured at exec, besides the proxy and loader ones"),
+    (
+        "RUNWARDEN_ENV_CAPTURE",
+        "comma-separated variable names captured at exec, besides the proxy and loader ones",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,11 +96,7 @@ pub enum ConfigError {
     #[error("unknown variable {name}; runwarden reads {known}")]
     Unknown { name: String, known: KnownNames },
     #[error("{name}={value:?} is not valid: expected {expected}")]
-    Invalid {
-        name: String,
-        value: String,
-        expected: &'static str,
-    },
+    Invalid { name: String, value: String, expected: &'static str },
 }
 
 /// The list of known names, printed in errors.
@@ -106,19 +111,11 @@ impl fmt::Display for KnownNames {
 }
 
 fn expected(name: &str) -> &'static str {
-    VARIABLES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, e)| *e)
-        .unwrap_or("")
+    VARIABLES.iter().find(|(n, _)| *n == name).map(|(_, e)| *e).unwrap_or("")
 }
 
 fn invalid(name: &str, value: &str) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.to_string(),
-        value: value.to_string(),
-        expected: expected(name),
-    }
+    ConfigError::Invalid { name: name.to_string(), value: value.to_string(), expected: expected(name) }
 }
 
 /// Parses "3s", "500ms", "2m" or a bare number of seconds.
@@ -155,12 +152,7 @@ fn is_env_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn parse_duration_in(
-    name: &str,
-    v: &str,
-    min: Duration,
-    max: Duration,
-) -> Result<Duration, ConfigError> {
+fn parse_duration_in(name: &str, v: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
     match parse_duration(v) {
         Some(d) if d >= min && d <= max => Ok(d),
         _ => Err(invalid(name, v)),
@@ -205,12 +197,8 @@ impl Config {
                     c.grace = parse_duration_in(name, v, Duration::ZERO, Duration::from_secs(60))?
                 }
                 "RUNWARDEN_SCAN_INTERVAL" => {
-                    c.scan_interval = parse_duration_in(
-                        name,
-                        v,
-                        Duration::from_millis(50),
-                        Duration::from_secs(60),
-                    )?
+                    c.scan_interval =
+                        parse_duration_in(name, v, Duration::from_millis(50), Duration::from_secs(60))?
                 }
                 "RUNWARDEN_ENV_CAPTURE" => {
                     for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -222,12 +210,7 @@ impl Config {
                         }
                     }
                 }
-                _ => {
-                    return Err(ConfigError::Unknown {
-                        name: name.to_string(),
-                        known: KnownNames,
-                    })
-                }
+                _ => return Err(ConfigError::Unknown { name: name.to_string(), known: KnownNames }),
             }
         }
         Ok(c)
@@ -275,10 +258,7 @@ mod tests {
             ("RUNWARDEN_SIGNAL_GROUP", "1"),
             ("RUNWARDEN_GRACE", "500ms"),
             ("RUNWARDEN_SCAN_INTERVAL", "2s"),
-            (
-                "RUNWARDEN_ENV_CAPTURE",
-                "AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS,LD_PRELOAD",
-            ),
+            ("RUNWARDEN_ENV_CAPTURE", "AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS,LD_PRELOAD"),
         ])
         .unwrap();
         assert_eq!(c.log, LogLevel::Debug);
@@ -287,10 +267,7 @@ mod tests {
         assert_eq!(c.grace, Duration::from_millis(500));
         assert_eq!(c.scan_interval, Duration::from_secs(2));
         assert!(c.env_capture.contains(&"AWS_PROFILE".to_string()));
-        assert_eq!(
-            c.env_capture.iter().filter(|e| *e == "LD_PRELOAD").count(),
-            1
-        );
+        assert_eq!(c.env_capture.iter().filter(|e| *e == "LD_PRELOAD").count(), 1);
     }
 
     #[test]

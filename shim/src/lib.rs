@@ -9,7 +9,7 @@
 //! and reconciles /proc against the traced set (`proc::scan`). `log` writes operator logs in Cloud
 //! Logging's JSON format. `sys` is the fence around raw syscalls.
 //!
-//! Modules, one noun each: [`cli`], [`config`], [`event`], [`fs`], [`log`], [`pipeline`], [`proc`],
+//! Modules, one noun each: [`cli`], [`config`], [`event`], [`fs`], [`log`], [`pipeline`], [`proc`], [`queue`],
 //! [`supervisor`], [`sys`], [`trace`].
 
 pub mod cli;
@@ -19,6 +19,7 @@ pub mod fs;
 pub mod log;
 pub mod pipeline;
 pub mod proc;
+pub mod queue;
 pub mod supervisor;
 pub mod sys;
 pub mod trace;

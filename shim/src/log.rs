@@ -45,24 +45,20 @@ impl Visit for JsonVisitor {
         if field.name() == "message" {
             self.message.push_str(value);
         } else {
-            self.fields
-                .insert(field.name().to_string(), Value::from(value));
+            self.fields.insert(field.name().to_string(), Value::from(value));
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields
-            .insert(field.name().to_string(), Value::from(value));
+        self.fields.insert(field.name().to_string(), Value::from(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields
-            .insert(field.name().to_string(), Value::from(value));
+        self.fields.insert(field.name().to_string(), Value::from(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields
-            .insert(field.name().to_string(), Value::from(value));
+        self.fields.insert(field.name().to_string(), Value::from(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -82,25 +78,14 @@ impl Visit for JsonVisitor {
 }
 
 /// Renders one log line (without the newline).
-pub fn render(
-    level: &Level,
-    message: &str,
-    fields: Map<String, Value>,
-    time: SystemTime,
-) -> String {
+pub fn render(level: &Level, message: &str, fields: Map<String, Value>, time: SystemTime) -> String {
     let mut obj = Map::new();
     obj.insert("severity".into(), Value::from(severity(level)));
     obj.insert("message".into(), Value::from(message));
-    obj.insert(
-        "time".into(),
-        Value::from(crate::event::rfc3339::format(time)),
-    );
+    obj.insert("time".into(), Value::from(crate::event::rfc3339::format(time)));
     let mut labels = Map::new();
     labels.insert(LABELS.0.into(), Value::from(LABELS.1));
-    obj.insert(
-        "logging.googleapis.com/labels".into(),
-        Value::Object(labels),
-    );
+    obj.insert("logging.googleapis.com/labels".into(), Value::Object(labels));
     for (k, v) in fields {
         obj.entry(k).or_insert(v);
     }
@@ -114,12 +99,7 @@ impl<S: Subscriber> Layer<S> for CloudLoggingLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut v = JsonVisitor::default();
         event.record(&mut v);
-        let mut line = render(
-            event.metadata().level(),
-            &v.message,
-            v.fields,
-            SystemTime::now(),
-        );
+        let mut line = render(event.metadata().level(), &v.message, v.fields, SystemTime::now());
         line.push('\n');
         // One write per line keeps lines whole when the workload shares stderr. A failed write (stderr
         // closed) must not take runwarden down.
@@ -139,9 +119,7 @@ fn filter(level: LogLevel) -> LevelFilter {
 
 /// Installs the global logger. Called once, before any thread starts.
 pub fn init(level: LogLevel) {
-    let subscriber = tracing_subscriber::registry()
-        .with(filter(level))
-        .with(CloudLoggingLayer);
+    let subscriber = tracing_subscriber::registry().with(filter(level)).with(CloudLoggingLayer);
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 

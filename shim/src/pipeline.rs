@@ -2,12 +2,12 @@
 //! table, enriches exec events (sha256, socket peers, ancestors), runs the periodic /proc scan, and
 //! hands the result on (today: the debug log; the detection engine plugs in here).
 //!
-//! The channel is bounded. When it is full the tracer *waits* rather than drop an event: every exec
-//! must be seen, and the stall is counted and reported. Enrichment never runs on the tracer thread.
+//! The queue between them is bounded (`queue`): when it is full the tracer *waits* rather than drop an
+//! event, because every exec must be seen; the stall is counted and reported. Enrichment never runs on
+//! the tracer thread.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::fs::hash::HashCache;
 use crate::proc::scan::Scanner;
 use crate::proc::sockets::describe_socket;
 use crate::proc::table::ProcessTable;
+use crate::queue::{Queue, Take};
 use crate::trace::Mode;
 
 /// Events in flight between the tracer and the pipeline (about 1 KiB each).
@@ -32,34 +33,18 @@ enum Msg {
     Event(ProcessEvent),
 }
 
-#[derive(Debug, Default)]
-pub struct SenderCounters {
-    /// Sends that found the queue full and had to wait.
-    pub stalls: AtomicU64,
-    /// Events lost because the pipeline thread is gone.
-    pub lost: AtomicU64,
-}
-
 /// The tracer's handle on the pipeline.
 #[derive(Clone)]
 pub struct EventSender {
-    tx: SyncSender<Msg>,
-    counters: Arc<SenderCounters>,
+    queue: Arc<Queue<Msg>>,
+    /// Events refused because the pipeline had already been closed.
+    lost: Arc<AtomicU64>,
 }
 
 impl EventSender {
     fn push(&self, msg: Msg) {
-        match self.tx.try_send(msg) {
-            Ok(()) => {}
-            Err(TrySendError::Full(msg)) => {
-                self.counters.stalls.fetch_add(1, Ordering::Relaxed);
-                if self.tx.send(msg).is_err() {
-                    self.counters.lost.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.counters.lost.fetch_add(1, Ordering::Relaxed);
-            }
+        if !self.queue.push(msg) {
+            self.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -69,10 +54,6 @@ impl EventSender {
 
     pub fn begin(&self, mode: Mode) {
         self.push(Msg::Begin { mode });
-    }
-
-    pub fn counters(&self) -> &SenderCounters {
-        &self.counters
     }
 }
 
@@ -93,34 +74,41 @@ pub struct PipelineStats {
     pub scans: u64,
     pub hash_hits: u64,
     pub hash_misses: u64,
+    /// Times the tracer found the queue full and waited.
+    pub queue_stalls: u64,
+    /// Events that arrived after the pipeline was closed.
+    pub lost: u64,
 }
 
 pub struct Pipeline {
     handle: JoinHandle<PipelineStats>,
+    queue: Arc<Queue<Msg>>,
+    lost: Arc<AtomicU64>,
 }
 
 /// Starts the pipeline thread.
 pub fn spawn(cfg: PipelineConfig) -> std::io::Result<(EventSender, Pipeline)> {
-    let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY_EVENTS);
+    let queue = Arc::new(Queue::new(QUEUE_CAPACITY_EVENTS));
+    let lost = Arc::new(AtomicU64::new(0));
+    let worker_queue = queue.clone();
     let handle = std::thread::Builder::new()
         .name("rw-pipeline".into())
-        .spawn(move || Worker::new(cfg).run(rx))?;
-    Ok((
-        EventSender {
-            tx,
-            counters: Arc::default(),
-        },
-        Pipeline { handle },
-    ))
+        .spawn(move || Worker::new(cfg).run(&worker_queue))?;
+    let sender = EventSender { queue: queue.clone(), lost: lost.clone() };
+    Ok((sender, Pipeline { handle, queue, lost }))
 }
 
 impl Pipeline {
-    /// Waits for the pipeline to drain (all senders must be dropped first).
+    /// Closes the queue, lets the pipeline drain what is queued, and waits for it.
     pub fn finish(self) -> PipelineStats {
-        self.handle.join().unwrap_or_else(|_| {
+        self.queue.close();
+        let mut stats = self.handle.join().unwrap_or_else(|_| {
             tracing::error!("the pipeline thread panicked; some process events were not processed");
             PipelineStats::default()
-        })
+        });
+        stats.queue_stalls = self.queue.stalls();
+        stats.lost = self.lost.load(Ordering::Relaxed);
+        stats
     }
 }
 
@@ -143,22 +131,20 @@ impl Worker {
         }
     }
 
-    fn run(mut self, rx: Receiver<Msg>) -> PipelineStats {
+    fn run(mut self, queue: &Queue<Msg>) -> PipelineStats {
         let mut next_scan = Instant::now() + self.cfg.scan_interval;
+        let mut busy = false;
         loop {
             let timeout = next_scan.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(timeout) {
-                Ok(Msg::Begin { mode }) => {
-                    self.scanner = Some(Scanner::new(
-                        self.cfg.proc_root.clone(),
-                        self.cfg.self_pid,
-                        mode,
-                        self.cfg.env_names.clone(),
-                    ));
+            match queue.take(busy, timeout) {
+                Take::Items(msgs) => {
+                    busy = true;
+                    for msg in msgs {
+                        self.receive(msg);
+                    }
                 }
-                Ok(Msg::Event(ev)) => self.handle(ev),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                Take::TimedOut => busy = false,
+                Take::Closed => break,
             }
             if Instant::now() >= next_scan {
                 self.scan();
@@ -168,6 +154,20 @@ impl Worker {
         self.stats.hash_hits = self.hashes.hits;
         self.stats.hash_misses = self.hashes.misses;
         self.stats
+    }
+
+    fn receive(&mut self, msg: Msg) {
+        match msg {
+            Msg::Begin { mode } => {
+                self.scanner = Some(Scanner::new(
+                    self.cfg.proc_root.clone(),
+                    self.cfg.self_pid,
+                    mode,
+                    self.cfg.env_names.clone(),
+                ));
+            }
+            Msg::Event(ev) => self.handle(ev),
+        }
     }
 
     fn scan(&mut self) {
@@ -215,9 +215,7 @@ impl Worker {
         if let Some(key) = e.binary.key {
             let via_proc = self.cfg.proc_root.join(format!("{}/exe", e.pid));
             let by_path = PathBuf::from(&e.binary.path);
-            e.binary.sha256 = self
-                .hashes
-                .hash(key, &[via_proc.as_path(), by_path.as_path()]);
+            e.binary.sha256 = self.hashes.hash(key, &[via_proc.as_path(), by_path.as_path()]);
         }
         for s in e.stdio.iter_mut() {
             if let Stdio::Socket { inode, peer } = s {

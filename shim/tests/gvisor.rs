@@ -21,7 +21,12 @@ fn in_gvisor(env: &[(&str, &str)], script: &str) -> Output {
     }
     cmd.arg(runwarden()).arg("--").arg("sh").arg("-c").arg(script);
     let out = cmd.output().expect("runsc must be installed (Debian package runsc)");
-    assert_ne!(out.status.code(), Some(124), "timed out under gVisor: {}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(
+        out.status.code(),
+        Some(124),
+        "timed out under gVisor: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 

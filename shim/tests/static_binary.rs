@@ -52,9 +52,9 @@ fn runs_as_pid_1_in_an_image_without_libc() {
     let lines: Vec<serde_json::Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let started = lines.iter().find(|v| v["message"] == "workload started").expect("no start line");
     let pid = started["pid"].clone();
-    let exec_seen = lines
-        .iter()
-        .any(|v| v["message"] == "exec" && v["data"]["pid"] == pid && v["data"]["binary"]["path"] == "/runwarden");
+    let exec_seen = lines.iter().any(|v| {
+        v["message"] == "exec" && v["data"]["pid"] == pid && v["data"]["binary"]["path"] == "/runwarden"
+    });
     assert!(exec_seen, "no exec event for the workload (pid {pid}):\n{stderr}");
     let _ = docker(&["rmi", "-f", tag]);
 }

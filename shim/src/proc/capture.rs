@@ -28,10 +28,7 @@ pub struct ProcReader {
 
 impl ProcReader {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ProcReader {
-            root: root.into(),
-            buf: Vec::with_capacity(ENVIRON_MAX_BYTES),
-        }
+        ProcReader { root: root.into(), buf: Vec::with_capacity(ENVIRON_MAX_BYTES) }
     }
 
     pub fn root(&self) -> &std::path::Path {
@@ -57,9 +54,7 @@ impl ProcReader {
     }
 
     fn read_link(&self, pid: i32, name: &str) -> io::Result<String> {
-        Ok(std::fs::read_link(self.path(pid, name))?
-            .to_string_lossy()
-            .into_owned())
+        Ok(std::fs::read_link(self.path(pid, name))?.to_string_lossy().into_owned())
     }
 
     /// The status fields, or an error if the process is gone.
@@ -87,14 +82,7 @@ impl ProcReader {
             mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
             ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
         });
-        Ok(Binary {
-            path,
-            deleted,
-            memfd,
-            size: key.map(|k| k.size),
-            sha256: None,
-            key,
-        })
+        Ok(Binary { path, deleted, memfd, size: key.map(|k| k.size), sha256: None, key })
     }
 
     /// What descriptor `fd` refers to.
@@ -160,13 +148,7 @@ mod tests {
         assert!(ev.binary.key.is_some());
         assert_eq!(ev.ppid, nix::unistd::getppid().as_raw());
         assert_eq!(ev.uid, nix::unistd::getuid().as_raw());
-        assert_eq!(
-            ev.cwd.as_deref(),
-            std::env::current_dir()
-                .ok()
-                .as_deref()
-                .and_then(|p| p.to_str())
-        );
+        assert_eq!(ev.cwd.as_deref(), std::env::current_dir().ok().as_deref().and_then(|p| p.to_str()));
     }
 
     #[test]
@@ -174,24 +156,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("7")).unwrap();
         let long = "x".repeat(ARGV_MAX_BYTES + 10);
-        std::fs::write(
-            dir.path().join("7/cmdline"),
-            format!("python3\0-c\0{long}\0"),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("7/cmdline"), format!("python3\0-c\0{long}\0")).unwrap();
         let mut r = ProcReader::new(dir.path());
         let (args, truncated) = r.cmdline(7).unwrap();
         assert!(truncated);
-        assert_eq!(
-            args.iter().map(|a| a.len() + 1).sum::<usize>() - 1,
-            ARGV_MAX_BYTES
-        );
+        assert_eq!(args.iter().map(|a| a.len() + 1).sum::<usize>() - 1, ARGV_MAX_BYTES);
 
         std::fs::write(dir.path().join("7/cmdline"), "sh\0-c\0\0").unwrap();
-        assert_eq!(
-            r.cmdline(7).unwrap(),
-            (vec!["sh".into(), "-c".into(), "".into()], false)
-        );
+        assert_eq!(r.cmdline(7).unwrap(), (vec!["sh".into(), "-c".into(), "".into()], false));
     }
 
     #[test]

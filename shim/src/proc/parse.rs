@@ -26,22 +26,15 @@ pub struct StatusFields {
 }
 
 fn first_two(rest: &str) -> (u32, u32) {
-    let mut it = rest
-        .split_whitespace()
-        .map(|v| v.parse::<u32>().unwrap_or(u32::MAX));
+    let mut it = rest.split_whitespace().map(|v| v.parse::<u32>().unwrap_or(u32::MAX));
     (it.next().unwrap_or(u32::MAX), it.next().unwrap_or(u32::MAX))
 }
 
 /// Parses `Tgid`, `PPid`, `TracerPid`, `Uid` and `Gid` (real and effective) out of a status file.
 /// Missing fields stay 0 (ids) or u32::MAX (credentials: unknown, never mistaken for root).
 pub fn parse_status(text: &str) -> StatusFields {
-    let mut f = StatusFields {
-        uid: u32::MAX,
-        euid: u32::MAX,
-        gid: u32::MAX,
-        egid: u32::MAX,
-        ..Default::default()
-    };
+    let mut f =
+        StatusFields { uid: u32::MAX, euid: u32::MAX, gid: u32::MAX, egid: u32::MAX, ..Default::default() };
     for line in text.lines() {
         let Some((key, rest)) = line.split_once(':') else {
             continue;
@@ -69,10 +62,7 @@ pub fn parse_cmdline(bytes: &[u8], full: bool) -> (Vec<String>, bool) {
     if body.is_empty() && bytes.is_empty() {
         return (Vec::new(), !full);
     }
-    let args = body
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let args = body.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
     (args, !full)
 }
 
@@ -104,9 +94,7 @@ pub fn parse_fd_link(link: &str) -> Stdio {
         Ok(FDTarget::Socket(inode)) => Stdio::Socket { inode, peer: None },
         Ok(FDTarget::Pipe(inode)) => Stdio::Pipe { inode },
         Ok(FDTarget::AnonInode(name)) => Stdio::Anon { name },
-        Ok(FDTarget::MemFD(name)) => Stdio::File {
-            path: format!("/memfd:{name}"),
-        },
+        Ok(FDTarget::MemFD(name)) => Stdio::File { path: format!("/memfd:{name}") },
         Ok(FDTarget::Path(p)) => {
             let path = p.to_string_lossy().into_owned();
             if is_terminal_path(&path) {
@@ -115,9 +103,7 @@ pub fn parse_fd_link(link: &str) -> Stdio {
                 Stdio::File { path }
             }
         }
-        _ => Stdio::Other {
-            link: link.to_string(),
-        },
+        _ => Stdio::Other { link: link.to_string() },
     }
 }
 
@@ -135,8 +121,7 @@ pub fn parse_exe_link(link: &str) -> (String, bool, bool) {
 mod tests {
     use super::*;
 
-    const STATUS: &str =
-        "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t4242\nNgid:\t0\nPid:\t4242\n\
+    const STATUS: &str = "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t4242\nNgid:\t0\nPid:\t4242\n\
 PPid:\t17\nTracerPid:\t1\nUid:\t1000\t0\t0\t0\nGid:\t100\t101\t101\t101\nFDSize:\t64\n";
 
     #[test]
@@ -144,15 +129,7 @@ PPid:\t17\nTracerPid:\t1\nUid:\t1000\t0\t0\t0\nGid:\t100\t101\t101\t101\nFDSize:
         let f = parse_status(STATUS);
         assert_eq!(
             f,
-            StatusFields {
-                tgid: 4242,
-                ppid: 17,
-                tracer_pid: 1,
-                uid: 1000,
-                euid: 0,
-                gid: 100,
-                egid: 101
-            }
+            StatusFields { tgid: 4242, ppid: 17, tracer_pid: 1, uid: 1000, euid: 0, gid: 100, egid: 101 }
         );
     }
 
@@ -164,14 +141,8 @@ PPid:\t17\nTracerPid:\t1\nUid:\t1000\t0\t0\t0\nGid:\t100\t101\t101\t101\nFDSize:
 
     #[test]
     fn cmdline_keeps_empty_arguments() {
-        assert_eq!(
-            parse_cmdline(b"sh\0-c\0\0", true),
-            (vec!["sh".into(), "-c".into(), "".into()], false)
-        );
-        assert_eq!(
-            parse_cmdline(b"/bin/true\0", true),
-            (vec!["/bin/true".into()], false)
-        );
+        assert_eq!(parse_cmdline(b"sh\0-c\0\0", true), (vec!["sh".into(), "-c".into(), "".into()], false));
+        assert_eq!(parse_cmdline(b"/bin/true\0", true), (vec!["/bin/true".into()], false));
         assert_eq!(parse_cmdline(b"", true), (vec![], false));
     }
 
@@ -191,69 +162,25 @@ PPid:\t17\nTracerPid:\t1\nUid:\t1000\t0\t0\t0\nGid:\t100\t101\t101\t101\nFDSize:
     #[test]
     fn env_selection() {
         let env = b"PATH=/bin\0HTTPS_PROXY=http://p:3128\0LD_PRELOAD=/tmp/x.so\0EMPTY=\0NOEQUALS\0";
-        let wanted = vec![
-            "HTTPS_PROXY".to_string(),
-            "LD_PRELOAD".to_string(),
-            "EMPTY".to_string(),
-        ];
+        let wanted = vec!["HTTPS_PROXY".to_string(), "LD_PRELOAD".to_string(), "EMPTY".to_string()];
         let got = select_env(env, &wanted);
-        let names: Vec<_> = got
-            .iter()
-            .map(|e| (e.name.as_str(), e.val.as_str()))
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                ("HTTPS_PROXY", "http://p:3128"),
-                ("LD_PRELOAD", "/tmp/x.so"),
-                ("EMPTY", "")
-            ]
-        );
+        let names: Vec<_> = got.iter().map(|e| (e.name.as_str(), e.val.as_str())).collect();
+        assert_eq!(names, vec![("HTTPS_PROXY", "http://p:3128"), ("LD_PRELOAD", "/tmp/x.so"), ("EMPTY", "")]);
     }
 
     #[test]
     fn fd_links() {
-        assert_eq!(
-            parse_fd_link("socket:[1234]"),
-            Stdio::Socket {
-                inode: 1234,
-                peer: None
-            }
-        );
+        assert_eq!(parse_fd_link("socket:[1234]"), Stdio::Socket { inode: 1234, peer: None });
         assert_eq!(parse_fd_link("pipe:[99]"), Stdio::Pipe { inode: 99 });
-        assert_eq!(
-            parse_fd_link("/dev/pts/3"),
-            Stdio::Tty {
-                path: "/dev/pts/3".into()
-            }
-        );
-        assert_eq!(
-            parse_fd_link("/dev/null"),
-            Stdio::File {
-                path: "/dev/null".into()
-            }
-        );
-        assert_eq!(
-            parse_fd_link("anon_inode:[eventfd]"),
-            Stdio::Anon {
-                name: "[eventfd]".into()
-            }
-        );
+        assert_eq!(parse_fd_link("/dev/pts/3"), Stdio::Tty { path: "/dev/pts/3".into() });
+        assert_eq!(parse_fd_link("/dev/null"), Stdio::File { path: "/dev/null".into() });
+        assert_eq!(parse_fd_link("anon_inode:[eventfd]"), Stdio::Anon { name: "[eventfd]".into() });
     }
 
     #[test]
     fn exe_links() {
-        assert_eq!(
-            parse_exe_link("/usr/bin/true"),
-            ("/usr/bin/true".into(), false, false)
-        );
-        assert_eq!(
-            parse_exe_link("/tmp/x (deleted)"),
-            ("/tmp/x".into(), true, false)
-        );
-        assert_eq!(
-            parse_exe_link("/memfd:payload (deleted)"),
-            ("/memfd:payload".into(), true, true)
-        );
+        assert_eq!(parse_exe_link("/usr/bin/true"), ("/usr/bin/true".into(), false, false));
+        assert_eq!(parse_exe_link("/tmp/x (deleted)"), ("/tmp/x".into(), true, false));
+        assert_eq!(parse_exe_link("/memfd:payload (deleted)"), ("/memfd:payload".into(), true, true));
     }
 }

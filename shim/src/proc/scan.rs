@@ -32,11 +32,7 @@ pub fn parse_stat(text: &str) -> Option<StatFields> {
     // After ppid: pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime
     // cstime priority nice num_threads itrealvalue, then starttime.
     let starttime = f.nth(17)?.parse().ok()?;
-    Some(StatFields {
-        state,
-        ppid,
-        starttime,
-    })
+    Some(StatFields { state, ppid, starttime })
 }
 
 /// The numeric entries of /proc: every process (thread ids are not listed at the top level).
@@ -44,8 +40,7 @@ pub fn list_pids(root: &Path) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir(root) else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
 pub fn read_stat(root: &Path, pid: i32) -> Option<StatFields> {
@@ -95,12 +90,7 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    pub fn new(
-        root: impl Into<PathBuf>,
-        self_pid: i32,
-        mode: Mode,
-        env_names: Vec<String>,
-    ) -> Self {
+    pub fn new(root: impl Into<PathBuf>, self_pid: i32, mode: Mode, env_names: Vec<String>) -> Self {
         let root = root.into();
         Scanner {
             reader: ProcReader::new(root.clone()),
@@ -126,10 +116,7 @@ impl Scanner {
             .filter(|p| **p != self.self_pid)
             .filter_map(|p| {
                 let st = read_stat(&self.root, *p)?;
-                let known = self
-                    .seen
-                    .get(p)
-                    .is_some_and(|s| s.starttime == st.starttime);
+                let known = self.seen.get(p).is_some_and(|s| s.starttime == st.starttime);
                 (!known).then_some((*p, st))
             })
             .collect();
@@ -137,19 +124,12 @@ impl Scanner {
         loop {
             let before = pending.len();
             pending.retain(|(pid, st)| {
-                let parent_ours =
-                    st.ppid == self.self_pid || self.seen.get(&st.ppid).is_some_and(|s| s.ours);
+                let parent_ours = st.ppid == self.self_pid || self.seen.get(&st.ppid).is_some_and(|s| s.ours);
                 let parent_known =
                     parent_ours || self.seen.contains_key(&st.ppid) || !live.contains(&st.ppid);
                 if parent_known {
-                    self.seen.insert(
-                        *pid,
-                        Seen {
-                            starttime: st.starttime,
-                            ours: parent_ours,
-                            program: None,
-                        },
-                    );
+                    self.seen
+                        .insert(*pid, Seen { starttime: st.starttime, ours: parent_ours, program: None });
                     if parent_ours {
                         fresh.push((*pid, *st));
                     }
@@ -161,14 +141,7 @@ impl Scanner {
             }
         }
         for (pid, st) in pending {
-            self.seen.insert(
-                pid,
-                Seen {
-                    starttime: st.starttime,
-                    ours: false,
-                    program: None,
-                },
-            );
+            self.seen.insert(pid, Seen { starttime: st.starttime, ours: false, program: None });
         }
 
         let mut events = Vec::new();
@@ -208,17 +181,9 @@ impl Scanner {
 
     /// Without ptrace: report each descendant's program when first seen and whenever it changes.
     fn poll_programs(&mut self, events: &mut Vec<ProcessEvent>) {
-        let ours: Vec<i32> = self
-            .seen
-            .iter()
-            .filter(|(_, s)| s.ours)
-            .map(|(p, _)| *p)
-            .collect();
+        let ours: Vec<i32> = self.seen.iter().filter(|(_, s)| s.ours).map(|(p, _)| *p).collect();
         for pid in ours {
-            let Ok(ev) = self
-                .reader
-                .exec_event(pid, None, Sensor::Scanner, &self.env_names)
-            else {
+            let Ok(ev) = self.reader.exec_event(pid, None, Sensor::Scanner, &self.env_names) else {
                 continue;
             };
             let program = (ev.binary.path.clone(), ev.args.clone());
@@ -240,14 +205,7 @@ mod tests {
     #[test]
     fn stat_with_hostile_command_name() {
         let text = "4242 (a) b) (c) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
-        assert_eq!(
-            parse_stat(text),
-            Some(StatFields {
-                state: 'S',
-                ppid: 17,
-                starttime: 987654
-            })
-        );
+        assert_eq!(parse_stat(text), Some(StatFields { state: 'S', ppid: 17, starttime: 987654 }));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) R"), None);
     }
@@ -257,13 +215,16 @@ mod tests {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(
             d.join("stat"),
+            format!("{pid} (p{pid}) {state} {ppid} 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("status"),
             format!(
-                "{pid} (p{pid}) {state} {ppid} 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0"
+                "Tgid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t{tracer}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n"
             ),
         )
         .unwrap();
-        std::fs::write(d.join("status"), format!("Tgid:\t{pid}\nPPid:\t{ppid}\nTracerPid:\t{tracer}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n"))
-            .unwrap();
         std::fs::write(d.join("cmdline"), format!("prog{pid}\0")).unwrap();
     }
 

@@ -27,17 +27,8 @@ pub fn describe_socket(proc_root: &Path, pid: i32, inode: u64) -> Option<String>
             return Some(format!("{proto} {}->{}", e.local_address, e.remote_address));
         }
     }
-    if let Some(e) = process
-        .unix()
-        .ok()
-        .into_iter()
-        .flatten()
-        .find(|e| e.inode == inode)
-    {
-        let path = e
-            .path
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "(unnamed)".into());
+    if let Some(e) = process.unix().ok().into_iter().flatten().find(|e| e.inode == inode) {
+        let path = e.path.map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| "(unnamed)".into());
         return Some(format!("unix {path}"));
     }
     None
@@ -93,14 +84,8 @@ mod tests {
             describe_socket(dir.path(), 42, 55500).as_deref(),
             Some("tcp 0.0.0.0:8080->0.0.0.0:0 LISTEN")
         );
-        assert_eq!(
-            describe_socket(dir.path(), 42, 77001).as_deref(),
-            Some("unix /run/app.sock")
-        );
-        assert_eq!(
-            describe_socket(dir.path(), 42, 77002).as_deref(),
-            Some("unix (unnamed)")
-        );
+        assert_eq!(describe_socket(dir.path(), 42, 77001).as_deref(), Some("unix /run/app.sock"));
+        assert_eq!(describe_socket(dir.path(), 42, 77002).as_deref(), Some("unix (unnamed)"));
         assert_eq!(describe_socket(dir.path(), 42, 1), None);
     }
 
@@ -110,20 +95,12 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         use std::os::fd::AsRawFd;
         let link = std::fs::read_link(format!("/proc/self/fd/{}", client.as_raw_fd())).unwrap();
-        let inode: u64 = link
-            .to_str()
-            .unwrap()
-            .trim_start_matches("socket:[")
-            .trim_end_matches(']')
-            .parse()
-            .unwrap();
+        let inode: u64 =
+            link.to_str().unwrap().trim_start_matches("socket:[").trim_end_matches(']').parse().unwrap();
         let me = std::process::id() as i32;
         let got = describe_socket(Path::new("/proc"), me, inode).unwrap();
-        let want = format!(
-            "tcp {}->{} ESTABLISHED",
-            client.local_addr().unwrap(),
-            listener.local_addr().unwrap()
-        );
+        let want =
+            format!("tcp {}->{} ESTABLISHED", client.local_addr().unwrap(), listener.local_addr().unwrap());
         assert_eq!(got, want);
     }
 }

@@ -36,16 +36,7 @@ impl ProcessTable {
             Some(p) => (p.exe.clone(), p.args.clone()),
             None => (None, Vec::new()),
         };
-        self.entries.insert(
-            pid,
-            Entry {
-                pid,
-                ppid,
-                exe,
-                args,
-                exited: None,
-            },
-        );
+        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None });
     }
 
     pub fn exec(&mut self, ev: &ExecEvent) {
@@ -74,8 +65,7 @@ impl ProcessTable {
     /// Drops exited entries older than the retention or beyond the bound.
     pub fn prune(&mut self, now: Instant) {
         while let Some((at, pid)) = self.exited.front().copied() {
-            if now.duration_since(at) < EXITED_RETENTION && self.exited.len() <= EXITED_MAX_ENTRIES
-            {
+            if now.duration_since(at) < EXITED_RETENTION && self.exited.len() <= EXITED_MAX_ENTRIES {
                 break;
             }
             self.exited.pop_front();
@@ -168,22 +158,14 @@ mod tests {
         t.start(11, 10);
         t.exec(&exec(11, 10, "/bin/sh"));
         t.start(12, 11);
-        assert_eq!(
-            t.get(12).unwrap().exe.as_deref(),
-            Some("/bin/sh"),
-            "fork inherits the program"
-        );
+        assert_eq!(t.get(12).unwrap().exe.as_deref(), Some("/bin/sh"), "fork inherits the program");
         t.exec(&exec(12, 11, "/usr/bin/curl"));
         t.exit(11, Instant::now());
         let a = t.ancestors(12);
         let chain: Vec<_> = a.iter().map(|a| (a.pid, a.exe.clone())).collect();
         assert_eq!(
             chain,
-            vec![
-                (11, Some("/bin/sh".into())),
-                (10, Some("/usr/bin/python3".into())),
-                (1, None)
-            ]
+            vec![(11, Some("/bin/sh".into())), (10, Some("/usr/bin/python3".into())), (1, None)]
         );
     }
 

@@ -78,8 +78,7 @@ pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, Superviso
 
     // (3) Helper threads.
     let target = signals::Target::new(config.signal_group);
-    signals::spawn_forwarder(forwarded, target.clone())
-        .map_err(|e| SupervisorError::Thread("signal", e))?;
+    signals::spawn_forwarder(forwarded, target.clone()).map_err(|e| SupervisorError::Thread("signal", e))?;
     let (events, pipeline) = pipeline::spawn(PipelineConfig {
         proc_root: proc_root.clone(),
         self_pid,
@@ -89,11 +88,7 @@ pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, Superviso
     .map_err(|e| SupervisorError::Thread("pipeline", e))?;
 
     // (4) The tracer thread owns the child: ptrace attaches to the thread that seizes.
-    let request = spawn::SpawnRequest {
-        argv,
-        original_mask,
-        restore,
-    };
+    let request = spawn::SpawnRequest { argv, original_mask, restore };
     let trace_setting = config.trace;
     let engine_cfg = EngineConfig {
         mode: Mode::Ptrace,
@@ -108,14 +103,7 @@ pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, Superviso
     let tracer = std::thread::Builder::new()
         .name("rw-tracer".into())
         .spawn(move || {
-            trace_workload(
-                request,
-                trace_setting,
-                engine_cfg,
-                &tracer_events,
-                &tracer_target,
-                &program,
-            )
+            trace_workload(request, trace_setting, engine_cfg, &tracer_events, &tracer_target, &program)
         })
         .map_err(|e| SupervisorError::Thread("tracer", e))?;
     let result = tracer.join().unwrap_or_else(|_| {
@@ -124,16 +112,11 @@ pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, Superviso
     });
 
     // (5) Drain what the sensors reported before exiting.
-    let stalls = events.counters().stalls.load(Ordering::Relaxed);
-    let lost = events.counters().lost.load(Ordering::Relaxed);
     drop(events);
     let stats = pipeline.finish();
-    tracing::debug!(data = %serde_json::to_string(&stats).unwrap_or_default(), queue_stalls = stalls, "pipeline finished");
-    if lost > 0 {
-        tracing::error!(
-            lost,
-            "process events were lost because the pipeline stopped"
-        );
+    tracing::debug!(data = %serde_json::to_string(&stats).unwrap_or_default(), "pipeline finished");
+    if stats.lost > 0 {
+        tracing::error!(lost = stats.lost, "process events were lost because the pipeline stopped");
     }
     result
 }
@@ -175,24 +158,14 @@ fn trace_workload(
         tracing::error!(error = %e, "cannot release the workload; it will run untraced");
     }
     // Untraced, the child cannot sit in a ptrace stop, so waiting for its exec result is safe here.
-    let early_error = if mode == Mode::Poll {
-        child.exec_error()
-    } else {
-        None
-    };
+    let early_error = if mode == Mode::Poll { child.exec_error() } else { None };
 
     let on_main_exit = || target.main_gone.store(true, Ordering::Release);
     let outcome: Outcome = Engine::new(engine_cfg, child.pid, events, &on_main_exit).run();
     tracing::debug!(data = %serde_json::to_string(&outcome.stats).unwrap_or_default(), "tracer finished");
 
     // An exec failure shows as a main process that exited before its first exec.
-    let exec_error = early_error.or_else(|| {
-        if outcome.main_exec_seen {
-            None
-        } else {
-            child.exec_error()
-        }
-    });
+    let exec_error = early_error.or_else(|| if outcome.main_exec_seen { None } else { child.exec_error() });
     if let Some(err) = exec_error {
         let code = match err.raw_os_error() {
             Some(libc::ENOENT) | Some(libc::ENOTDIR) => EXIT_NOT_FOUND,

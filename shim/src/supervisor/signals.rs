@@ -22,10 +22,7 @@ pub struct Target {
 
 impl Target {
     pub fn new(group: bool) -> Arc<Self> {
-        Arc::new(Target {
-            group,
-            ..Default::default()
-        })
+        Arc::new(Target { group, ..Default::default() })
     }
 }
 
@@ -40,7 +37,13 @@ fn destination(target: &Target) -> Option<i32> {
 }
 
 /// Starts the thread. The caller must already have blocked `set` (threads inherit the mask).
-pub fn spawn_forwarder(set: SigSet, target: Arc<Target>) -> std::io::Result<()> {
+///
+/// SIGCHLD stays blocked but is *not* waited for: the kernel sends the tracer's process a SIGCHLD
+/// (CLD_TRAPPED) at every ptrace stop, and waking this thread for each would add a cross-CPU wake-up to
+/// every stop of the workload. Left blocked and unwaited, it stays pending (standard signals coalesce)
+/// and wakes nobody; the wait loop reaps without it. Children do not inherit pending signals.
+pub fn spawn_forwarder(mut set: SigSet, target: Arc<Target>) -> std::io::Result<()> {
+    set.remove(libc::SIGCHLD);
     std::thread::Builder::new().name("rw-signals".into()).spawn(move || loop {
         let got = match signal::wait(&set) {
             Ok(got) => got,
@@ -50,13 +53,12 @@ pub fn spawn_forwarder(set: SigSet, target: Arc<Target>) -> std::io::Result<()> 
                 return;
             }
         };
-        if got.signo == libc::SIGCHLD {
-            continue;
-        }
         let name = signal::name(got.signo);
         match destination(&target) {
             Some(dest) => match signal::send(dest, got.signo) {
-                Ok(()) => tracing::debug!(signal = %name, to = dest, from = got.sender_pid, "signal forwarded"),
+                Ok(()) => {
+                    tracing::debug!(signal = %name, to = dest, from = got.sender_pid, "signal forwarded")
+                }
                 Err(e) => tracing::debug!(signal = %name, to = dest, error = %e, "signal not forwarded"),
             },
             None => tracing::debug!(signal = %name, "no main process to forward the signal to"),

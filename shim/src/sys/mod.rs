@@ -51,11 +51,7 @@ const WAIT_ALL: libc::c_int = libc::__WALL;
 /// or it would steal a stop or an exit status from the tracer loop).
 /// Returns `Ok(None)` when `nohang` and nothing is ready; `Err(ECHILD)` when no child or tracee is left.
 pub fn wait_any(nohang: bool) -> io::Result<Option<(libc::pid_t, libc::c_int)>> {
-    let flags = if nohang {
-        WAIT_ALL | libc::WNOHANG
-    } else {
-        WAIT_ALL
-    };
+    let flags = if nohang { WAIT_ALL | libc::WNOHANG } else { WAIT_ALL };
     let mut status: libc::c_int = 0;
     // SAFETY: `status` is a valid, writable c_int for the duration of the call.
     let pid = cvt(unsafe { libc::waitpid(-1, &mut status, flags) })?;

@@ -15,15 +15,8 @@ use super::cvt;
 
 /// Signals the kernel raises synchronously on a faulting thread; blocking them would hang or kill us
 /// in worse ways, so they keep their default action (tini and catatonit leave the same set alone).
-pub const SYNCHRONOUS: [c_int; 7] = [
-    libc::SIGFPE,
-    libc::SIGILL,
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGABRT,
-    libc::SIGTRAP,
-    libc::SIGSYS,
-];
+pub const SYNCHRONOUS: [c_int; 7] =
+    [libc::SIGFPE, libc::SIGILL, libc::SIGSEGV, libc::SIGBUS, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS];
 
 /// Terminal job-control signals that runwarden ignores for itself (tini does the same).
 pub const IGNORED_FOR_SELF: [c_int; 2] = [libc::SIGTTIN, libc::SIGTTOU];
@@ -107,10 +100,8 @@ pub fn ignore(sig: c_int) -> io::Result<Disposition> {
         cvt(libc::sigaction(sig, new.as_ptr(), old.as_mut_ptr()))?;
     }
     // SAFETY: sigaction succeeded, so it filled `old` with the previous disposition.
-    Ok(Disposition {
-        sig,
-        action: unsafe { old.assume_init() },
-    })
+    let action = unsafe { old.assume_init() };
+    Ok(Disposition { sig, action })
 }
 
 /// What `sigwaitinfo` reports: the signal and who sent it.
@@ -131,11 +122,7 @@ pub fn wait(set: &SigSet) -> io::Result<Received> {
     let info = unsafe { info.assume_init() };
     // SAFETY: reading the si_pid union member of an initialised siginfo_t is defined for every code.
     let sender_pid = unsafe { info.si_pid() };
-    Ok(Received {
-        signo,
-        sender_pid,
-        code: info.si_code,
-    })
+    Ok(Received { signo, sender_pid, code: info.si_code })
 }
 
 /// `kill(2)` with a raw signal number; `pid < 0` addresses a process group.
@@ -200,14 +187,7 @@ mod tests {
         for sig in SYNCHRONOUS.iter().chain(IGNORED_FOR_SELF.iter()) {
             assert!(!set.contains(*sig), "{} must not be blocked", name(*sig));
         }
-        for sig in [
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGHUP,
-            libc::SIGUSR1,
-            libc::SIGCHLD,
-            libc::SIGTSTP,
-        ] {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD, libc::SIGTSTP] {
             assert!(set.contains(sig), "{} must be blocked", name(sig));
         }
         assert!(set.contains(libc::SIGRTMIN() + 2));

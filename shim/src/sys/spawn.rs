@@ -78,11 +78,7 @@ pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
     }
     drop(go_r);
     drop(err_w);
-    Ok(HeldChild {
-        pid,
-        go: Some(go_w),
-        exec_error: err_r,
-    })
+    Ok(HeldChild { pid, go: Some(go_w), exec_error: err_r })
 }
 
 /// The child's side, between fork and exec.
@@ -98,7 +94,7 @@ unsafe fn child_after_fork(
     argv: &[*const libc::c_char],
     req: &SpawnRequest,
 ) -> ! {
-    // SAFETY (whole block): close, setpgid, tcsetpgrp, read, sigaction, pthread_sigmask (sigprocmask
+    // SAFETY: close, setpgid, tcsetpgrp, read, sigaction, pthread_sigmask (sigprocmask
     // in a single-threaded child), execvp, write and _exit are async-signal-safe; every pointer passed
     // refers to memory allocated before the fork and still mapped in the child.
     unsafe {
@@ -122,11 +118,7 @@ unsafe fn child_after_fork(
         for d in &req.restore {
             libc::sigaction(d.sig, d.raw(), std::ptr::null_mut());
         }
-        libc::pthread_sigmask(
-            libc::SIG_SETMASK,
-            req.original_mask.as_raw(),
-            std::ptr::null_mut(),
-        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, req.original_mask.as_raw(), std::ptr::null_mut());
         libc::execvp(argv[0], argv.as_ptr());
         let errno: c_int = *libc::__errno_location();
         let bytes = errno.to_ne_bytes();
@@ -155,11 +147,7 @@ impl HeldChild {
         while got < buf.len() {
             // SAFETY: reading into the unfilled tail of a local buffer from a pipe read end we own.
             let n = unsafe {
-                libc::read(
-                    self.exec_error.as_raw_fd(),
-                    buf[got..].as_mut_ptr().cast(),
-                    buf.len() - got,
-                )
+                libc::read(self.exec_error.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got)
             };
             match n {
                 0 => break,

@@ -182,13 +182,7 @@ impl<'a> Engine<'a> {
                 self.stats.stops += 1;
                 // A new task's first stop can arrive before its parent's fork/clone event.
                 if self.tasks.tgid(pid).is_none() {
-                    let tgid = self
-                        .reader
-                        .status(pid)
-                        .map(|s| s.tgid)
-                        .ok()
-                        .filter(|t| *t > 0)
-                        .unwrap_or(pid);
+                    let tgid = self.reader.status(pid).map(|s| s.tgid).ok().filter(|t| *t > 0).unwrap_or(pid);
                     self.tasks.insert(pid, tgid);
                 }
                 self.restart(pid, 0);
@@ -230,11 +224,7 @@ impl<'a> Engine<'a> {
         let parent_tgid = self.tasks.tgid(parent).unwrap_or(parent);
         // Threads are clone events whose new task sits in the parent's task directory.
         let is_thread = kind == SpawnKind::Clone
-            && self
-                .reader
-                .root()
-                .join(format!("{parent_tgid}/task/{child}"))
-                .exists();
+            && self.reader.root().join(format!("{parent_tgid}/task/{child}")).exists();
         if is_thread {
             self.stats.threads += 1;
             self.tasks.insert(child, parent_tgid);
@@ -257,18 +247,12 @@ impl<'a> Engine<'a> {
 
     fn on_exec(&mut self, pid: pid_t) {
         self.stats.execs += 1;
-        let former = ptrace::event_msg(pid)
-            .ok()
-            .map(|t| t as pid_t)
-            .filter(|t| *t != pid);
+        let former = ptrace::event_msg(pid).ok().map(|t| t as pid_t).filter(|t| *t != pid);
         self.tasks.exec_collapse(pid);
         if pid == self.main_pid {
             self.main_exec_seen = true;
         }
-        match self
-            .reader
-            .exec_event(pid, former, Sensor::Ptrace, &self.cfg.env_names)
-        {
+        match self.reader.exec_event(pid, former, Sensor::Ptrace, &self.cfg.env_names) {
             Ok(ev) => self.events.send(ProcessEvent::Exec(Box::new(ev))),
             Err(e) => {
                 tracing::debug!(pid, error = %e, "exec stop: process vanished before it could be read")
@@ -285,12 +269,7 @@ impl<'a> Engine<'a> {
                 MainExit::Exited(c) => (Some(c), None),
                 MainExit::Killed(s) => (None, Some(s)),
             };
-            self.events.send(ProcessEvent::Exit(ExitEvent {
-                time: SystemTime::now(),
-                pid,
-                code,
-                signal,
-            }));
+            self.events.send(ProcessEvent::Exit(ExitEvent { time: SystemTime::now(), pid, code, signal }));
         }
         if pid == self.main_pid && self.main_exit.is_none() {
             self.main_exit = Some(how);
@@ -309,11 +288,7 @@ impl<'a> Engine<'a> {
 
     fn begin_shutdown(&mut self) {
         let grace = self.cfg.grace;
-        let sig = if grace.is_zero() {
-            libc::SIGKILL
-        } else {
-            libc::SIGTERM
-        };
+        let sig = if grace.is_zero() { libc::SIGKILL } else { libc::SIGTERM };
         let n = self.signal_descendants(sig);
         if n > 0 {
             tracing::info!(
@@ -323,10 +298,8 @@ impl<'a> Engine<'a> {
                 sys::signal::name(sig)
             );
         }
-        self.shutdown = Some(Shutdown {
-            deadline: Instant::now() + grace,
-            killed: grace.is_zero() || n == 0,
-        });
+        self.shutdown =
+            Some(Shutdown { deadline: Instant::now() + grace, killed: grace.is_zero() || n == 0 });
     }
 
     fn wait_during_shutdown(&mut self) -> io::Result<Option<(pid_t, i32)>> {
@@ -337,10 +310,7 @@ impl<'a> Engine<'a> {
         let sd = self.shutdown.as_ref().expect("only called during shutdown");
         if !sd.killed && Instant::now() >= sd.deadline {
             let n = self.signal_descendants(libc::SIGKILL);
-            tracing::warn!(
-                remaining = n,
-                "grace period over; sending SIGKILL to the remaining processes"
-            );
+            tracing::warn!(remaining = n, "grace period over; sending SIGKILL to the remaining processes");
             if let Some(sd) = self.shutdown.as_mut() {
                 sd.killed = true;
             }

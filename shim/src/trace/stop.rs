@@ -42,25 +42,17 @@ pub enum SpawnKind {
 }
 
 fn is_stopping_signal(sig: c_int) -> bool {
-    matches!(
-        sig,
-        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
-    )
+    matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
 /// Classifies a raw status from `waitpid(..., __WALL)`. Returns `None` for a status that is none of
 /// exited, signalled or stopped (WCONTINUED is never requested, so that should not happen).
 pub fn classify(status: c_int) -> Option<Stop> {
     if libc::WIFEXITED(status) {
-        return Some(Stop::Exited {
-            code: libc::WEXITSTATUS(status),
-        });
+        return Some(Stop::Exited { code: libc::WEXITSTATUS(status) });
     }
     if libc::WIFSIGNALED(status) {
-        return Some(Stop::Killed {
-            signal: libc::WTERMSIG(status),
-            core_dumped: libc::WCOREDUMP(status),
-        });
+        return Some(Stop::Killed { signal: libc::WTERMSIG(status), core_dumped: libc::WCOREDUMP(status) });
     }
     if !libc::WIFSTOPPED(status) {
         return None;
@@ -71,15 +63,9 @@ pub fn classify(status: c_int) -> Option<Stop> {
         0 => Stop::Signal { signal },
         libc::PTRACE_EVENT_STOP if is_stopping_signal(signal) => Stop::GroupStop { signal },
         libc::PTRACE_EVENT_STOP => Stop::Trap,
-        libc::PTRACE_EVENT_FORK => Stop::Spawned {
-            kind: SpawnKind::Fork,
-        },
-        libc::PTRACE_EVENT_VFORK => Stop::Spawned {
-            kind: SpawnKind::Vfork,
-        },
-        libc::PTRACE_EVENT_CLONE => Stop::Spawned {
-            kind: SpawnKind::Clone,
-        },
+        libc::PTRACE_EVENT_FORK => Stop::Spawned { kind: SpawnKind::Fork },
+        libc::PTRACE_EVENT_VFORK => Stop::Spawned { kind: SpawnKind::Vfork },
+        libc::PTRACE_EVENT_CLONE => Stop::Spawned { kind: SpawnKind::Clone },
         libc::PTRACE_EVENT_EXEC => Stop::Exec,
         libc::PTRACE_EVENT_SECCOMP => Stop::Seccomp,
         other => Stop::OtherEvent { event: other },
@@ -101,97 +87,42 @@ mod tests {
             (0x0000, Some(Stop::Exited { code: 0 })),
             (3 << 8, Some(Stop::Exited { code: 3 })),
             (255 << 8, Some(Stop::Exited { code: 255 })),
-            (
-                libc::SIGKILL,
-                Some(Stop::Killed {
-                    signal: libc::SIGKILL,
-                    core_dumped: false,
-                }),
-            ),
-            (
-                libc::SIGSEGV | 0x80,
-                Some(Stop::Killed {
-                    signal: libc::SIGSEGV,
-                    core_dumped: true,
-                }),
-            ),
-            (
-                stopped(libc::SIGTERM, 0),
-                Some(Stop::Signal {
-                    signal: libc::SIGTERM,
-                }),
-            ),
-            (
-                stopped(libc::SIGSTOP, 0),
-                Some(Stop::Signal {
-                    signal: libc::SIGSTOP,
-                }),
-            ),
-            (
-                stopped(libc::SIGRTMIN() + 4, 0),
-                Some(Stop::Signal {
-                    signal: libc::SIGRTMIN() + 4,
-                }),
-            ),
+            (libc::SIGKILL, Some(Stop::Killed { signal: libc::SIGKILL, core_dumped: false })),
+            (libc::SIGSEGV | 0x80, Some(Stop::Killed { signal: libc::SIGSEGV, core_dumped: true })),
+            (stopped(libc::SIGTERM, 0), Some(Stop::Signal { signal: libc::SIGTERM })),
+            (stopped(libc::SIGSTOP, 0), Some(Stop::Signal { signal: libc::SIGSTOP })),
+            (stopped(libc::SIGRTMIN() + 4, 0), Some(Stop::Signal { signal: libc::SIGRTMIN() + 4 })),
             (
                 stopped(libc::SIGSTOP, libc::PTRACE_EVENT_STOP),
-                Some(Stop::GroupStop {
-                    signal: libc::SIGSTOP,
-                }),
+                Some(Stop::GroupStop { signal: libc::SIGSTOP }),
             ),
             (
                 stopped(libc::SIGTSTP, libc::PTRACE_EVENT_STOP),
-                Some(Stop::GroupStop {
-                    signal: libc::SIGTSTP,
-                }),
+                Some(Stop::GroupStop { signal: libc::SIGTSTP }),
             ),
             (
                 stopped(libc::SIGTTIN, libc::PTRACE_EVENT_STOP),
-                Some(Stop::GroupStop {
-                    signal: libc::SIGTTIN,
-                }),
+                Some(Stop::GroupStop { signal: libc::SIGTTIN }),
             ),
             (
                 stopped(libc::SIGTTOU, libc::PTRACE_EVENT_STOP),
-                Some(Stop::GroupStop {
-                    signal: libc::SIGTTOU,
-                }),
+                Some(Stop::GroupStop { signal: libc::SIGTTOU }),
             ),
-            (
-                stopped(libc::SIGTRAP, libc::PTRACE_EVENT_STOP),
-                Some(Stop::Trap),
-            ),
-            (
-                stopped(libc::SIGTRAP, libc::PTRACE_EVENT_FORK),
-                Some(Stop::Spawned {
-                    kind: SpawnKind::Fork,
-                }),
-            ),
+            (stopped(libc::SIGTRAP, libc::PTRACE_EVENT_STOP), Some(Stop::Trap)),
+            (stopped(libc::SIGTRAP, libc::PTRACE_EVENT_FORK), Some(Stop::Spawned { kind: SpawnKind::Fork })),
             (
                 stopped(libc::SIGTRAP, libc::PTRACE_EVENT_VFORK),
-                Some(Stop::Spawned {
-                    kind: SpawnKind::Vfork,
-                }),
+                Some(Stop::Spawned { kind: SpawnKind::Vfork }),
             ),
             (
                 stopped(libc::SIGTRAP, libc::PTRACE_EVENT_CLONE),
-                Some(Stop::Spawned {
-                    kind: SpawnKind::Clone,
-                }),
+                Some(Stop::Spawned { kind: SpawnKind::Clone }),
             ),
-            (
-                stopped(libc::SIGTRAP, libc::PTRACE_EVENT_EXEC),
-                Some(Stop::Exec),
-            ),
-            (
-                stopped(libc::SIGTRAP, libc::PTRACE_EVENT_SECCOMP),
-                Some(Stop::Seccomp),
-            ),
+            (stopped(libc::SIGTRAP, libc::PTRACE_EVENT_EXEC), Some(Stop::Exec)),
+            (stopped(libc::SIGTRAP, libc::PTRACE_EVENT_SECCOMP), Some(Stop::Seccomp)),
             (
                 stopped(libc::SIGTRAP, libc::PTRACE_EVENT_EXIT),
-                Some(Stop::OtherEvent {
-                    event: libc::PTRACE_EVENT_EXIT,
-                }),
+                Some(Stop::OtherEvent { event: libc::PTRACE_EVENT_EXIT }),
             ),
             (0xffff, None), // WIFCONTINUED
         ];
