@@ -78,6 +78,8 @@ pub struct PipelineStats {
     pub queue_stalls: u64,
     /// Events that arrived after the pipeline was closed.
     pub lost: u64,
+    /// Events whose processing failed with an internal error.
+    pub failed: u64,
 }
 
 pub struct Pipeline {
@@ -91,9 +93,12 @@ pub fn spawn(cfg: PipelineConfig) -> std::io::Result<(EventSender, Pipeline)> {
     let queue = Arc::new(Queue::new(QUEUE_CAPACITY_EVENTS));
     let lost = Arc::new(AtomicU64::new(0));
     let worker_queue = queue.clone();
-    let handle = std::thread::Builder::new()
-        .name("rw-pipeline".into())
-        .spawn(move || Worker::new(cfg).run(&worker_queue))?;
+    let handle = std::thread::Builder::new().name("rw-pipeline".into()).spawn(move || {
+        // If this thread dies, the queue must refuse events rather than let the tracer wait forever
+        // for room: the guard closes it on every exit path, unwinding included.
+        let _close_on_exit = CloseOnDrop(worker_queue.clone());
+        Worker::new(cfg).run(&worker_queue)
+    })?;
     let sender = EventSender { queue: queue.clone(), lost: lost.clone() };
     Ok((sender, Pipeline { handle, queue, lost }))
 }
@@ -109,6 +114,14 @@ impl Pipeline {
         stats.queue_stalls = self.queue.stalls();
         stats.lost = self.lost.load(Ordering::Relaxed);
         stats
+    }
+}
+
+struct CloseOnDrop(Arc<Queue<Msg>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -140,7 +153,12 @@ impl Worker {
                 Take::Items(msgs) => {
                     busy = true;
                     for msg in msgs {
-                        self.receive(msg);
+                        // A hostile /proc entry or a bug must cost one event, not the pipeline.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.receive(msg)));
+                        if r.is_err() {
+                            self.stats.failed += 1;
+                            tracing::error!("internal error while processing a process event; event skipped");
+                        }
                     }
                 }
                 Take::TimedOut => busy = false,

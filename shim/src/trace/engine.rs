@@ -29,6 +29,9 @@ use crate::sys::ptrace;
 
 /// How often the loop looks for exits while waiting out the grace period.
 const SHUTDOWN_POLL_INTERVAL_MS: u64 = 5;
+/// After the grace period, how often SIGKILL is sent again (a process forked while the previous round
+/// was being sent would otherwise keep the loop waiting).
+const KILL_REPEAT_INTERVAL_MS: u64 = 100;
 
 pub struct EngineConfig {
     pub mode: Mode,
@@ -79,7 +82,8 @@ pub struct Outcome {
 
 struct Shutdown {
     deadline: Instant,
-    killed: bool,
+    /// When SIGKILL was last sent to the leftovers.
+    last_kill: Option<Instant>,
 }
 
 pub struct Engine<'a> {
@@ -135,7 +139,7 @@ impl<'a> Engine<'a> {
                 Some(_) => self.wait_during_shutdown(),
             };
             match waited {
-                Ok(Some((pid, status))) => self.handle(pid, status),
+                Ok(Some((pid, status))) => self.handle_guarded(pid, status),
                 Ok(None) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -154,6 +158,18 @@ impl<'a> Engine<'a> {
             main: self.main_exit.unwrap_or(MainExit::Exited(1)),
             main_exec_seen: self.main_exec_seen || self.cfg.mode == Mode::Poll,
             stats: self.stats,
+        }
+    }
+
+    /// Handles one report; a bug in handling it must not end tracing (the tracer thread's exit would
+    /// SIGKILL every tracee through EXITKILL), so a panic is logged and the tracee is resumed.
+    fn handle_guarded(&mut self, pid: pid_t, status: i32) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(pid, status)));
+        if outcome.is_err() {
+            tracing::error!(pid, status, "internal error while handling a ptrace stop; the task is resumed");
+            if libc::WIFSTOPPED(status) {
+                let _ = ptrace::cont(pid, 0);
+            }
         }
     }
 
@@ -298,8 +314,9 @@ impl<'a> Engine<'a> {
                 sys::signal::name(sig)
             );
         }
+        let now = Instant::now();
         self.shutdown =
-            Some(Shutdown { deadline: Instant::now() + grace, killed: grace.is_zero() || n == 0 });
+            Some(Shutdown { deadline: now + grace, last_kill: (grace.is_zero() || n == 0).then_some(now) });
     }
 
     fn wait_during_shutdown(&mut self) -> io::Result<Option<(pid_t, i32)>> {
@@ -307,12 +324,22 @@ impl<'a> Engine<'a> {
         if got.is_some() {
             return Ok(got);
         }
-        let sd = self.shutdown.as_ref().expect("only called during shutdown");
-        if !sd.killed && Instant::now() >= sd.deadline {
+        let now = Instant::now();
+        let (deadline, last_kill) = match &self.shutdown {
+            Some(sd) => (sd.deadline, sd.last_kill),
+            None => return Ok(None),
+        };
+        let repeat = Duration::from_millis(KILL_REPEAT_INTERVAL_MS);
+        if now >= deadline && last_kill.is_none_or(|t| now.duration_since(t) >= repeat) {
             let n = self.signal_descendants(libc::SIGKILL);
-            tracing::warn!(remaining = n, "grace period over; sending SIGKILL to the remaining processes");
+            if n > 0 && last_kill.is_none() {
+                tracing::warn!(
+                    remaining = n,
+                    "grace period over; sending SIGKILL to the remaining processes"
+                );
+            }
             if let Some(sd) = self.shutdown.as_mut() {
-                sd.killed = true;
+                sd.last_kill = Some(now);
             }
         }
         std::thread::sleep(Duration::from_millis(SHUTDOWN_POLL_INTERVAL_MS));
