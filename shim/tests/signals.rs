@@ -74,8 +74,6 @@ fn dumb_init_every_catchable_signal_reaches_the_workload() {
 }
 
 #[test]
-#[ignore = "runwarden bug: SIGILL/SIGTRAP/SIGABRT/SIGBUS/SIGFPE/SIGSEGV/SIGSYS sent with kill(2) kill runwarden \
-            (default action, they are not blocked) and, through PTRACE_O_EXITKILL, the workload"]
 fn dumb_init_fault_signals_sent_with_kill_reach_the_workload() {
     // SIGSEGV & co. sent by another process (kill, not a fault) are ordinary asynchronous signals:
     // dumb-init forwards them; runwarden must not die of them or swallow them.

@@ -13,7 +13,6 @@ pub mod signals;
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use thiserror::Error;
 
@@ -77,8 +76,9 @@ pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, Superviso
     }
 
     // (3) Helper threads.
-    let target = signals::Target::new(config.signal_group);
-    signals::spawn_forwarder(forwarded, target.clone()).map_err(|e| SupervisorError::Thread("signal", e))?;
+    // Fault signals sent by other processes are forwarded too (from a handler; see sys::signal).
+    restore.extend(sig::forward_sent_faults().map_err(SupervisorError::Signals)?);
+    signals::spawn_forwarder(forwarded).map_err(|e| SupervisorError::Thread("signal", e))?;
     let (events, pipeline) = pipeline::spawn(PipelineConfig {
         proc_root: proc_root.clone(),
         self_pid,
@@ -99,11 +99,11 @@ pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, Superviso
     };
     let program = command[0].to_string_lossy().into_owned();
     let tracer_events = events.clone();
-    let tracer_target = target.clone();
+    let signal_group = config.signal_group;
     let tracer = std::thread::Builder::new()
         .name("rw-tracer".into())
         .spawn(move || {
-            trace_workload(request, trace_setting, engine_cfg, &tracer_events, &tracer_target, &program)
+            trace_workload(request, trace_setting, engine_cfg, &tracer_events, signal_group, &program)
         })
         .map_err(|e| SupervisorError::Thread("tracer", e))?;
     let result = tracer.join().unwrap_or_else(|_| {
@@ -126,11 +126,12 @@ fn trace_workload(
     setting: TraceSetting,
     mut engine_cfg: EngineConfig,
     events: &EventSender,
-    target: &signals::Target,
+    signal_group: bool,
     program: &str,
 ) -> Result<RunResult, SupervisorError> {
     let mut child = spawn::fork_held(&request).map_err(SupervisorError::Fork)?;
-    target.main_pid.store(child.pid, Ordering::Release);
+    // The child leads its own process group (sys::spawn), so -pid addresses the group.
+    sig::set_forward_target(if signal_group { -child.pid } else { child.pid });
 
     let mode = match setting {
         TraceSetting::Off => Mode::Poll,
@@ -160,7 +161,7 @@ fn trace_workload(
     // Untraced, the child cannot sit in a ptrace stop, so waiting for its exec result is safe here.
     let early_error = if mode == Mode::Poll { child.exec_error() } else { None };
 
-    let on_main_exit = || target.main_gone.store(true, Ordering::Release);
+    let on_main_exit = || sig::set_forward_target(0);
     let outcome: Outcome = Engine::new(engine_cfg, child.pid, events, &on_main_exit).run();
     tracing::debug!(data = %serde_json::to_string(&outcome.stats).unwrap_or_default(), "tracer finished");
 

@@ -5,36 +5,7 @@
 //! process then reports a signal-delivery-stop and the tracer delivers the signal. SIGCHLD is not
 //! forwarded (tini and dumb-init agree): the tracer's wait loop is the reaper.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Arc;
-
 use crate::sys::signal::{self, SigSet};
-
-/// What the signal thread needs to know about the workload.
-#[derive(Debug, Default)]
-pub struct Target {
-    /// The main process's pid, 0 until it is forked.
-    pub main_pid: AtomicI32,
-    /// Set once the main process has been reaped: its pid may be reused, so nothing is sent to it.
-    pub main_gone: AtomicBool,
-    pub group: bool,
-}
-
-impl Target {
-    pub fn new(group: bool) -> Arc<Self> {
-        Arc::new(Target { group, ..Default::default() })
-    }
-}
-
-/// Where a signal goes: the pid, or the negated process group id (the main process leads its own
-/// group, see `sys::spawn`).
-fn destination(target: &Target) -> Option<i32> {
-    let pid = target.main_pid.load(Ordering::Acquire);
-    if pid <= 0 || target.main_gone.load(Ordering::Acquire) {
-        return None;
-    }
-    Some(if target.group { -pid } else { pid })
-}
 
 /// Starts the thread. The caller must already have blocked `set` (threads inherit the mask).
 ///
@@ -42,7 +13,7 @@ fn destination(target: &Target) -> Option<i32> {
 /// (CLD_TRAPPED) at every ptrace stop, and waking this thread for each would add a cross-CPU wake-up to
 /// every stop of the workload. Left blocked and unwaited, it stays pending (standard signals coalesce)
 /// and wakes nobody; the wait loop reaps without it. Children do not inherit pending signals.
-pub fn spawn_forwarder(mut set: SigSet, target: Arc<Target>) -> std::io::Result<()> {
+pub fn spawn_forwarder(mut set: SigSet) -> std::io::Result<()> {
     set.remove(libc::SIGCHLD);
     std::thread::Builder::new().name("rw-signals".into()).spawn(move || loop {
         let got = match signal::wait(&set) {
@@ -54,7 +25,7 @@ pub fn spawn_forwarder(mut set: SigSet, target: Arc<Target>) -> std::io::Result<
             }
         };
         let name = signal::name(got.signo);
-        match destination(&target) {
+        match signal::forward_target() {
             Some(dest) => match signal::send(dest, got.signo) {
                 Ok(()) => {
                     tracing::debug!(signal = %name, to = dest, from = got.sender_pid, "signal forwarded")

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use libc::{c_int, pid_t, sigset_t};
 
@@ -102,6 +103,64 @@ pub fn ignore(sig: c_int) -> io::Result<Disposition> {
     // SAFETY: sigaction succeeded, so it filled `old` with the previous disposition.
     let action = unsafe { old.assume_init() };
     Ok(Disposition { sig, action })
+}
+
+/// Where forwarded signals go: the main process's pid, its negated process group id, or 0 before the
+/// workload starts and after it is reaped (its pid may be reused then). A static so the fault-signal
+/// handler below can read it; an atomic load is async-signal-safe.
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+/// Sets where forwarded signals go (`pid`, or `-pid` for its process group).
+pub fn set_forward_target(dest: i32) {
+    FORWARD_TO.store(dest, Ordering::Release);
+}
+
+pub fn forward_target() -> Option<i32> {
+    Some(FORWARD_TO.load(Ordering::Acquire)).filter(|d| *d != 0)
+}
+
+/// Handler for the synchronous signals. They stay unblocked so a real fault still kills runwarden, but
+/// another process may also *send* one with kill(2) (dumb-init forwards those): then it is forwarded
+/// like any other signal. A real fault, or one runwarden raised itself (abort), gets the default
+/// action back and is raised again, so runwarden dies exactly as it would have.
+extern "C" fn on_synchronous_signal(sig: c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t for an SA_SIGINFO handler; getpid, kill, signal and
+    // raise are async-signal-safe, and FORWARD_TO is an atomic.
+    unsafe {
+        let code = (*info).si_code;
+        let sent = matches!(code, libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL);
+        if sent && (*info).si_pid() != libc::getpid() {
+            let dest = FORWARD_TO.load(Ordering::Acquire);
+            if dest != 0 {
+                libc::kill(dest, sig);
+            }
+            return;
+        }
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// Installs [`on_synchronous_signal`] for every signal in [`SYNCHRONOUS`]; returns the dispositions
+/// it replaced, for the workload to get back.
+pub fn forward_sent_faults() -> io::Result<Vec<Disposition>> {
+    let mut saved = Vec::new();
+    for sig in SYNCHRONOUS {
+        let mut new = MaybeUninit::<libc::sigaction>::zeroed();
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        let handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_synchronous_signal;
+        // SAFETY: a zeroed sigaction is valid; we set an SA_SIGINFO handler with the matching signature
+        // and an empty mask. Both pointers are valid for the call.
+        unsafe {
+            (*new.as_mut_ptr()).sa_sigaction = handler as libc::sighandler_t;
+            (*new.as_mut_ptr()).sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            cvt(libc::sigaction(sig, new.as_ptr(), old.as_mut_ptr()))?;
+        }
+        // SAFETY: sigaction succeeded and filled `old`.
+        let action = unsafe { old.assume_init() };
+        saved.push(Disposition { sig, action });
+    }
+    Ok(saved)
 }
 
 /// What `sigwaitinfo` reports: the signal and who sent it.
