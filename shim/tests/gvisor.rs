@@ -30,6 +30,39 @@ fn in_gvisor(env: &[(&str, &str)], script: &str) -> Output {
     out
 }
 
+/// The fixture tracee binary, built beside runwarden by `cargo test --workspace` (static, so it runs
+/// inside the sandbox as it is).
+fn fixture() -> String {
+    let p = runwarden().with_file_name("rw-fixture");
+    assert!(p.exists(), "{} is missing: run the tests with `cargo test --workspace`", p.display());
+    p.display().to_string()
+}
+
+/// Runs `runwarden -- PROGRAM ARGS...` (no shell) as PID 1 of a gVisor sandbox.
+fn in_gvisor_exec(env: &[(&str, &str)], argv: &[&str]) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120").arg("runsc").arg("--network=none").arg("do").arg("env");
+    for (k, v) in env {
+        cmd.arg(format!("{k}={v}"));
+    }
+    cmd.arg(runwarden()).arg("--").args(argv);
+    let out = cmd.output().expect("runsc must be installed (Debian package runsc)");
+    assert_ne!(
+        out.status.code(),
+        Some(124),
+        "timed out under gVisor: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn data_of<'a>(lines: &'a [serde_json::Value], message: &str) -> &'a serde_json::Value {
+    &lines
+        .iter()
+        .find(|v| v["message"] == message)
+        .unwrap_or_else(|| panic!("no {message:?} line: {lines:?}"))["data"]
+}
+
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stderr).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
@@ -98,4 +131,74 @@ fn gvisor_terminates_leftovers_after_main_exits() {
     let out = in_gvisor(&[("RUNWARDEN_GRACE", "1s")], "sleep 100 & exit 3");
     assert_eq!(out.status.code(), Some(3));
     assert!(start.elapsed() < Duration::from_secs(30), "leftover not terminated");
+}
+
+#[test]
+fn gvisor_exec_from_a_thread_is_seen() {
+    let fx = fixture();
+    let out =
+        in_gvisor_exec(&[("RUNWARDEN_LOG", "debug")], &[&fx, "exec-from-thread", "/bin/sh", "-c", "exit 6"]);
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    let sh = lines
+        .iter()
+        .find(|v| v["message"] == "exec" && v["data"]["args"][0] == "/bin/sh")
+        .unwrap_or_else(|| panic!("no exec event for the thread's exec: {lines:?}"));
+    assert!(sh["data"]["formerTid"].is_i64(), "formerTid missing: {sh}");
+}
+
+#[test]
+fn gvisor_posix_spawn_is_traced() {
+    let fx = fixture();
+    let out = in_gvisor_exec(&[("RUNWARDEN_LOG", "debug")], &[&fx, "spawn", "/bin/sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let lines = json_lines(&out);
+    assert!(
+        lines.iter().any(|v| v["message"] == "exec" && v["data"]["args"][0] == "/bin/sh"),
+        "the spawned program was not seen: {lines:?}"
+    );
+}
+
+#[test]
+fn gvisor_threads_and_exec_storm_are_all_seen() {
+    let fx = fixture();
+    let out = in_gvisor_exec(&[("RUNWARDEN_LOG", "debug")], &[&fx, "threads", "500"]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out);
+    assert!(data_of(&lines, "tracer finished")["threads"].as_u64().unwrap() >= 500);
+
+    let out = in_gvisor_exec(&[("RUNWARDEN_LOG", "debug")], &[&fx, "exec-storm", "300"]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines = json_lines(&out);
+    let traced = data_of(&lines, "tracer finished")["execs"].as_u64().unwrap();
+    let processed = data_of(&lines, "pipeline finished")["execs"].as_u64().unwrap();
+    assert!(traced > 300, "{traced}");
+    assert_eq!(traced, processed, "the pipeline lost exec events");
+}
+
+#[test]
+fn gvisor_untraced_child_is_noticed() {
+    let fx = fixture();
+    let out = in_gvisor_exec(&[("RUNWARDEN_SCAN_INTERVAL", "100ms")], &[&fx, "untraced-child", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let child: i64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("child ")?.trim().parse().ok())
+        .expect("the fixture prints its child's pid");
+    let lines = json_lines(&out);
+    assert!(
+        lines.iter().any(|v| v["severity"] == "WARNING"
+            && v["message"].as_str().unwrap_or("").contains("escaped tracing")
+            && v["pid"] == child),
+        "no warning for untraced pid {child}: {lines:?}"
+    );
+}
+
+#[test]
+fn gvisor_exec_failures_give_127_and_126() {
+    let out = in_gvisor_exec(&[], &["/does/not/exist"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/does/not/exist"));
+    let out = in_gvisor_exec(&[], &["/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126));
 }
