@@ -15,6 +15,7 @@ use super::finding::{
 };
 use super::model::{basename, ExecModel};
 use super::policy::{LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
+use super::redact::{redact, redact_args, redact_env};
 use crate::event::{rfc3339, ExecEvent};
 
 /// Enforcement mode (`RUNWARDEN_MODE`).
@@ -204,7 +205,7 @@ pub fn build_finding(
         .map(|a| AncestorRef {
             pid: a.pid,
             binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
-            args: a.args.clone(),
+            args: redact_args(&a.args),
         })
         .collect();
     let mut source_properties = serde_json::Map::new();
@@ -227,7 +228,7 @@ pub fn build_finding(
         finding_class: "THREAT",
         event_time: rfc3339::format(ev.time),
         create_time: now,
-        description,
+        description: redact(&description),
         processes: vec![process],
         ancestors,
         connections: Vec::new(),

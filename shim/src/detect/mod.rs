@@ -6,6 +6,7 @@ pub mod engine;
 pub mod finding;
 pub mod model;
 pub mod policy;
+pub mod redact;
 pub mod resource;
 
 #[cfg(test)]
