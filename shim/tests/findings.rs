@@ -88,7 +88,7 @@ fn scc_exec_categories_from_real_commands() {
         "echo ZWNobyBkZWNvZGVk | base64 -d | sh; \
          find / -maxdepth 1 -name id_rsa >/dev/null 2>&1; \
          cp /bin/true /dev/shm/rw-test-$$ && /dev/shm/rw-test-$$; rm -f /dev/shm/rw-test-$$; \
-         cp /bin/true {shm} && HTTPS_PROXY=http://127.0.0.1:9 {shm}; true"
+         cp /bin/true {shm} && HTTPS_PROXY=http://bob:hunter2@127.0.0.1:9 {shm}; true"
     );
     cmd.args(["--", "sh", "-c", &script]);
     let out = run(&mut cmd, TIMEOUT);
@@ -115,6 +115,9 @@ fn scc_exec_categories_from_real_commands() {
         .find(|f| f["category"] == "Execution: Program Run with Disallowed HTTP Proxy Env")
         .unwrap();
     assert_eq!(proxy["processes"][0]["envVariables"][0]["name"], "HTTPS_PROXY");
+    // The proxy's password is redacted before the finding leaves.
+    assert_eq!(proxy["processes"][0]["envVariables"][0]["val"], "http://bob:[REDACTED]@127.0.0.1:9");
+    assert!(!std::fs::read_to_string(&sink).unwrap().contains("hunter2"), "a secret reached the sink");
 }
 
 #[test]

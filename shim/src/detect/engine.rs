@@ -190,7 +190,7 @@ pub fn build_finding(
         env_variables: ev
             .env
             .iter()
-            .map(|v| EnvVariable { name: v.name.clone(), val: v.val.clone() })
+            .map(|v| EnvVariable { name: v.name.clone(), val: redact_env(&v.name, &v.val) })
             .collect(),
         libraries: Vec::new(),
         stdio: Some(StdioWiring {
