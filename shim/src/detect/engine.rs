@@ -184,7 +184,7 @@ pub fn build_finding(
         pid: ev.pid,
         parent_pid: Some(ev.ppid),
         binary: Some(FileRef { path: ev.binary.path.clone(), sha256: sha.clone(), size: ev.binary.size }),
-        args: ev.args.clone(),
+        args: redact_args(&ev.args),
         arguments_truncated: ev.arguments_truncated,
         script: None,
         env_variables: ev

