@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use crate::config::{Config, VARIABLES};
-use crate::detect::engine::Engine;
-use crate::detect::policy::{Policy, PolicyErrors};
+use crate::detect::engine::{Engine, Mode as DetectMode};
+use crate::detect::policy::{LoadedRule, Policy, PolicyErrors, RuleAction};
 use crate::pipeline::Detection;
+use crate::trace::enforce::Enforcer;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +41,22 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn load_detection(dir: Option<&Path>) -> Result<Engine, PolicyErrors> {
     let policy = Policy::load_with_dir(dir)?;
     Engine::new(policy, crate::detect::resource::from_env())
+}
+
+/// The pipeline's engine and, in enforce mode, the tracer's enforcer. Rules with a `kill` or `stop`
+/// action go to the enforcer (evaluated before the process runs) and not to the pipeline, so each
+/// finding is raised once.
+fn load_engines(config: &Config) -> Result<(Engine, Option<Enforcer>), PolicyErrors> {
+    let policy = Policy::load_with_dir(config.policies.as_deref())?;
+    let resource = crate::detect::resource::from_env();
+    if config.mode == DetectMode::Detect {
+        return Ok((Engine::new(policy, resource)?, None));
+    }
+    let enforcing = |r: &LoadedRule| r.spec.action != RuleAction::Alert;
+    let pipeline = Engine::with_rules(policy.clone(), resource.clone(), |r| !enforcing(r))?;
+    let enforcer = Engine::with_rules(policy, resource, enforcing)?;
+    let enforcer = (enforcer.rules().count() > 0).then(|| Enforcer::new(enforcer, Path::new("/proc")));
+    Ok((pipeline, enforcer))
 }
 
 /// `runwarden policy check [DIR]`: validates the defaults plus DIR's files without running anything.
@@ -102,7 +119,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     crate::log::init(config.log);
     // Policies are loaded before the workload starts: a broken policy must not run a weaker setup.
-    let engine = match load_detection(config.policies.as_deref()) {
+    let (engine, enforcer) = match load_engines(&config) {
         Ok(e) => e,
         Err(errors) => {
             tracing::error!("runwarden: the policies do not load; the workload was not started:\n{errors}");
@@ -110,7 +127,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     let detection = Detection { engine, mode: config.mode, sinks: config.sinks.clone() };
-    match crate::supervisor::run(&config, &cli.command, Some(detection)) {
+    match crate::supervisor::run(&config, &cli.command, Some(detection), enforcer) {
         Ok(r) => r.exit_code,
         Err(e) => {
             tracing::error!("runwarden: {e}");

@@ -42,6 +42,9 @@ pub enum ProcessEvent {
     Exit(ExitEvent),
     /// A descendant that the tracer does not trace (CLONE_UNTRACED, or attached late).
     Untraced(UntracedEvent),
+    /// A finding raised by the tracer itself (an enforcing rule acted at an exec stop); it is shipped
+    /// through the pipeline like every other finding.
+    Finding(Box<crate::detect::finding::Finding>),
 }
 
 #[derive(Debug, Clone, Serialize)]

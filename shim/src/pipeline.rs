@@ -95,6 +95,17 @@ impl Detector {
         n
     }
 
+    /// Ships a finding raised elsewhere (the tracer's enforcer).
+    fn ship(&mut self, f: crate::detect::finding::Finding) -> u64 {
+        match self.dedup.admit(f, Instant::now()) {
+            Some(f) => {
+                self.sinks.emit(&f);
+                1
+            }
+            None => 0,
+        }
+    }
+
     fn flush(&mut self, all: bool) -> u64 {
         let mut n = 0;
         for f in self.dedup.flush(Instant::now(), all) {
@@ -275,6 +286,11 @@ impl Worker {
             ProcessEvent::Exit(ref x) => {
                 self.table.exit(x.pid, Instant::now());
                 log_event("process exited", &ev);
+            }
+            ProcessEvent::Finding(f) => {
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.ship(*f);
+                }
             }
             ProcessEvent::Untraced(ref u) => {
                 self.stats.untraced += 1;

@@ -48,10 +48,20 @@ fn value_from<T: serde::Serialize>(v: &T) -> Value {
 impl Engine {
     /// Compiles every enabled rule. All compile errors are reported together.
     pub fn new(policy: Policy, resource: Resource) -> Result<Engine, PolicyErrors> {
+        Engine::with_rules(policy, resource, |_| true)
+    }
+
+    /// Compiles the enabled rules that `keep` selects (the enforcer takes the kill/stop rules, the
+    /// pipeline the others).
+    pub fn with_rules(
+        policy: Policy,
+        resource: Resource,
+        keep: impl Fn(&LoadedRule) -> bool,
+    ) -> Result<Engine, PolicyErrors> {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
         for rule in policy.rules {
-            if !rule.spec.enabled {
+            if !rule.spec.enabled || !keep(&rule) {
                 continue;
             }
             match Program::compile(&rule.spec.condition) {
@@ -109,6 +119,11 @@ impl Engine {
 
     /// Evaluates an exec event and builds its findings.
     pub fn evaluate_exec(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<Finding> {
+        self.evaluate_exec_rules(ev, mode).into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// Like [`Engine::evaluate_exec`], with the action each matching rule asks for.
+    pub fn evaluate_exec_rules(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<(RuleAction, Finding)> {
         let model = ExecModel::from_event(ev);
         let resource = self.resource.clone();
         let matched: Vec<(LoadedRule, String)> = self
@@ -118,7 +133,9 @@ impl Engine {
             .collect();
         matched
             .into_iter()
-            .map(|(rule, description)| build_finding(&rule, description, ev, &resource, mode))
+            .map(|(rule, description)| {
+                (rule.spec.action, build_finding(&rule, description, ev, &resource, mode))
+            })
             .collect()
     }
 }

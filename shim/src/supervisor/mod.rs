@@ -27,6 +27,8 @@ use crate::trace::Mode;
 pub const EXIT_NOT_FOUND: i32 = 127;
 /// Exit code when the command exists but could not be executed (like a shell).
 pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+/// Exit code after an enforcing `stop` rule, when the workload itself exited 0.
+pub const EXIT_STOPPED_BY_POLICY: i32 = 1;
 
 #[derive(Debug, Error)]
 pub enum SupervisorError {
@@ -59,6 +61,7 @@ pub fn run(
     config: &Config,
     command: &[OsString],
     detection: Option<Detection>,
+    enforcer: Option<crate::trace::enforce::Enforcer>,
 ) -> Result<RunResult, SupervisorError> {
     let argv = to_cstrings(command)?;
     let self_pid = std::process::id() as i32;
@@ -97,6 +100,7 @@ pub fn run(
     let trace_setting = config.trace;
     let engine_cfg = EngineConfig {
         mode: Mode::Ptrace,
+        enforcer,
         grace: config.grace,
         env_names: config.env_capture.clone(),
         proc_root,
@@ -180,7 +184,11 @@ fn trace_workload(
         tracing::error!(program, exit_code = code, "cannot execute {program}: {err}");
         return Ok(RunResult { exit_code: code });
     }
-    let code = outcome.main.code();
+    let mut code = outcome.main.code();
+    if outcome.stopped_by_policy && code == 0 {
+        // The platform must replace this instance: never report success after a policy stop.
+        code = EXIT_STOPPED_BY_POLICY;
+    }
     match outcome.main {
         MainExit::Exited(c) => tracing::info!(exit_code = c, "workload exited"),
         MainExit::Killed(s) => {

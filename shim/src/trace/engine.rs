@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use libc::pid_t;
 use serde::Serialize;
 
+use super::enforce::{Enforcer, Verdict};
 use super::stop::{classify, SpawnKind, Stop};
 use super::tasks::Tasks;
 use super::Mode;
@@ -35,6 +36,8 @@ const KILL_REPEAT_INTERVAL_MS: u64 = 100;
 
 pub struct EngineConfig {
     pub mode: Mode,
+    /// Rules with an enforcing action (`RUNWARDEN_MODE=enforce`), evaluated at exec stops.
+    pub enforcer: Option<Enforcer>,
     pub grace: Duration,
     pub env_names: Vec<String>,
     pub proc_root: PathBuf,
@@ -75,6 +78,8 @@ pub struct Stats {
 
 pub struct Outcome {
     pub main: MainExit,
+    /// An enforcing rule with the `stop` action fired: the instance must be replaced.
+    pub stopped_by_policy: bool,
     /// False when the main process ended before its first exec (the exec failed).
     pub main_exec_seen: bool,
     pub stats: Stats,
@@ -96,6 +101,7 @@ pub struct Engine<'a> {
     main_exec_seen: bool,
     main_exit: Option<MainExit>,
     shutdown: Option<Shutdown>,
+    stopped_by_policy: bool,
     stats: Stats,
 }
 
@@ -121,6 +127,7 @@ impl<'a> Engine<'a> {
             main_exec_seen: false,
             main_exit: None,
             shutdown: None,
+            stopped_by_policy: false,
             stats: Stats::default(),
         }
     }
@@ -157,6 +164,7 @@ impl<'a> Engine<'a> {
             // report a failure rather than a success.
             main: self.main_exit.unwrap_or(MainExit::Exited(1)),
             main_exec_seen: self.main_exec_seen || self.cfg.mode == Mode::Poll,
+            stopped_by_policy: self.stopped_by_policy,
             stats: self.stats,
         }
     }
@@ -248,6 +256,9 @@ impl<'a> Engine<'a> {
         }
         self.stats.processes += 1;
         self.tasks.insert(child, child);
+        if let Some(enf) = self.cfg.enforcer.as_mut() {
+            enf.on_start(child, parent_tgid);
+        }
         let origin = match kind {
             SpawnKind::Fork => Origin::Fork,
             SpawnKind::Vfork => Origin::Vfork,
@@ -269,9 +280,37 @@ impl<'a> Engine<'a> {
             self.main_exec_seen = true;
         }
         match self.reader.exec_event(pid, former, Sensor::Ptrace, &self.cfg.env_names) {
-            Ok(ev) => self.events.send(ProcessEvent::Exec(Box::new(ev))),
+            Ok(ev) => {
+                self.enforce(&ev);
+                self.events.send(ProcessEvent::Exec(Box::new(ev)));
+            }
             Err(e) => {
                 tracing::debug!(pid, error = %e, "exec stop: process vanished before it could be read")
+            }
+        }
+    }
+
+    /// Applies the enforcing rules to a process held at its exec stop (before it is resumed).
+    fn enforce(&mut self, ev: &crate::event::ExecEvent) {
+        let Some(enf) = self.cfg.enforcer.as_mut() else { return };
+        let (findings, stop) = match enf.on_exec(ev) {
+            Verdict::Allow => return,
+            Verdict::Kill(f) => (f, false),
+            Verdict::Stop(f) => (f, true),
+        };
+        // Queued before the resume: the program dies without running an instruction.
+        if let Err(e) = sys::signal::send(ev.pid, libc::SIGKILL) {
+            tracing::error!(pid = ev.pid, error = %e, "enforcement: cannot kill the process");
+        }
+        tracing::warn!(pid = ev.pid, exe = %ev.binary.path, stop, "enforcement: process killed at its exec");
+        for f in findings {
+            self.events.send(ProcessEvent::Finding(Box::new(f)));
+        }
+        if stop && !self.stopped_by_policy {
+            self.stopped_by_policy = true;
+            tracing::warn!("enforcement: stopping the workload so the instance is replaced");
+            if let Some(dest) = sys::signal::forward_target() {
+                let _ = sys::signal::send(dest, libc::SIGTERM);
             }
         }
     }
@@ -279,6 +318,9 @@ impl<'a> Engine<'a> {
     fn on_gone(&mut self, pid: pid_t, how: MainExit) {
         let tgid = self.tasks.remove(pid);
         let is_process = tgid.is_none_or(|g| g == pid);
+        if let (true, Some(enf)) = (is_process, self.cfg.enforcer.as_mut()) {
+            enf.on_exit(pid);
+        }
         if is_process {
             self.stats.exits += 1;
             let (code, signal) = match how {

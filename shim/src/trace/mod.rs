@@ -4,6 +4,7 @@
 //! `engine` runs the one `waitpid` loop that both traces and reaps. When ptrace is refused the same loop
 //! runs without stops ([`Mode::Poll`]) and the scanner in `proc::scan` finds new programs instead.
 
+pub mod enforce;
 pub mod engine;
 pub mod stop;
 pub mod tasks;

@@ -1,0 +1,99 @@
+//! Enforcement (`RUNWARDEN_MODE=enforce`): a process matched by a `kill` rule is killed at its exec
+//! stop and never runs (its side effect never happens) while the workload keeps running; `stop` ends
+//! the workload gracefully and exits non-zero; in detect mode the same rules only report.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn policy_dir(action: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("enforce.yaml"),
+        format!("rules:\n  - id: exec_from_temp_dir\n    action: {action}\n"),
+    )
+    .unwrap();
+    dir
+}
+
+fn findings(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A program dropped in a temporary directory tries to leave a marker file, then the workload goes on.
+fn dropper_script(work: &std::path::Path) -> String {
+    format!("cp /bin/sh {w}/evil && {w}/evil -c 'touch {w}/marker'; echo after=$?", w = work.display())
+}
+
+#[test]
+fn kill_rule_stops_the_program_before_it_runs() {
+    let policies = policy_dir("kill");
+    let work = tempfile::tempdir_in("/tmp").unwrap();
+    let sink = work.path().join("findings.jsonl");
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_MODE", "enforce")
+        .env("RUNWARDEN_POLICIES", policies.path())
+        .env("RUNWARDEN_SINKS", format!("file:{}", sink.display()))
+        .args(["--", "sh", "-c", &dropper_script(work.path())]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(!work.path().join("marker").exists(), "the killed program ran");
+    assert_eq!(out.stdout().trim(), "after=137", "the workload goes on and sees a SIGKILLed child");
+    let f = findings(&sink);
+    let killed: Vec<&Value> = f.iter().filter(|f| f["action"] == "KILLED").collect();
+    assert_eq!(killed.len(), 1, "{f:#?}");
+    assert_eq!(killed[0]["category"], "Execution: Program Run from Temporary Directory");
+    assert_eq!(killed[0]["processes"][0]["binary"]["path"], format!("{}/evil", work.path().display()));
+    assert_eq!(killed[0]["processes"][0]["binary"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        f.iter().filter(|f| f["rule"]["id"] == "exec_from_temp_dir").count(),
+        1,
+        "raised once: {f:#?}"
+    );
+}
+
+#[test]
+fn detect_mode_only_reports_what_it_would_have_done() {
+    let policies = policy_dir("kill");
+    let work = tempfile::tempdir_in("/tmp").unwrap();
+    let sink = work.path().join("findings.jsonl");
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_POLICIES", policies.path())
+        .env("RUNWARDEN_SINKS", format!("file:{}", sink.display()))
+        .args(["--", "sh", "-c", &dropper_script(work.path())]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(work.path().join("marker").exists(), "detect mode must not block");
+    assert_eq!(out.stdout().trim(), "after=0");
+    let f = findings(&sink);
+    let hit = f.iter().find(|f| f["rule"]["id"] == "exec_from_temp_dir").expect("reported");
+    assert_eq!(hit["action"], "ALERT");
+    assert_eq!(hit["sourceProperties"]["wouldHaveBeen"], "KILLED");
+}
+
+#[test]
+fn stop_rule_ends_the_workload_and_exits_non_zero() {
+    let policies = policy_dir("stop");
+    let work = tempfile::tempdir_in("/tmp").unwrap();
+    let sink = work.path().join("findings.jsonl");
+    let script = format!(
+        "trap 'echo got-term; exit 0' TERM; cp /bin/true {w}/evil && {w}/evil; sleep 20 & wait",
+        w = work.path().display()
+    );
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_MODE", "enforce")
+        .env("RUNWARDEN_POLICIES", policies.path())
+        .env("RUNWARDEN_SINKS", format!("file:{}", sink.display()))
+        .env("RUNWARDEN_GRACE", "500ms")
+        .args(["--", "sh", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(1);
+    assert!(out.stdout().contains("got-term"), "the workload was not asked to stop: {}", out.stdout());
+    let f = findings(&sink);
+    assert!(f.iter().any(|f| f["action"] == "CONTAINER_STOPPED"), "{f:#?}");
+}
