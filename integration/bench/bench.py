@@ -6,6 +6,7 @@ Run through run.sh; `run.sh --help` lists the options.  Python 3 standard librar
 """
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -81,6 +82,11 @@ def fmt_ratio(xs):
     if not xs:
         return "n/a"
     return f"{median(xs):.2f}x [{min(xs):.2f}-{max(xs):.2f}]"
+
+
+def per_op(seconds, n):
+    us = seconds / n * 1e6
+    return f"{us * 1000:+.1f} ns" if abs(us) < 1 else f"{us:+.1f} us"
 
 
 def mib(kb):
@@ -161,8 +167,13 @@ def on_signal(signum, _frame):
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.rw = os.path.abspath(args.runwarden)
+        self.rw_orig = os.path.abspath(args.runwarden)
         self.tmp = tempfile.mkdtemp(prefix="runwarden-bench.")
+        # A private copy: a concurrent cargo build must not swap the binary in the middle of a run.
+        self.rw = os.path.join(self.tmp, "runwarden")
+        shutil.copy2(self.rw_orig, self.rw)
+        with open(self.rw, "rb") as f:
+            self.rw_sha = hashlib.sha256(f.read()).hexdigest()[:12]
         self.env = dict(os.environ)
         self.env.pop("BENCH_RUNWARDEN", None)
         self.rw_env = dict(self.env)
@@ -223,9 +234,12 @@ class Bench:
         limit = self.args.wait_idle
         deadline = time.monotonic() + limit
         busy = cpu_busy_fraction(0.5)
+        n = 0
         while limit > 0 and busy > self.args.idle_threshold and time.monotonic() < deadline:
-            log(f"{name}: machine {busy:.0%} busy, waiting for < {self.args.idle_threshold:.0%} "
-                f"({deadline - time.monotonic():.0f} s left)")
+            if n % 8 == 0:
+                log(f"{name}: machine {busy:.0%} busy, waiting for < {self.args.idle_threshold:.0%} "
+                    f"({deadline - time.monotonic():.0f} s left)")
+            n += 1
             busy = cpu_busy_fraction(2.0)
         self.busy_note = (f"Machine {busy:.0%} busy (all CPUs, /proc/stat) and load average "
                           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} just before this workload.")
@@ -257,7 +271,7 @@ class Bench:
         except Exception as e:  # noqa: BLE001
             rw_version = f"unavailable ({e})"
         try:
-            st = os.stat(self.rw)
+            st = os.stat(self.rw_orig)
             rw_mtime = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).strftime(
                 "%Y-%m-%d %H:%M:%S UTC")
         except OSError:
@@ -270,7 +284,7 @@ class Bench:
             except Exception:  # noqa: BLE001
                 return ""
         commit = git("rev-parse", "--short", "HEAD")
-        dirty = " (working tree has uncommitted changes)" if git("status", "--porcelain", "--", "shim") else ""
+        dirty = " (uncommitted changes under shim/)" if git("status", "--porcelain", "--", "shim") else ""
 
         def ver(cmd):
             try:
@@ -292,7 +306,7 @@ class Bench:
                   f"{cpu_model}, {mem_total} RAM")
         self.emit(f"- kernel: {platform.release()} ({platform.machine()}); load average at start: "
                   f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        self.emit(f"- runwarden: `{self.rw}` ({rw_version}, built {rw_mtime}); repo commit {commit}{dirty}; "
+        self.emit(f"- runwarden: `{self.rw_orig}` ({rw_version}, built {rw_mtime}, sha256 {self.rw_sha}...); repo HEAD {commit}{dirty}; "
                   f"RUNWARDEN_LOG={self.args.runwarden_log}")
         self.emit(f"- references: {ver(['tini', '--version'])}; {ver(['strace', '-V'])}; "
                   f"{ver(['wrk', '-v'])}; python {platform.python_version()}")
@@ -361,7 +375,7 @@ class Bench:
                     continue
                 w = median([r["wall"] for r in res[v] if r["rc"] == 0])
                 c = median([r["cpu"] for r in res[v] if r["rc"] == 0])
-                parts.append(f"{v} {(w - bw) / ops[0] * 1e6:+.1f} us wall, {(c - bc) / ops[0] * 1e6:+.1f} us CPU")
+                parts.append(f"{v} {per_op(w - bw, ops[0])} wall, {per_op(c - bc, ops[0])} CPU")
             self.emit(f"Added per {ops[1]} (median - bare median, / {ops[0]}; includes the fixed start-up cost, "
                       f"see cold-start): {'; '.join(parts)}.")
             self.emit()
@@ -505,6 +519,8 @@ class Bench:
             rows.append((f"thread-heavy ({self.args.threads} threads)", [tb, str(self.args.threads), "50"]))
         self.emit("## memory: runwarden's own peak RSS")
         self.emit()
+        self.emit(self.busy_note)
+        self.emit()
         self.emit("Method: the workload is wrapped in `sh -c '\"$@\"; grep VmHWM /proc/$PPID/status'`; runwarden is "
                   "the parent of that shell, so this is runwarden's own high-water mark (all its threads, not its "
                   "children's) at the end of the workload. A second figure polls /proc/<runwarden>/status every 5 ms "
@@ -565,34 +581,36 @@ class Bench:
                   f"no access log; {keep}. "
                   f"{runs} alternated rounds; a new server (random free port) per run. Server CPU = "
                   "utime+stime (+ reaped children) of every process in the server's session during the wrk "
-                  "window, from /proc/<pid>/stat. wrk runs on the same CPUs as the server. " + self.busy_note)
+                  "window, from /proc/<pid>/stat; the server is CPU-bound (one Python process, GIL), so compare the CPU per request. wrk runs on the same CPUs as the server. " + self.busy_note)
         self.emit()
         self.emit("| variant | req/s median | req/s min-max | p99 median (ms) | p99 min-max (ms) | req/s / bare | "
-                  "p99 / bare | server CPU median (s) | CPU / bare | socket errors (sum) | failed runs |")
-        self.emit("|---|---|---|---|---|---|---|---|---|---|---|")
+                  "p99 / bare | server CPU median (s) | server CPU per request median (us) | CPU per request / bare | "
+                  "socket errors (sum) | failed runs |")
+        self.emit("|---|---|---|---|---|---|---|---|---|---|---|---|")
         rw_rt = None
         for v in self.variants:
             ok = [(i, r) for i, r in enumerate(res[v]) if r.get("ok")]
             rps = [r["rps"] for _, r in ok]
             p99 = [r["p99_ms"] for _, r in ok]
             cpu = [r["cpu"] for _, r in ok]
+            cpq = [r["cpu_per_req_us"] for _, r in ok]
             rr, lr, cr = [], [], []
             for i, r in ok:
                 b = res["bare"][i] if "bare" in res else None
                 if b and b.get("ok"):
                     rr.append(r["rps"] / b["rps"])
                     lr.append(r["p99_ms"] / b["p99_ms"] if b["p99_ms"] > 0 else float("nan"))
-                    if b["cpu"] > 0:
-                        cr.append(r["cpu"] / b["cpu"])
+                    if b["cpu_per_req_us"] > 0:
+                        cr.append(r["cpu_per_req_us"] / b["cpu_per_req_us"])
             if v == "runwarden":
                 rw_rt = (rr, lr)
             errs = sum(r["errors"] for _, r in ok)
             if not ok:
-                self.emit(f"| {v} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | {len(res[v])} |")
+                self.emit(f"| {v} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | {len(res[v])} |")
                 continue
             self.emit(f"| {v} | {median(rps):.0f} | {min(rps):.0f}-{max(rps):.0f} | {median(p99):.2f} | "
                       f"{min(p99):.2f}-{max(p99):.2f} | {fmt_ratio(rr)} | {fmt_ratio(lr)} | {median(cpu):.2f} | "
-                      f"{fmt_ratio(cr)} | {errs} | {len(res[v]) - len(ok)} |")
+                      f"{median(cpq):.0f} | {fmt_ratio(cr)} | {errs} | {len(res[v]) - len(ok)} |")
         self.emit()
         hw = [r["runwarden_hwm_kb"] for r in res.get("runwarden", []) if r.get("runwarden_hwm_kb")]
         if hw:
@@ -647,6 +665,8 @@ class Bench:
                 return out
             out.update(parsed)
             out["cpu"] = cpu1 - cpu0
+            n = out.get("requests") or out["rps"] * dur
+            out["cpu_per_req_us"] = out["cpu"] / n * 1e6 if n else float("nan")
             out["ok"] = True
             return out
         finally:
@@ -693,13 +713,15 @@ def parse_wrk(text):
     if not m or not l99:
         return None
     errors = 0
+    total = re.search(r"(\d+) requests in", text)
     se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if se:
         errors += sum(int(x) for x in se.groups())
     nx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if nx:
         errors += int(nx.group(1))
-    return {"rps": float(m.group(1)), "p99_ms": float(l99.group(1)) * _UNIT_MS[l99.group(2)], "errors": errors}
+    return {"rps": float(m.group(1)), "p99_ms": float(l99.group(1)) * _UNIT_MS[l99.group(2)], "errors": errors,
+            "requests": int(total.group(1)) if total else None}
 
 
 # ----------------------------------------------------------------------------------------------------

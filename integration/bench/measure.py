@@ -74,6 +74,7 @@ def run(argv, env=None, stdout=None, stderr=None, cwd=None, poll_rss=False, poll
         if old_cwd is not None:
             os.chdir(old_cwd)
     hwm = None
+    polls = 0
     if poll_rss:
         while True:
             wpid, status, ru = os.wait4(pid, os.WNOHANG)
@@ -82,7 +83,9 @@ def run(argv, env=None, stdout=None, stderr=None, cwd=None, poll_rss=False, poll
             v = read_vm_hwm_kb(pid, os.path.basename(argv[0])[:15])
             if v is not None:
                 hwm = v if hwm is None else max(hwm, v)
-            time.sleep(poll_interval)
+            # start fast (a short-lived command exits within a few ms), then settle at poll_interval
+            time.sleep(min(poll_interval, 0.0002 * 2 ** min(polls, 10)))
+            polls += 1
     else:
         _, status, ru = os.wait4(pid, 0)
     t1 = time.perf_counter()
