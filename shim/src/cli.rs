@@ -87,12 +87,70 @@ fn policy_check(args: &[OsString]) -> i32 {
     }
 }
 
+/// `runwarden baseline [--output PATH] [ROOT]`: records the image's executables and libraries.
+fn baseline(args: &[OsString]) -> i32 {
+    let usage = "usage: runwarden baseline [--output PATH] [ROOT]";
+    let mut output = PathBuf::from(crate::fs::baseline::DEFAULT_PATH);
+    let mut root = PathBuf::from("/");
+    let mut it = args.iter();
+    let mut root_set = false;
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--output" | "-o") => match it.next() {
+                Some(p) => output = PathBuf::from(p),
+                None => {
+                    eprintln!("{usage}");
+                    return EXIT_USAGE;
+                }
+            },
+            Some("--help" | "-h") => {
+                println!("{usage}\n\nRecords path, sha256, size and mode of every executable and shared library under ROOT \
+                          (default /; /proc, /sys, /dev, /run excluded) into PATH (default {}).\nRun it as a RUN step \
+                          of your image build, after the last step that installs software.", crate::fs::baseline::DEFAULT_PATH);
+                return 0;
+            }
+            _ if !root_set && !a.to_string_lossy().starts_with('-') => {
+                root = PathBuf::from(a);
+                root_set = true;
+            }
+            _ => {
+                eprintln!("{usage}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let started = std::time::Instant::now();
+    let taken = crate::fs::baseline::take(&root, &output, workers).and_then(|b| b.write(&output).map(|_| b));
+    match taken {
+        Ok(b) => {
+            println!(
+                "baseline: {} files under {} recorded in {} ({} ms)",
+                b.files.len(),
+                root.display(),
+                output.display(),
+                started.elapsed().as_millis()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("runwarden baseline: {e}");
+            1
+        }
+    }
+}
+
 /// Parses the command line and the environment, runs the workload, and returns the exit code.
 ///
-/// `runwarden policy check [DIR]` is a tool command; a workload that is itself called `policy` is run
-/// with `runwarden -- policy ...`.
+/// `runwarden policy check [DIR]` and `runwarden baseline` are tool commands; a workload that is itself
+/// called `policy` or `baseline` is run with `runwarden -- policy ...`.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
+    // The container's start time (for "changed since start" without a baseline), fixed first thing.
+    std::sync::LazyLock::force(&crate::pipeline::STARTED);
+    if args.get(1).is_some_and(|a| a == "baseline") {
+        return baseline(&args[2..]);
+    }
     if args.get(1).is_some_and(|a| a == "policy") {
         if args.get(2).is_some_and(|a| a == "check") {
             return policy_check(&args[3..]);

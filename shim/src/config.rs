@@ -56,6 +56,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "an absolute directory of policy .yaml files that add to, override or disable the defaults",
     ),
     ("RUNWARDEN_MODE", "detect | enforce (default detect: rules with kill/stop actions only report)"),
+    (
+        "RUNWARDEN_BASELINE",
+        "an absolute path to the image baseline written by `runwarden baseline` (default /etc/runwarden/baseline.json if present)",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,6 +93,8 @@ pub struct Config {
     pub sinks: Vec<SinkSpec>,
     pub policies: Option<PathBuf>,
     pub mode: Mode,
+    /// The image baseline to load; `None` when there is none (then ctime decides what is added).
+    pub baseline: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -103,6 +109,7 @@ impl Default for Config {
             sinks: vec![SinkSpec::Stderr],
             policies: None,
             mode: Mode::Detect,
+            baseline: None,
         }
     }
 }
@@ -241,6 +248,14 @@ impl Config {
                     }
                     c.policies = Some(dir);
                 }
+                "RUNWARDEN_BASELINE" => {
+                    // Only existence is checked here: parsing happens off the workload's start path.
+                    let path = PathBuf::from(v.trim());
+                    if !path.is_absolute() || !path.is_file() {
+                        return Err(invalid(name, v));
+                    }
+                    c.baseline = Some(path);
+                }
                 "RUNWARDEN_MODE" => {
                     c.mode = match v.trim() {
                         "detect" => Mode::Detect,
@@ -268,7 +283,12 @@ impl Config {
                 Err(raw) => return Err(invalid(&key, &raw.to_string_lossy())),
             }
         }
-        Config::from_vars(vars)
+        let mut c = Config::from_vars(vars)?;
+        if c.baseline.is_none() {
+            let default = std::path::Path::new(crate::fs::baseline::DEFAULT_PATH);
+            c.baseline = default.is_file().then(|| default.to_path_buf());
+        }
+        Ok(c)
     }
 }
 

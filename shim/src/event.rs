@@ -103,6 +103,9 @@ pub struct Binary {
     /// Filled in off the tracer thread by the hashing cache.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// builtin | added | modified | unknown, against the image baseline (filled in by the pipeline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::fs::baseline::Verdict>,
     #[serde(skip)]
     pub key: Option<FileKey>,
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::detect::engine::{Engine, Mode as DetectMode};
 use crate::event::{ExecEvent, ProcessEvent, Stdio};
+use crate::fs::baseline::{Baseline, Judge};
 use crate::fs::hash::HashCache;
 use crate::proc::scan::Scanner;
 use crate::proc::sockets::describe_socket;
@@ -24,6 +25,10 @@ use crate::queue::{Queue, Take};
 use crate::ship::dedup::Dedup;
 use crate::ship::{SinkSpec, Sinks};
 use crate::trace::Mode;
+
+/// When runwarden started: without a baseline, files changed after this count as added.
+pub static STARTED: std::sync::LazyLock<std::time::SystemTime> =
+    std::sync::LazyLock::new(std::time::SystemTime::now);
 
 /// Events in flight between the tracer and the pipeline (about 1 KiB each).
 pub const QUEUE_CAPACITY_EVENTS: usize = 4096;
@@ -61,6 +66,8 @@ impl EventSender {
 }
 
 pub struct PipelineConfig {
+    /// The image baseline file, loaded by the pipeline thread (never on the workload's start path).
+    pub baseline: Option<PathBuf>,
     pub proc_root: PathBuf,
     pub self_pid: i32,
     pub scan_interval: Duration,
@@ -181,6 +188,7 @@ impl Drop for CloseOnDrop {
 }
 
 struct Worker {
+    judge: Judge,
     cfg: PipelineConfig,
     detector: Option<Detector>,
     table: ProcessTable,
@@ -197,7 +205,18 @@ impl Worker {
             dedup: Dedup::default(),
             sinks: Sinks::new(&d.sinks),
         });
+        let baseline = cfg.baseline.as_deref().and_then(|p| match Baseline::read(p) {
+            Ok(b) => {
+                tracing::info!(path = %p.display(), files = b.files.len(), "image baseline loaded");
+                Some(b)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the image baseline cannot be used; added/modified verdicts fall back to file times");
+                None
+            }
+        });
         Worker {
+            judge: Judge::new(baseline, *STARTED),
             cfg,
             detector,
             table: ProcessTable::default(),
@@ -310,6 +329,10 @@ impl Worker {
             let via_proc = self.cfg.proc_root.join(format!("{}/exe", e.pid));
             let by_path = PathBuf::from(&e.binary.path);
             e.binary.sha256 = self.hashes.hash(key, &[via_proc.as_path(), by_path.as_path()]);
+            let ctime = u64::try_from(key.ctime_ns)
+                .ok()
+                .map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns));
+            e.binary.verdict = Some(self.judge.verdict(&e.binary.path, e.binary.sha256.as_deref(), ctime));
         }
         for s in e.stdio.iter_mut() {
             if let Stdio::Socket { inode, peer: peer @ None } = s {

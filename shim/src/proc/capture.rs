@@ -82,7 +82,7 @@ impl ProcReader {
             mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
             ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
         });
-        Ok(Binary { path, deleted, memfd, size: key.map(|k| k.size), sha256: None, key })
+        Ok(Binary { path, deleted, memfd, size: key.map(|k| k.size), sha256: None, verdict: None, key })
     }
 
     /// What descriptor `fd` refers to.

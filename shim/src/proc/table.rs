@@ -139,6 +139,7 @@ mod tests {
                 memfd: false,
                 size: None,
                 sha256: None,
+                verdict: None,
                 key: None,
             },
             args: vec![exe.into()],

@@ -91,6 +91,7 @@ pub fn run(
         self_pid,
         scan_interval: config.scan_interval,
         env_names: config.env_capture.clone(),
+        baseline: config.baseline.clone(),
         detection,
     })
     .map_err(|e| SupervisorError::Thread("pipeline", e))?;
