@@ -8,7 +8,11 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use cel::{Context, Program, Value};
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use cel::extractors::This;
+use cel::{Context, ExecutionError, Program, Value};
 
 use super::finding::{
     Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, StdioWiring,
@@ -31,9 +35,44 @@ pub struct CompiledRule {
     program: Program,
 }
 
+/// Compiled regular expressions of `matches()`, per thread (the tracer's enforcer and the pipeline each
+/// have their own). cel's own `matches` compiles the pattern at every call, which cost more than all the
+/// rest of rule evaluation together; patterns come from the policy, so this map stays small.
+fn cached_regex_match(text: &str, pattern: &str) -> Result<bool, ExecutionError> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, regex::Regex>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(re) = cache.get(pattern) {
+            return Ok(re.is_match(text));
+        }
+        let re = regex::Regex::new(pattern).map_err(|e| ExecutionError::FunctionError {
+            function: "matches".to_string(),
+            message: format!("'{pattern}' is not a valid regular expression: {e}"),
+        })?;
+        let hit = re.is_match(text);
+        cache.insert(pattern.to_string(), re);
+        Ok(hit)
+    })
+}
+
+fn matches(This(this): This<Arc<String>>, pattern: Arc<String>) -> Result<bool, ExecutionError> {
+    cached_regex_match(&this, &pattern)
+}
+
+/// The context every evaluation starts from: the named lists and the functions, built once.
+fn root_context(lists: &HashMap<String, Vec<String>>) -> Context<'static, 'static> {
+    let mut ctx = Context::default();
+    ctx.add_variable_from_value("lists", value_from(lists));
+    // Registered here because the crate's `regex` feature (whose `matches` recompiles) is off.
+    let _ = ctx.add_function("matches", matches);
+    ctx
+}
+
 pub struct Engine {
     rules: Vec<CompiledRule>,
-    lists: HashMap<String, Vec<String>>,
+    root: Context<'static, 'static>,
     /// The workload's captured environment at its first exec: `start.env` in conditions, the
     /// reference for "not present at start" (e.g. proxy variables).
     start_env: Option<std::collections::BTreeMap<String, String>>,
@@ -79,13 +118,8 @@ impl Engine {
         if !errors.is_empty() {
             return Err(PolicyErrors(errors));
         }
-        Ok(Engine {
-            rules,
-            lists: policy.lists.into_iter().collect(),
-            start_env: None,
-            resource,
-            eval_errors: 0,
-        })
+        let lists: HashMap<String, Vec<String>> = policy.lists.into_iter().collect();
+        Ok(Engine { rules, root: root_context(&lists), start_env: None, resource, eval_errors: 0 })
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &CompiledRule> {
@@ -97,9 +131,8 @@ impl Engine {
         let start_env = self.start_env.get_or_insert_with(|| model.proc.env.clone());
         let mut start = std::collections::BTreeMap::new();
         start.insert("env", start_env.clone());
-        let mut ctx = Context::default();
+        let mut ctx = self.root.new_inner_scope();
         ctx.add_variable_from_value("start", value_from(&start));
-        ctx.add_variable_from_value("lists", value_from(&self.lists));
         ctx.add_variable_from_value("proc", value_from(&model.proc));
         ctx.add_variable_from_value("parent", value_from(&model.parent));
         ctx.add_variable_from_value("ancestors", value_from(&model.ancestors));
