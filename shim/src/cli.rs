@@ -46,17 +46,26 @@ pub fn load_detection(dir: Option<&Path>) -> Result<Engine, PolicyErrors> {
 /// The pipeline's engine and, in enforce mode, the tracer's enforcer. Rules with a `kill` or `stop`
 /// action go to the enforcer (evaluated before the process runs) and not to the pipeline, so each
 /// finding is raised once.
-fn load_engines(config: &Config) -> Result<(Engine, Option<Enforcer>), PolicyErrors> {
+///
+/// Start-up cost: only the rules a user supplied are compiled here (so a broken one stops the start),
+/// plus the enforcing rules (they must be ready at the first exec). The pipeline compiles the rest on
+/// its own thread, off the workload's start path.
+fn load_engines(config: &Config) -> Result<(Detection, Option<Enforcer>), PolicyErrors> {
     let policy = Policy::load_with_dir(config.policies.as_deref())?;
     let resource = crate::detect::resource::from_env();
-    if config.mode == DetectMode::Detect {
-        return Ok((Engine::new(policy, resource)?, None));
-    }
-    let enforcing = |r: &LoadedRule| r.spec.action != RuleAction::Alert;
-    let pipeline = Engine::with_rules(policy.clone(), resource.clone(), |r| !enforcing(r))?;
-    let enforcer = Engine::with_rules(policy, resource, enforcing)?;
+    let enforce = config.mode == DetectMode::Enforce;
+    let enforcing = |r: &LoadedRule| enforce && r.spec.action != RuleAction::Alert;
+    Engine::with_rules(policy.clone(), resource.clone(), |r| r.origin.source != "builtin" && !enforcing(r))?;
+    let enforcer = Engine::with_rules(policy.clone(), resource.clone(), enforcing)?;
     let enforcer = (enforcer.rules().count() > 0).then(|| Enforcer::new(enforcer, Path::new("/proc")));
-    Ok((pipeline, enforcer))
+    let detection = Detection {
+        policy,
+        resource,
+        skip_enforcing: enforce,
+        mode: config.mode,
+        sinks: config.sinks.clone(),
+    };
+    Ok((detection, enforcer))
 }
 
 /// `runwarden policy check [DIR]`: validates the defaults plus DIR's files without running anything.
@@ -177,14 +186,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     crate::log::init(config.log);
     // Policies are loaded before the workload starts: a broken policy must not run a weaker setup.
-    let (engine, enforcer) = match load_engines(&config) {
+    let (detection, enforcer) = match load_engines(&config) {
         Ok(e) => e,
         Err(errors) => {
             tracing::error!("runwarden: the policies do not load; the workload was not started:\n{errors}");
             return EXIT_USAGE;
         }
     };
-    let detection = Detection { engine, mode: config.mode, sinks: config.sinks.clone() };
     match crate::supervisor::run(&config, &cli.command, Some(detection), enforcer) {
         Ok(r) => r.exit_code,
         Err(e) => {

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::detect::engine::{Engine, Mode as DetectMode};
+use crate::detect::finding::Resource;
+use crate::detect::policy::{Policy, RuleAction};
 use crate::event::{ExecEvent, ProcessEvent, Stdio};
 use crate::fs::baseline::{Baseline, Judge};
 use crate::fs::hash::HashCache;
@@ -78,7 +80,11 @@ pub struct PipelineConfig {
 
 /// The detection stage: rules, then de-duplication, then the sinks.
 pub struct Detection {
-    pub engine: Engine,
+    /// The rules to compile; compiled on the pipeline thread, off the workload's start path.
+    pub policy: Policy,
+    pub resource: Resource,
+    /// In enforce mode the kill/stop rules belong to the tracer's enforcer and are left out here.
+    pub skip_enforcing: bool,
     pub mode: DetectMode,
     pub sinks: Vec<SinkSpec>,
 }
@@ -199,11 +205,23 @@ struct Worker {
 
 impl Worker {
     fn new(mut cfg: PipelineConfig) -> Self {
-        let detector = cfg.detection.take().map(|d| Detector {
-            engine: d.engine,
-            mode: d.mode,
-            dedup: Dedup::default(),
-            sinks: Sinks::new(&d.sinks),
+        let detector = cfg.detection.take().and_then(|d| {
+            let skip = d.skip_enforcing;
+            // The start-up check already compiled every rule a user supplied, and the defaults are
+            // checked by the test suite; a failure here still only disables detection (fail open).
+            match Engine::with_rules(d.policy, d.resource, |r| !(skip && r.spec.action != RuleAction::Alert))
+            {
+                Ok(engine) => Some(Detector {
+                    engine,
+                    mode: d.mode,
+                    dedup: Dedup::default(),
+                    sinks: Sinks::new(&d.sinks),
+                }),
+                Err(e) => {
+                    tracing::error!("detection disabled: the rules do not compile:\n{e}");
+                    None
+                }
+            }
         });
         let baseline = cfg.baseline.as_deref().and_then(|p| match Baseline::read(p) {
             Ok(b) => {
