@@ -88,7 +88,7 @@ pub struct FileKey {
     pub ctime_ns: i128,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Binary {
     /// The path `/proc/<pid>/exe` names, without the " (deleted)" suffix.
@@ -106,8 +106,22 @@ pub struct Binary {
     /// builtin | added | modified | unknown, against the image baseline (filled in by the pipeline).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<crate::fs::baseline::Verdict>,
+    /// YARA rules matching the file (filled in by the pipeline).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub signatures: Vec<SignatureHit>,
+    /// The malware family when the sha256 is on the IoC list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ioc_family: Option<String>,
     #[serde(skip)]
     pub key: Option<FileKey>,
+}
+
+/// A YARA rule that matched, with its `family` meta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignatureHit {
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
 }
 
 /// What a standard descriptor (0, 1, 2) refers to.
@@ -165,6 +179,34 @@ pub struct ExecEvent {
     /// Ancestor pids, nearest first, filled in by the pipeline from the process table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ancestors: Vec<Ancestor>,
+    /// URLs in the command line that match the IoC lists (filled in by the pipeline).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub indicators: Vec<String>,
+}
+
+impl Default for ExecEvent {
+    /// An empty event (for tests and builders): pid 0, no program, stdio closed.
+    fn default() -> Self {
+        ExecEvent {
+            time: SystemTime::UNIX_EPOCH,
+            sensor: Sensor::Ptrace,
+            pid: 0,
+            former_tid: None,
+            ppid: 0,
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            binary: Binary::default(),
+            args: Vec::new(),
+            arguments_truncated: false,
+            cwd: None,
+            env: Vec::new(),
+            stdio: [Stdio::Closed, Stdio::Closed, Stdio::Closed],
+            ancestors: Vec::new(),
+            indicators: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

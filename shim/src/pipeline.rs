@@ -16,7 +16,10 @@ use serde::Serialize;
 
 use crate::detect::engine::{Engine, Mode as DetectMode};
 use crate::detect::finding::Resource;
+use crate::detect::ioc::Iocs;
 use crate::detect::policy::{Policy, RuleAction};
+use crate::detect::signatures::Signatures;
+use crate::event::SignatureHit;
 use crate::event::{ExecEvent, ProcessEvent, Stdio};
 use crate::fs::baseline::{Baseline, Judge};
 use crate::fs::hash::HashCache;
@@ -82,6 +85,8 @@ pub struct PipelineConfig {
 pub struct Detection {
     /// The rules to compile; compiled on the pipeline thread, off the workload's start path.
     pub policy: Policy,
+    /// The user's policy directory: extra `*.yar` signatures and `ioc/*.txt` lists.
+    pub policy_dir: Option<PathBuf>,
     pub resource: Resource,
     /// In enforce mode the kill/stop rules belong to the tracer's enforcer and are left out here.
     pub skip_enforcing: bool,
@@ -193,8 +198,15 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// Signatures and IoC lists, loaded on the pipeline thread.
+struct Intel {
+    signatures: Signatures,
+    iocs: Iocs,
+}
+
 struct Worker {
     judge: Judge,
+    intel: Option<Intel>,
     cfg: PipelineConfig,
     detector: Option<Detector>,
     table: ProcessTable,
@@ -205,6 +217,18 @@ struct Worker {
 
 impl Worker {
     fn new(mut cfg: PipelineConfig) -> Self {
+        let policy_dir = cfg.detection.as_ref().and_then(|d| d.policy_dir.clone());
+        let intel = cfg.detection.as_ref().and_then(|_| {
+            let signatures = Signatures::load(policy_dir.as_deref());
+            let iocs = Iocs::load(policy_dir.as_ref().map(|d| d.join("ioc")).as_deref());
+            match (signatures, iocs) {
+                (Ok(signatures), Ok(iocs)) => Some(Intel { signatures, iocs }),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(error = %e, "signatures and IoC lists disabled");
+                    None
+                }
+            }
+        });
         let detector = cfg.detection.take().and_then(|d| {
             let skip = d.skip_enforcing;
             // The start-up check already compiled every rule a user supplied, and the defaults are
@@ -235,6 +259,7 @@ impl Worker {
         });
         Worker {
             judge: Judge::new(baseline, *STARTED),
+            intel,
             cfg,
             detector,
             table: ProcessTable::default(),
@@ -351,6 +376,19 @@ impl Worker {
                 .ok()
                 .map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns));
             e.binary.verdict = Some(self.judge.verdict(&e.binary.path, e.binary.sha256.as_deref(), ctime));
+            if let Some(intel) = self.intel.as_mut() {
+                e.binary.signatures = intel
+                    .signatures
+                    .scan_file(key, &[via_proc.as_path(), by_path.as_path()])
+                    .into_iter()
+                    .map(|m| SignatureHit { rule: m.rule, family: m.family })
+                    .collect();
+                e.binary.ioc_family =
+                    e.binary.sha256.as_ref().and_then(|h| intel.iocs.hashes.get(h).cloned());
+            }
+        }
+        if let Some(intel) = self.intel.as_ref() {
+            e.indicators = intel.iocs.matches_in(&e.args.join(" "));
         }
         for s in e.stdio.iter_mut() {
             if let Stdio::Socket { inode, peer: peer @ None } = s {

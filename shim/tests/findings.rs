@@ -160,3 +160,34 @@ fn broken_policy_refuses_to_start_the_workload() {
     ok.assert_code(0);
     assert!(ok.stdout().starts_with("policies OK: "), "{}", ok.stdout());
 }
+
+#[test]
+fn scc_added_malicious_binary_and_malicious_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    let miner = dir.path().join("kworker").display().to_string();
+    // A real ELF that still runs, carrying a miner's configuration strings (as packed miners do).
+    let script = format!(
+        "cp /bin/true {miner} && printf 'xmrig 6.21 --donate-level 1 -o stratum+tcp://pool.example:3333' >> {miner} && {miner}; \
+         true http://203.0.113.66/payload.sh"
+    );
+    cmd.args(["--", "sh", "-c", &script]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let findings = findings_of(&sink);
+    let m = findings
+        .iter()
+        .find(|f| f["category"] == "Execution: Added Malicious Binary Executed")
+        .unwrap_or_else(|| panic!("no malicious binary finding: {findings:#?}"));
+    assert_eq!(m["severity"], "CRITICAL");
+    assert_eq!(m["processes"][0]["binary"]["path"], miner.as_str());
+    assert_eq!(m["indicator"]["signatures"][0]["yaraRuleSignature"]["yaraRule"], "miner_xmrig_family");
+    assert!(m["description"].as_str().unwrap().contains("(xmrig)"), "{}", m["description"]);
+    assert!(
+        !findings.iter().any(|f| f["rule"]["id"] == "added_binary_executed"
+            && f["processes"][0]["binary"]["path"] == miner.as_str()),
+        "the most specific category only"
+    );
+    let u = findings.iter().find(|f| f["category"] == "Malicious URL Observed").expect("malicious URL");
+    assert_eq!(u["indicator"]["uris"][0], "http://203.0.113.66/payload.sh");
+    assert_eq!(u["indicator"]["ipAddresses"][0], "203.0.113.66");
+}

@@ -15,7 +15,8 @@ use cel::extractors::This;
 use cel::{Context, ExecutionError, Program, Value};
 
 use super::finding::{
-    Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, StdioWiring,
+    Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, Signature,
+    StdioWiring,
 };
 use super::model::{basename, ExecModel};
 use super::policy::{LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
@@ -210,6 +211,29 @@ fn describe_fd(f: &super::model::Fd) -> String {
     }
 }
 
+/// The finding's indicator block: signatures that matched the binary, its IoC family, matched URLs.
+fn indicator_of(ev: &ExecEvent) -> Indicator {
+    let mut ind = Indicator::default();
+    for s in &ev.binary.signatures {
+        ind.signatures.push(Signature::YaraRuleSignature { yara_rule: s.rule.clone() });
+    }
+    if let Some(f) = &ev.binary.ioc_family {
+        ind.signatures.push(Signature::MemoryHashSignature { binary_family: f.clone() });
+    }
+    for url in &ev.indicators {
+        ind.uris.push(redact(url));
+        if let Some(host) = super::ioc::host_of(url) {
+            let host = host.to_string();
+            let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+            let list = if is_ip { &mut ind.ip_addresses } else { &mut ind.domains };
+            if !list.contains(&host) {
+                list.push(host);
+            }
+        }
+    }
+    ind
+}
+
 /// The finding's action given the rule and the mode.
 pub fn action_for(rule: RuleAction, mode: Mode) -> Action {
     match (mode, rule) {
@@ -283,7 +307,7 @@ pub fn build_finding(
         ancestors,
         connections: Vec::new(),
         files: Vec::new(),
-        indicator: Indicator::default(),
+        indicator: indicator_of(ev),
         mitre_attack: rule.spec.mitre.to_attack(),
         resource: resource.clone(),
         containers: Vec::new(),

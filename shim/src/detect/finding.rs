@@ -117,7 +117,7 @@ pub struct FileChange {
 }
 
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Signature {
     YaraRuleSignature { yara_rule: String },
     MemoryHashSignature { binary_family: String },

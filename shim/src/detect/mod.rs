@@ -4,10 +4,12 @@
 
 pub mod engine;
 pub mod finding;
+pub mod ioc;
 pub mod model;
 pub mod policy;
 pub mod redact;
 pub mod resource;
+pub mod signatures;
 
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,12 @@ pub struct BinaryModel {
     pub sha256: String,
     /// builtin | added | modified | unknown: against the image baseline (see `runwarden baseline`).
     pub verdict: String,
+    /// Names of the YARA rules that match the file.
+    pub signatures: Vec<String>,
+    /// A signature matched or the sha256 is on the IoC list.
+    pub malicious: bool,
+    /// The malware family named by the signature or the IoC list ("" when none).
+    pub family: String,
     pub size: u64,
     pub deleted: bool,
     pub memfd: bool,
@@ -86,6 +92,8 @@ pub struct ProcModel {
     pub stderr: Fd,
     /// Any of the three standard descriptors is a terminal.
     pub tty: bool,
+    /// URLs in the command line that match the IoC lists.
+    pub indicators: Vec<String>,
     pub binary: BinaryModel,
 }
 
@@ -141,10 +149,19 @@ impl ExecModel {
             stdout,
             stderr,
             tty,
+            indicators: e.indicators.clone(),
             binary: BinaryModel {
                 path: e.binary.path.clone(),
                 sha256: e.binary.sha256.clone().unwrap_or_default(),
                 verdict: e.binary.verdict.map(|v| v.as_str()).unwrap_or("unknown").to_string(),
+                signatures: e.binary.signatures.iter().map(|s| s.rule.clone()).collect(),
+                malicious: !e.binary.signatures.is_empty() || e.binary.ioc_family.is_some(),
+                family: e
+                    .binary
+                    .ioc_family
+                    .clone()
+                    .or_else(|| e.binary.signatures.iter().find_map(|s| s.family.clone()))
+                    .unwrap_or_default(),
                 size: e.binary.size.unwrap_or(0),
                 deleted: e.binary.deleted,
                 memfd: e.binary.memfd,

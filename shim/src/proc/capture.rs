@@ -82,7 +82,17 @@ impl ProcReader {
             mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
             ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
         });
-        Ok(Binary { path, deleted, memfd, size: key.map(|k| k.size), sha256: None, verdict: None, key })
+        Ok(Binary {
+            path,
+            deleted,
+            memfd,
+            size: key.map(|k| k.size),
+            sha256: None,
+            verdict: None,
+            signatures: Vec::new(),
+            ioc_family: None,
+            key,
+        })
     }
 
     /// What descriptor `fd` refers to.
@@ -145,6 +155,7 @@ impl ProcReader {
             env,
             stdio,
             ancestors: Vec::new(),
+            indicators: Vec::new(),
         })
     }
 }

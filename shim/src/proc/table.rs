@@ -141,6 +141,7 @@ mod tests {
                 sha256: None,
                 verdict: None,
                 key: None,
+                ..Default::default()
             },
             args: vec![exe.into()],
             arguments_truncated: false,
@@ -148,6 +149,7 @@ mod tests {
             env: vec![],
             stdio: [Stdio::Closed, Stdio::Closed, Stdio::Closed],
             ancestors: vec![],
+            ..Default::default()
         }
     }
 
