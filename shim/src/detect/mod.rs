@@ -9,6 +9,8 @@ pub mod model;
 pub mod policy;
 pub mod redact;
 pub mod resource;
+pub mod score;
+pub mod script;
 pub mod signatures;
 
 #[cfg(test)]
