@@ -28,6 +28,7 @@ use crate::proc::sockets::describe_socket;
 use crate::proc::table::ProcessTable;
 use crate::queue::{Queue, Take};
 use crate::ship::dedup::Dedup;
+use crate::ship::ratelimit::RateLimit;
 use crate::ship::{SinkSpec, Sinks};
 use crate::trace::Mode;
 
@@ -98,39 +99,39 @@ struct Detector {
     engine: Engine,
     mode: DetectMode,
     dedup: Dedup,
+    limit: RateLimit,
     sinks: Sinks,
 }
 
 impl Detector {
+    /// De-duplication, then storm control, then the sinks. Returns how many findings were written.
+    fn emit(&mut self, f: crate::detect::finding::Finding) -> u64 {
+        let now = Instant::now();
+        let Some(f) = self.dedup.admit(f, now) else { return 0 };
+        let Some(f) = self.limit.admit(f, now) else { return 0 };
+        self.sinks.emit(&f);
+        1
+    }
+
     fn on_exec(&mut self, e: &ExecEvent) -> u64 {
-        let mut n = 0;
-        for f in self.engine.evaluate_exec(e, self.mode) {
-            if let Some(f) = self.dedup.admit(f, Instant::now()) {
-                self.sinks.emit(&f);
-                n += 1;
-            }
-        }
-        n
+        let findings = self.engine.evaluate_exec(e, self.mode);
+        findings.into_iter().map(|f| self.emit(f)).sum()
     }
 
     /// Ships a finding raised elsewhere (the tracer's enforcer).
     fn ship(&mut self, f: crate::detect::finding::Finding) -> u64 {
-        match self.dedup.admit(f, Instant::now()) {
-            Some(f) => {
-                self.sinks.emit(&f);
-                1
-            }
-            None => 0,
-        }
+        self.emit(f)
     }
 
+    /// Writes the de-duplication and rate-limit summaries that are due (all of them when `all`).
     fn flush(&mut self, all: bool) -> u64 {
-        let mut n = 0;
-        for f in self.dedup.flush(Instant::now(), all) {
-            self.sinks.emit(&f);
-            n += 1;
+        let now = Instant::now();
+        let mut summaries = self.dedup.flush(now, all);
+        summaries.extend(self.limit.summaries(now, all));
+        for f in &summaries {
+            self.sinks.emit(f);
         }
-        n
+        summaries.len() as u64
     }
 }
 
@@ -239,6 +240,7 @@ impl Worker {
                     engine,
                     mode: d.mode,
                     dedup: Dedup::default(),
+                    limit: RateLimit::new(Instant::now()),
                     sinks: Sinks::new(&d.sinks),
                 }),
                 Err(e) => {

