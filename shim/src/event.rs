@@ -182,6 +182,25 @@ pub struct ExecEvent {
     /// URLs in the command line that match the IoC lists (filled in by the pipeline).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub indicators: Vec<String>,
+    /// The code an interpreter runs (file, inline or piped) and its verdict (filled in by the pipeline).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub script: Option<ScriptEvidence>,
+}
+
+/// A captured script and what the scoring model and the signatures say of it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptEvidence {
+    #[serde(flatten)]
+    pub script: crate::detect::finding::Script,
+    /// shell | python | other
+    pub language: &'static str,
+    pub score: f64,
+    pub malicious: bool,
+    /// The scoring model's features that fired.
+    pub reasons: Vec<String>,
+    /// YARA rules matching the script's text.
+    pub signatures: Vec<SignatureHit>,
 }
 
 impl Default for ExecEvent {
@@ -205,6 +224,7 @@ impl Default for ExecEvent {
             stdio: [Stdio::Closed, Stdio::Closed, Stdio::Closed],
             ancestors: Vec::new(),
             indicators: Vec::new(),
+            script: None,
         }
     }
 }

@@ -19,6 +19,8 @@ use crate::detect::finding::Resource;
 use crate::detect::ioc::Iocs;
 use crate::detect::policy::{Policy, RuleAction};
 use crate::detect::signatures::Signatures;
+use crate::detect::{score, script};
+use crate::event::ScriptEvidence;
 use crate::event::SignatureHit;
 use crate::event::{ExecEvent, ProcessEvent, Stdio};
 use crate::fs::baseline::{Baseline, Judge};
@@ -369,6 +371,34 @@ impl Worker {
         }
     }
 
+    /// The script an interpreter runs, scored by the model and scanned by the signatures. Piped code
+    /// (`curl ... | sh`) is read from the parent's command line in the process table.
+    fn script_evidence(&self, e: &ExecEvent, intel: &Intel) -> Option<ScriptEvidence> {
+        let interp = script::interpreter_of(e)?;
+        let parent_args = self.table.get(e.ppid).map(|p| p.args.clone()).unwrap_or_default();
+        let captured = script::capture(e, &self.cfg.proc_root, &parent_args)?;
+        let language = interp.language();
+        let verdict = score::score(language, &captured.contents);
+        let signatures: Vec<SignatureHit> = intel
+            .signatures
+            .scan_bytes(captured.contents.as_bytes())
+            .into_iter()
+            .map(|m| SignatureHit { rule: m.rule, family: m.family })
+            .collect();
+        Some(ScriptEvidence {
+            language: match language {
+                score::Language::Shell => "shell",
+                score::Language::Python => "python",
+                score::Language::Other => "other",
+            },
+            score: verdict.score,
+            malicious: verdict.malicious || !signatures.is_empty(),
+            reasons: verdict.reasons,
+            signatures,
+            script: captured,
+        })
+    }
+
     fn enrich(&mut self, e: &mut ExecEvent) {
         if let Some(key) = e.binary.key {
             let via_proc = self.cfg.proc_root.join(format!("{}/exe", e.pid));
@@ -391,6 +421,14 @@ impl Worker {
         }
         if let Some(intel) = self.intel.as_ref() {
             e.indicators = intel.iocs.matches_in(&e.args.join(" "));
+            e.script = self.script_evidence(e, intel);
+            if let Some(s) = &e.script {
+                for url in intel.iocs.matches_in(&s.script.contents) {
+                    if !e.indicators.contains(&url) {
+                        e.indicators.push(url);
+                    }
+                }
+            }
         }
         for s in e.stdio.iter_mut() {
             if let Stdio::Socket { inode, peer: peer @ None } = s {

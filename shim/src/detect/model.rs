@@ -120,12 +120,31 @@ impl Relative {
     }
 }
 
+/// `script`: the code an interpreter runs (file, `-c`/`-e` code, or piped from the parent's pipeline).
+/// `present` is false when the program is not an interpreter or runs no code (`python -m x`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScriptModel {
+    pub present: bool,
+    pub path: String,
+    /// shell | python | other
+    pub language: String,
+    pub sha256: String,
+    /// The scoring model's score (threshold 1.0) and the features that fired.
+    pub score: f64,
+    pub reasons: Vec<String>,
+    /// YARA rules matching the code.
+    pub signatures: Vec<String>,
+    /// The model or a signature says malicious.
+    pub malicious: bool,
+}
+
 /// Everything a condition sees for one exec.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExecModel {
     pub proc: ProcModel,
     pub parent: Relative,
     pub ancestors: Vec<Relative>,
+    pub script: ScriptModel,
 }
 
 impl ExecModel {
@@ -169,6 +188,19 @@ impl ExecModel {
         };
         let ancestors: Vec<Relative> = e.ancestors.iter().map(Relative::from_ancestor).collect();
         let parent = ancestors.first().cloned().unwrap_or_default();
-        ExecModel { proc, parent, ancestors }
+        let script = match &e.script {
+            Some(s) => ScriptModel {
+                present: true,
+                path: s.script.path.clone().unwrap_or_default(),
+                language: s.language.to_string(),
+                sha256: s.script.sha256.clone(),
+                score: s.score,
+                reasons: s.reasons.clone(),
+                signatures: s.signatures.iter().map(|h| h.rule.clone()).collect(),
+                malicious: s.malicious,
+            },
+            None => ScriptModel::default(),
+        };
+        ExecModel { proc, parent, ancestors, script }
     }
 }

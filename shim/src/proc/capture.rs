@@ -156,6 +156,7 @@ impl ProcReader {
             stdio,
             ancestors: Vec::new(),
             indicators: Vec::new(),
+            script: None,
         })
     }
 }
