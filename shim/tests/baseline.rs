@@ -98,3 +98,58 @@ fn a_missing_baseline_file_is_refused_at_start() {
     assert!(out.stderr().contains("RUNWARDEN_BASELINE"), "{}", out.stderr());
     assert!(!marker.exists());
 }
+
+/// Signature-marked programs, judged against the baseline: one the image ships (built in), one that
+/// replaced an image file (modified).
+#[test]
+fn malicious_programs_are_named_by_where_they_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let miner_strings = b"xmrig 6.21 --donate-level 1 -o stratum+tcp://pool.example:3333";
+    let make = |name: &str| {
+        let p = dir.path().join(name);
+        let mut data = std::fs::read("/bin/true").unwrap();
+        data.extend_from_slice(miner_strings);
+        std::fs::write(&p, data).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.display().to_string()
+    };
+    let shipped = make("shipped-miner");
+    let replaced = make("replaced-tool");
+    let dash = std::fs::canonicalize("/bin/sh").unwrap().display().to_string();
+    let baseline = serde_json::json!({
+        "version": 1, "created": "2026-01-01T00:00:00Z", "root": "/",
+        "files": {
+            &dash: {"sha256": sha256(&dash), "size": 1, "mode": 493},
+            &shipped: {"sha256": sha256(&shipped), "size": 1, "mode": 493},
+            &replaced: {"sha256": "1".repeat(64), "size": 1, "mode": 493},
+        }
+    });
+    let bpath = dir.path().join("baseline.json");
+    std::fs::write(&bpath, baseline.to_string()).unwrap();
+    let sink = dir.path().join("findings.jsonl");
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_BASELINE", &bpath).env("RUNWARDEN_SINKS", format!("file:{}", sink.display())).args([
+        "--",
+        "sh",
+        "-c",
+        &format!("{shipped}; {replaced}"),
+    ]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let findings: Vec<Value> =
+        std::fs::read_to_string(&sink).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cat_of = |path: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["processes"][0]["binary"]["path"] == path)
+            .filter_map(|f| f["category"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(
+        cat_of(&shipped).contains(&"Execution: Built in Malicious Binary Executed".to_string()),
+        "{findings:#?}"
+    );
+    assert!(
+        cat_of(&replaced).contains(&"Execution: Modified Malicious Binary Executed".to_string()),
+        "{findings:#?}"
+    );
+}

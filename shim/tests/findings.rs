@@ -35,7 +35,7 @@ fn scc_reverse_shell_over_dev_tcp() {
     let attacker = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        conn.write_all(b"echo pwned-$((6*7))\nexit 0\n").unwrap();
+        conn.write_all(b"echo pwned-$((6*7))\nid -u\nexit 0\n").unwrap();
         let mut got = Vec::new();
         let _ = conn.read_to_end(&mut got);
         String::from_utf8_lossy(&got).into_owned()
@@ -70,6 +70,15 @@ fn scc_reverse_shell_over_dev_tcp() {
     assert!(f["externalUri"].as_str().unwrap().starts_with("https://www.virustotal.com/gui/file/"));
     assert_eq!(f["ancestors"][0]["args"][0], "bash", "the parent is the bash -c that set up the redirection");
     assert!(f["description"].as_str().unwrap().contains(&format!("127.0.0.1:{port}")));
+
+    // The attacker's first command through the shell: a UNIX command with its stdio on the socket.
+    let rce = findings
+        .iter()
+        .find(|f| f["category"] == "Execution: Possible Remote Command Execution Detected")
+        .unwrap_or_else(|| panic!("no remote command execution finding: {findings:#?}"));
+    assert_eq!(rce["severity"], "MEDIUM");
+    assert_eq!(rce["processes"][0]["args"], serde_json::json!(["id", "-u"]));
+    assert_eq!(rce["processes"][0]["stdio"]["stdin"], p["stdio"]["stdin"], "the same socket");
 
     // The same finding on stderr, in Cloud Logging's structured form.
     let on_stderr: Vec<Value> =
@@ -201,9 +210,10 @@ fn scc_exec_categories_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    for name in
-        ["nc", "peirates", "steghide", "rclone", "sshd", "insmod", "auditctl", "curl", "socat", "sudo"]
-    {
+    for name in [
+        "nc", "peirates", "steghide", "rclone", "sshd", "insmod", "auditctl", "curl", "socat", "sudo",
+        "openssl",
+    ] {
         std::fs::copy("/bin/true", bin.join(name)).unwrap();
     }
     std::fs::copy("/bin/sh", bin.join("foomatic-rip")).unwrap();
@@ -227,6 +237,7 @@ fn scc_exec_categories_end_to_end() {
         format!("{b}/insmod /tmp/rootkit.ko"),
         format!("{b}/curl -H 'Metadata-Flavor: Google' http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"),
         format!("{b}/auditctl -D"),
+        format!("{b}/openssl engine -t /tmp/evil_engine.so"),
         format!("{b}/socat TCP-LISTEN:9 EXEC:/bin/bash"),
         format!("{b}/foomatic-rip -c 'sh -c true'"),
         "sh -c 'false && curl -s http://127.0.0.1:1/x | base64 -d'".to_string(),
@@ -276,6 +287,7 @@ fn scc_exec_categories_end_to_end() {
         ("Persistence: Kernel Module Load Attempt", "/tmp/rootkit.ko", "HIGH"),
         ("Credential Access: Cloud Metadata Token Requested", "Metadata-Flavor: Google", "MEDIUM"),
         ("Defense Evasion: Disable or Modify Linux Audit System", "-D", "MEDIUM"),
+        ("Execution: Suspicious OpenSSL Shared Object Loaded", "/tmp/evil_engine.so", "CRITICAL"),
         ("Execution: Socat Reverse Shell Detected", "EXEC:/bin/bash", "MEDIUM"),
         ("Execution: Possible Arbitrary Command Execution through CUPS (CVE-2024-47076)", "true", "CRITICAL"),
         ("Command and Control: Piped Encoded Download", "base64 -d", "MEDIUM"),
@@ -361,4 +373,54 @@ fn scc_malicious_script_and_python() {
         .find(|f| f["category"] == "Execution: Malicious Python executed")
         .unwrap_or_else(|| panic!("no Malicious Python finding: {findings:#?}"));
     assert!(py["processes"][0]["script"]["contents"].as_str().unwrap().contains("b64decode"));
+}
+
+/// The sudo and polkit CVEs are about unprivileged users: the stand-in tools run as nobody (setpriv).
+#[test]
+fn scc_privilege_escalation_cves_as_an_unprivileged_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in ["pkexec", "sudoedit"] {
+        std::fs::copy("/bin/true", dir.path().join(name)).unwrap();
+    }
+    let d = dir.path().display();
+    // pkexec with GCONV_PATH set (PwnKit's environment); sudoedit -s with a trailing backslash (Baron Samedit).
+    let script = format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups env GCONV_PATH=. {d}/pkexec; \
+         setpriv --reuid=65534 --regid=65534 --clear-groups {d}/sudoedit -s 'x\\'; true"
+    );
+    let sink = dir.path().join("findings.jsonl");
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_SINKS", format!("file:{}", sink.display())).args(["--", "sh", "-c", &script]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let findings = findings_of(&sink);
+    let cats: Vec<&str> = findings.iter().filter_map(|f| f["category"].as_str()).collect();
+    for want in [
+        "Privilege Escalation: Polkit Local Privilege Escalation Vulnerability (CVE-2021-4034)",
+        "Privilege Escalation: Sudo Potential Privilege Escalation (CVE-2021-3156)",
+    ] {
+        assert!(cats.contains(&want), "missing {want:?} in {cats:#?}");
+    }
+}
+
+/// An interactive shell on a terminal (what `docker exec -it` or an attacker's pty looks like).
+#[test]
+fn scc_terminal_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dir.path().join("findings.jsonl");
+    // script(1) runs the command with a pseudo-terminal as its stdin/stdout; the shell reads "exit".
+    let inner = format!("{} -- bash --norc --noprofile -i", runwarden().display());
+    let mut cmd = std::process::Command::new("script");
+    strip_config(&mut cmd);
+    cmd.env("RUNWARDEN_SINKS", format!("file:{}", sink.display())).args(["-qec", &inner, "/dev/null"]);
+    let out = run_with_input(&mut cmd, Some(b"exit 0\n".to_vec()), TIMEOUT);
+    out.assert_code(0);
+    let findings = findings_of(&sink);
+    let t = findings
+        .iter()
+        .find(|f| f["category"] == "Execution: Terminal Shell in Container")
+        .unwrap_or_else(|| panic!("no terminal shell finding: {findings:#?}"));
+    assert_eq!(t["severity"], "HIGH");
+    assert!(t["processes"][0]["stdio"]["stdin"].as_str().unwrap().starts_with("tty /dev/pts/"), "{t}");
 }
