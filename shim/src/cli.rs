@@ -8,7 +8,7 @@ use clap::Parser;
 
 use crate::config::{Config, VARIABLES};
 use crate::detect::engine::{Engine, Mode as DetectMode};
-use crate::detect::policy::{LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
+use crate::detect::policy::{LoadedRule, Policy, PolicyErrors, RuleAction};
 use crate::pipeline::Detection;
 use crate::trace::enforce::Enforcer;
 
@@ -60,16 +60,7 @@ fn load_engines(config: &Config) -> Result<(Detection, Option<Enforcer>), Policy
     let enforcer = (enforcer.rules().count() > 0).then(|| Enforcer::new(enforcer, Path::new("/proc")));
     if let Some(dir) = config.policies.as_deref() {
         // A broken user signature or IoC file stops the start like a broken rule does.
-        let bad = |message: String| {
-            PolicyErrors(vec![PolicyError {
-                file: dir.display().to_string(),
-                line: 0,
-                column: 0,
-                rule: None,
-                message,
-                excerpt: None,
-            }])
-        };
+        let bad = |message: String| PolicyErrors::file_level(dir.display().to_string(), message);
         crate::detect::signatures::Signatures::load(Some(dir)).map_err(bad)?;
         crate::detect::ioc::Iocs::load(Some(&dir.join("ioc"))).map_err(bad)?;
     }

@@ -14,20 +14,7 @@ fn runwarden() -> PathBuf {
 
 /// Runs `runwarden -- sh -c SCRIPT` as PID 1 of a gVisor sandbox, with extra env, under a timeout.
 fn in_gvisor(env: &[(&str, &str)], script: &str) -> Output {
-    let mut cmd = Command::new("timeout");
-    cmd.arg("120").arg("runsc").arg("--network=none").arg("do").arg("env");
-    for (k, v) in env {
-        cmd.arg(format!("{k}={v}"));
-    }
-    cmd.arg(runwarden()).arg("--").arg("sh").arg("-c").arg(script);
-    let out = cmd.output().expect("runsc must be installed (Debian package runsc)");
-    assert_ne!(
-        out.status.code(),
-        Some(124),
-        "timed out under gVisor: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    in_gvisor_exec(env, &["sh", "-c", script])
 }
 
 /// The fixture tracee binary, built beside runwarden by `cargo test --workspace` (static, so it runs

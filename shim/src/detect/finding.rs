@@ -227,3 +227,33 @@ pub struct Finding {
     pub next_steps: Option<String>,
     pub source_properties: serde_json::Value,
 }
+
+#[cfg(test)]
+impl Finding {
+    /// A minimal finding for tests of what handles findings (dedup, storm control, sinks).
+    pub fn sample(rule: &str, category: &str) -> Finding {
+        Finding {
+            finding_id: uuid::Uuid::now_v7().to_string(),
+            category: category.into(),
+            severity: Severity::Low,
+            state: "ACTIVE",
+            finding_class: "THREAT",
+            event_time: String::new(),
+            create_time: String::new(),
+            description: "d".into(),
+            processes: vec![],
+            ancestors: vec![],
+            connections: vec![],
+            files: vec![],
+            indicator: Indicator::default(),
+            mitre_attack: MitreAttack::default(),
+            resource: Resource::default(),
+            containers: vec![],
+            action: Action::Alert,
+            rule: RuleRef { id: rule.into(), source: "builtin".into() },
+            external_uri: None,
+            next_steps: None,
+            source_properties: serde_json::json!({}),
+        }
+    }
+}

@@ -189,6 +189,20 @@ impl fmt::Display for PolicyErrors {
 
 impl std::error::Error for PolicyErrors {}
 
+impl PolicyErrors {
+    /// One error about a whole file or directory (unreadable, or refused by another loader).
+    pub fn file_level(file: impl Into<String>, message: String) -> PolicyErrors {
+        PolicyErrors(vec![PolicyError {
+            file: file.into(),
+            line: 0,
+            column: 0,
+            rule: None,
+            message,
+            excerpt: None,
+        }])
+    }
+}
+
 /// The 1-based line where `id: <id>` is written, to place rule-level errors.
 pub fn line_of_rule(text: &str, id: &str) -> usize {
     text.lines()
@@ -316,29 +330,16 @@ impl Policy {
         let mut user = Vec::new();
         if let Some(dir) = dir {
             let files = policy_files(dir).map_err(|e| {
-                PolicyErrors(vec![PolicyError {
-                    file: dir.display().to_string(),
-                    line: 0,
-                    column: 0,
-                    rule: None,
-                    message: format!("cannot read the policy directory: {e}"),
-                    excerpt: None,
-                }])
+                PolicyErrors::file_level(
+                    dir.display().to_string(),
+                    format!("cannot read the policy directory: {e}"),
+                )
             })?;
             for f in files {
-                match std::fs::read_to_string(&f) {
-                    Ok(t) => user.push((f.display().to_string(), t)),
-                    Err(e) => {
-                        return Err(PolicyErrors(vec![PolicyError {
-                            file: f.display().to_string(),
-                            line: 0,
-                            column: 0,
-                            rule: None,
-                            message: format!("cannot read: {e}"),
-                            excerpt: None,
-                        }]))
-                    }
-                }
+                let text = std::fs::read_to_string(&f).map_err(|e| {
+                    PolicyErrors::file_level(f.display().to_string(), format!("cannot read: {e}"))
+                })?;
+                user.push((f.display().to_string(), text));
             }
         }
         Policy::load(DEFAULT_FILES, &user)

@@ -96,42 +96,16 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::finding::{
-        Action, Indicator, MitreAttack, Process, Resource, RuleRef, Severity, StdioWiring,
-    };
+    use crate::detect::finding::{Process, StdioWiring};
 
     fn finding(rule: &str, args: &[&str], stdin: &str) -> Finding {
-        Finding {
-            finding_id: uuid::Uuid::now_v7().to_string(),
-            category: "Reverse Shell".into(),
-            severity: Severity::Critical,
-            state: "ACTIVE",
-            finding_class: "THREAT",
-            event_time: String::new(),
-            create_time: String::new(),
-            description: "d".into(),
-            processes: vec![Process {
-                args: args.iter().map(|a| a.to_string()).collect(),
-                stdio: Some(StdioWiring {
-                    stdin: stdin.into(),
-                    stdout: String::new(),
-                    stderr: String::new(),
-                }),
-                ..Default::default()
-            }],
-            ancestors: vec![],
-            connections: vec![],
-            files: vec![],
-            indicator: Indicator::default(),
-            mitre_attack: MitreAttack::default(),
-            resource: Resource::default(),
-            containers: vec![],
-            action: Action::Alert,
-            rule: RuleRef { id: rule.into(), source: "builtin".into() },
-            external_uri: None,
-            next_steps: None,
-            source_properties: serde_json::json!({}),
-        }
+        let mut f = Finding::sample(rule, "Reverse Shell");
+        f.processes = vec![Process {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            stdio: Some(StdioWiring { stdin: stdin.into(), stdout: String::new(), stderr: String::new() }),
+            ..Default::default()
+        }];
+        f
     }
 
     #[test]

@@ -76,32 +76,11 @@ impl RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::finding::{Action, Indicator, MitreAttack, Resource, RuleRef};
 
     fn finding(category: &str, n: usize) -> Finding {
-        Finding {
-            finding_id: n.to_string(),
-            category: category.into(),
-            severity: Severity::Low,
-            state: "ACTIVE",
-            finding_class: "THREAT",
-            event_time: String::new(),
-            create_time: String::new(),
-            description: format!("event {n}"),
-            processes: vec![],
-            ancestors: vec![],
-            connections: vec![],
-            files: vec![],
-            indicator: Indicator::default(),
-            mitre_attack: MitreAttack::default(),
-            resource: Resource::default(),
-            containers: vec![],
-            action: Action::Alert,
-            rule: RuleRef { id: "r".into(), source: "builtin".into() },
-            external_uri: None,
-            next_steps: None,
-            source_properties: serde_json::json!({}),
-        }
+        let mut f = Finding::sample("r", category);
+        f.description = format!("event {n}");
+        f
     }
 
     #[test]
