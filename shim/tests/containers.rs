@@ -78,12 +78,18 @@ struct Container(String);
 
 impl Container {
     fn run(image: &str, env: &[&str]) -> Container {
-        let name = format!("rwtest-{}-{}", std::process::id(), image.replace(['/', ':'], "-"));
+        Container::run_with(image, "", env, &[])
+    }
+
+    /// `docker run -d` with extra `docker run` options (e.g. `--user`, `--read-only`).
+    fn run_with(image: &str, suffix: &str, env: &[&str], options: &[&str]) -> Container {
+        let name = format!("rwtest-{}-{}{suffix}", std::process::id(), image.replace(['/', ':'], "-"));
         let _ = docker(&["rm", "-f", &name]);
         let mut args = vec!["run", "-d", "--name", &name, "--network", NETWORK];
         for e in env {
             args.extend(["-e", e]);
         }
+        args.extend(options);
         args.push(image);
         docker_ok(&args);
         Container(name)
@@ -234,5 +240,38 @@ fn dockerfile_example_builds_verbatim_and_passes_signals() {
     let logs = c.logs();
     assert!(logs.contains("\"mode\":\"ptrace\""), "not traced under Docker's default profile:\n{logs}");
     assert!(logs.contains("image baseline loaded"), "the RUN baseline step did not take:\n{logs}");
+    let _ = docker(&["rmi", "-f", image]);
+}
+
+/// Cloud Run may run a container as a non-root user, and users harden with a read-only root file
+/// system: runwarden must trace and report the same there.
+#[test]
+fn non_root_and_read_only_containers_are_traced() {
+    ensure_base();
+    ensure_network();
+    let app = repo().join("integration/docker/apps/pyweb");
+    let image = "runwarden-test/pyweb-hardened:latest";
+    build(image, &app.join("Dockerfile"), &[&app.join("app.py")]);
+    for (suffix, options) in
+        [("-nobody", &["--user", "65534:65534"][..]), ("-ro", &["--read-only", "--tmpfs", "/tmp"][..])]
+    {
+        let c = Container::run_with(image, suffix, &[], options);
+        let ip = c.ip();
+        wait_ready(&ip, 8080, "/healthz");
+        let out = get(&ip, 8080, "/lookup?name=x%3Bid%20-u").unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(700));
+        let logs = c.logs();
+        assert!(logs.contains("\"mode\":\"ptrace\""), "{suffix}: not traced:\n{logs}");
+        let findings = c.findings();
+        let shell = findings
+            .iter()
+            .find(|f| f["category"] == "Unexpected Child Shell")
+            .unwrap_or_else(|| panic!("{suffix}: no finding (response {out:?}):\n{logs}"));
+        if suffix == "-nobody" {
+            assert!(out.contains("65534"), "the injected command ran as nobody: {out:?}");
+            assert_eq!(shell["processes"][0]["pid"].as_i64().map(|p| p > 1), Some(true));
+        }
+        assert_eq!(c.stop(), 0, "{suffix}: logs:\n{logs}");
+    }
     let _ = docker(&["rmi", "-f", image]);
 }
