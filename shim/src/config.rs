@@ -12,6 +12,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::detect::engine::Mode;
+use crate::ship::http::ShipOptions;
 use crate::ship::SinkSpec;
 
 pub const PREFIX: &str = "RUNWARDEN_";
@@ -50,7 +51,25 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RUNWARDEN_ENV_CAPTURE",
         "comma-separated variable names captured at exec, besides the proxy and loader ones",
     ),
-    ("RUNWARDEN_SINKS", "comma-separated: stderr | file:/ABSOLUTE/PATH (default stderr)"),
+    (
+        "RUNWARDEN_SINKS",
+        "comma-separated: stderr | file:/ABSOLUTE/PATH | https://URL | http://URL | falco+https://URL (default stderr)",
+    ),
+    (
+        "RUNWARDEN_TOKEN_FILE",
+        "an absolute path to a readable file holding the Bearer token for the HTTP sinks (re-read on 401)",
+    ),
+    (
+        "RUNWARDEN_SPOOL_DIR",
+        "an absolute directory where the HTTP sinks spool findings while the endpoint fails (default: memory only)",
+    ),
+    ("RUNWARDEN_SPOOL_MAX", "a size such as 64MiB, 512KiB or bytes, from 64KiB to 64GiB (default 64MiB)"),
+    (
+        "RUNWARDEN_FLUSH_TIMEOUT",
+        "a duration from 0s to 60s (default 5s): how long the HTTP sinks deliver at exit before writing to stderr",
+    ),
+    ("RUNWARDEN_HTTP_TIMEOUT", "a duration from 100ms to 60s (default 10s): one HTTP request's timeout"),
+    ("RUNWARDEN_GZIP", "0 | 1 (default 1: HTTP request bodies are gzipped)"),
     (
         "RUNWARDEN_POLICIES",
         "an absolute directory of policy .yaml files that add to, override or disable the defaults",
@@ -91,6 +110,8 @@ pub struct Config {
     /// Names of the environment variables captured at each exec.
     pub env_capture: Vec<String>,
     pub sinks: Vec<SinkSpec>,
+    /// The HTTP sinks' options (also copied into each `SinkSpec::Http`).
+    pub ship: ShipOptions,
     pub policies: Option<PathBuf>,
     pub mode: Mode,
     /// The image baseline to load; `None` when there is none (then ctime decides what is added).
@@ -107,6 +128,7 @@ impl Default for Config {
             scan_interval: Duration::from_millis(500),
             env_capture: DEFAULT_ENV_CAPTURE.iter().map(|s| s.to_string()).collect(),
             sinks: vec![SinkSpec::Stderr],
+            ship: ShipOptions::default(),
             policies: None,
             mode: Mode::Detect,
             baseline: None,
@@ -175,6 +197,21 @@ fn is_env_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Parses "64MiB", "512KiB", "1GiB" (K, M, G are binary too) or a bare number of bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let i = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..i].parse().ok()?;
+    let shift = match s[i..].trim() {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
 fn parse_duration_in(name: &str, v: &str, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
     match parse_duration(v) {
         Some(d) if d >= min && d <= max => Ok(d),
@@ -241,6 +278,36 @@ impl Config {
                         _ => return Err(invalid(name, v)),
                     }
                 }
+                "RUNWARDEN_TOKEN_FILE" => {
+                    // Read now so that an unreadable token refuses to start; the sink reads it again.
+                    let path = PathBuf::from(v.trim());
+                    if !path.is_absolute() || std::fs::read(&path).is_err() {
+                        return Err(invalid(name, v));
+                    }
+                    c.ship.token_file = Some(path);
+                }
+                "RUNWARDEN_SPOOL_DIR" => {
+                    let dir = PathBuf::from(v.trim());
+                    if !dir.is_absolute() || (dir.exists() && !dir.is_dir()) {
+                        return Err(invalid(name, v));
+                    }
+                    c.ship.spool_dir = Some(dir);
+                }
+                "RUNWARDEN_SPOOL_MAX" => {
+                    c.ship.spool_max = match parse_size(v) {
+                        Some(n) if (64 << 10..=64 << 30).contains(&n) => n,
+                        _ => return Err(invalid(name, v)),
+                    }
+                }
+                "RUNWARDEN_FLUSH_TIMEOUT" => {
+                    c.ship.flush_timeout =
+                        parse_duration_in(name, v, Duration::ZERO, Duration::from_secs(60))?
+                }
+                "RUNWARDEN_HTTP_TIMEOUT" => {
+                    c.ship.timeout =
+                        parse_duration_in(name, v, Duration::from_millis(100), Duration::from_secs(60))?
+                }
+                "RUNWARDEN_GZIP" => c.ship.gzip = parse_bool(name, v)?,
                 "RUNWARDEN_POLICIES" => {
                     let dir = PathBuf::from(v.trim());
                     if !dir.is_absolute() || !dir.is_dir() {
@@ -264,6 +331,11 @@ impl Config {
                     }
                 }
                 _ => return Err(ConfigError::Unknown { name: name.to_string(), known: KnownNames }),
+            }
+        }
+        for s in &mut c.sinks {
+            if let SinkSpec::Http(h) = s {
+                h.options = c.ship.clone();
             }
         }
         Ok(c)
@@ -363,12 +435,60 @@ mod tests {
             ("RUNWARDEN_POLICIES", "/does/not/exist"),
             ("RUNWARDEN_POLICIES", "relative/dir"),
             ("RUNWARDEN_MODE", "block"),
+            ("RUNWARDEN_SINKS", "https://"),
+            ("RUNWARDEN_SINKS", "stderr,ftp://x"),
+            ("RUNWARDEN_TOKEN_FILE", "/does/not/exist"),
+            ("RUNWARDEN_TOKEN_FILE", "relative"),
+            ("RUNWARDEN_SPOOL_DIR", "relative/dir"),
+            ("RUNWARDEN_SPOOL_DIR", "/proc/self/status"),
+            ("RUNWARDEN_SPOOL_MAX", "1KiB"),
+            ("RUNWARDEN_SPOOL_MAX", "lots"),
+            ("RUNWARDEN_FLUSH_TIMEOUT", "61s"),
+            ("RUNWARDEN_HTTP_TIMEOUT", "1ms"),
+            ("RUNWARDEN_GZIP", "maybe"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             let msg = err.to_string();
             assert!(msg.starts_with(&format!("{name}=")), "{msg}");
             assert!(msg.contains("expected"), "{msg}");
         }
+    }
+
+    #[test]
+    fn http_sinks_and_their_options() {
+        let token = tempfile::NamedTempFile::new().unwrap();
+        let token_path = token.path().to_str().unwrap();
+        let c = cfg(&[
+            ("RUNWARDEN_SINKS", "stderr,https://collector.example/v1/findings,falco+http://127.0.0.1:2801/"),
+            ("RUNWARDEN_TOKEN_FILE", token_path),
+            ("RUNWARDEN_SPOOL_DIR", "/var/spool/runwarden"),
+            ("RUNWARDEN_SPOOL_MAX", "8MiB"),
+            ("RUNWARDEN_FLUSH_TIMEOUT", "2s"),
+            ("RUNWARDEN_HTTP_TIMEOUT", "500ms"),
+            ("RUNWARDEN_GZIP", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.sinks.len(), 3);
+        let want = ShipOptions {
+            token_file: Some(token.path().to_path_buf()),
+            spool_dir: Some("/var/spool/runwarden".into()),
+            spool_max: 8 << 20,
+            flush_timeout: Duration::from_secs(2),
+            timeout: Duration::from_millis(500),
+            gzip: false,
+        };
+        assert_eq!(c.ship, want);
+        for s in &c.sinks[1..] {
+            match s {
+                SinkSpec::Http(h) => assert_eq!(h.options, want),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("512K"), Some(512 << 10));
+        assert_eq!(parse_size("100000"), Some(100_000));
+        assert_eq!(parse_size("1TB"), None);
+        assert_eq!(parse_size("99999999999999999999G"), None);
     }
 
     #[test]

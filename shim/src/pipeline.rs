@@ -300,6 +300,8 @@ impl Worker {
         }
         if let Some(d) = self.detector.as_mut() {
             self.stats.findings += d.flush(true);
+            // The HTTP sinks deliver what they hold, within RUNWARDEN_FLUSH_TIMEOUT.
+            d.sinks.finish();
             self.stats.findings_unwritten = d.sinks.counts().1;
             self.stats.rule_errors = d.engine.eval_errors;
         }

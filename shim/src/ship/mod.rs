@@ -1,10 +1,15 @@
 //! Shipping findings: the sinks (`RUNWARDEN_SINKS`), their formats, and the de-duplication in front
 //! of them. Sensors never wait on a sink: these run on the pipeline thread, and the two sinks here
-//! write locally (the HTTP sink, with batching and retries, is its own module).
+//! write locally; the HTTP sink (`http`, with `retry`, `spool` and `format`) ships from its own
+//! thread.
 #![forbid(unsafe_code)]
 
 pub mod dedup;
+pub mod format;
+pub mod http;
 pub mod ratelimit;
+pub mod retry;
 pub mod sink;
+pub mod spool;
 
 pub use sink::{SinkSpec, Sinks};

@@ -4,6 +4,8 @@
 //!   finding's), `message` ("category: description"), `logging.googleapis.com/labels`, and the whole
 //!   finding under the `finding` key.
 //! - `file:PATH`: one finding object per line, exactly the contract of FINDINGS.md, appended.
+//! - `https://...`, `http://...`, `falco+https://...`: the HTTP sink (`http`), on its own thread; here
+//!   the finding is only serialized and handed over.
 //!
 //! A sink that fails (disk full, closed stderr) says so once per failure streak and counts what it
 //! could not write; it never takes runwarden down.
@@ -14,12 +16,15 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+use super::http::{HttpSink, HttpSpec};
+use super::spool::Record;
 use crate::detect::finding::{Finding, Severity};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkSpec {
     Stderr,
     File(PathBuf),
+    Http(HttpSpec),
 }
 
 impl SinkSpec {
@@ -27,6 +32,7 @@ impl SinkSpec {
     pub fn parse(s: &str) -> Option<SinkSpec> {
         match s.trim() {
             "stderr" => Some(SinkSpec::Stderr),
+            other if other.contains("://") => HttpSpec::parse(other).map(SinkSpec::Http),
             other => {
                 let path = other.strip_prefix("file:")?;
                 (path.starts_with('/') && path.len() > 1).then(|| SinkSpec::File(PathBuf::from(path)))
@@ -62,6 +68,7 @@ pub fn stderr_line(f: &Finding) -> String {
 enum Target {
     Stderr,
     File { path: PathBuf, file: Option<File> },
+    Http(HttpSink),
 }
 
 struct Sink {
@@ -92,6 +99,16 @@ impl Sink {
                     None => Err(std::io::Error::other(format!("cannot open {}", path.display()))),
                 }
             }
+            Target::Http(h) => {
+                // Shedding and delivery failures are counted by the sink itself.
+                h.emit(Record {
+                    id: f.finding_id.clone(),
+                    severity: f.severity,
+                    category: f.category.clone(),
+                    json: serde_json::to_string(f).unwrap_or_default(),
+                });
+                Ok(())
+            }
         };
         match result {
             Ok(()) => {
@@ -116,6 +133,7 @@ impl Sink {
         match &self.target {
             Target::Stderr => "stderr".into(),
             Target::File { path, .. } => format!("file:{}", path.display()),
+            Target::Http(h) => h.name().to_string(),
         }
     }
 }
@@ -129,14 +147,19 @@ impl Sinks {
     pub fn new(specs: &[SinkSpec]) -> Sinks {
         let sinks = specs
             .iter()
-            .map(|s| Sink {
-                target: match s {
+            .filter_map(|s| {
+                let target = match s {
                     SinkSpec::Stderr => Target::Stderr,
                     SinkSpec::File(p) => Target::File { path: p.clone(), file: None },
-                },
-                written: 0,
-                failed: 0,
-                failing: false,
+                    SinkSpec::Http(h) => match HttpSink::start(h) {
+                        Ok(sink) => Target::Http(sink),
+                        Err(e) => {
+                            tracing::error!(sink = %h.name(), error = %e, "cannot start the HTTP sink thread");
+                            return None;
+                        }
+                    },
+                };
+                Some(Sink { target, written: 0, failed: 0, failing: false })
             })
             .collect();
         Sinks { sinks }
@@ -145,6 +168,23 @@ impl Sinks {
     pub fn emit(&mut self, f: &Finding) {
         for s in &mut self.sinks {
             s.write(f);
+        }
+    }
+
+    /// Flushes the HTTP sinks (all at once, each within `RUNWARDEN_FLUSH_TIMEOUT`) and stops them;
+    /// what they could not deliver is counted as failed.
+    pub fn finish(&mut self) {
+        for s in &self.sinks {
+            if let Target::Http(h) = &s.target {
+                h.close();
+            }
+        }
+        for s in &mut self.sinks {
+            if let Target::Http(h) = &mut s.target {
+                let stats = h.join();
+                s.written = stats.delivered;
+                s.failed = stats.rejected + stats.shed + stats.undelivered;
+            }
         }
     }
 
@@ -168,5 +208,8 @@ mod tests {
         assert_eq!(SinkSpec::parse("file:relative"), None);
         assert_eq!(SinkSpec::parse("file:"), None);
         assert_eq!(SinkSpec::parse("stdout"), None);
+        assert!(matches!(SinkSpec::parse(" https://127.0.0.1:9/x "), Some(SinkSpec::Http(_))));
+        assert!(matches!(SinkSpec::parse("falco+http://h/"), Some(SinkSpec::Http(_))));
+        assert_eq!(SinkSpec::parse("https://"), None);
     }
 }

@@ -1,0 +1,182 @@
+//! What the HTTP sink puts on the wire.
+//!
+//! - native (`https://...`): `{"findings": [ ... ]}`, each finding exactly the contract of FINDINGS.md.
+//! - falco (`falco+https://...`): falcosidekick's input, one event per request (`POST /` of
+//!   falcosidekick takes a single Falco event): `time`, `rule` (the category), `priority` (CRITICAL ->
+//!   Critical, HIGH -> Error, MEDIUM -> Warning, LOW -> Notice), `output` (one line of text),
+//!   `output_fields` (`proc.*`, `container.*`, `runwarden.*`), `source` "runwarden", `tags` (MITRE
+//!   tactic and techniques) and `hostname`.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+
+use serde_json::{json, Map, Value};
+
+use super::spool::Record;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Native,
+    Falco,
+}
+
+/// `{"findings": [...]}` from findings already serialized.
+pub fn native_body(records: &[Record]) -> Vec<u8> {
+    let len = records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 16;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(b"{\"findings\":[");
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r.json.as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Falco's priority for a finding severity.
+pub fn falco_priority(severity: &str) -> &'static str {
+    match severity {
+        "CRITICAL" => "Critical",
+        "HIGH" => "Error",
+        "MEDIUM" => "Warning",
+        "LOW" => "Notice",
+        _ => "Informational",
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// One falcosidekick event for a finding.
+pub fn falco_event(finding: &Value, hostname: &str) -> Value {
+    let category = finding["category"].as_str().unwrap_or("runwarden finding");
+    let proc0 = &finding["processes"][0];
+    let mut fields = Map::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            fields.insert(k.into(), Value::from(v));
+        }
+    };
+    put("proc.name", text(&proc0["name"]));
+    put("proc.pid", text(&proc0["pid"]));
+    put("proc.ppid", text(&proc0["parentPid"]));
+    put("proc.exepath", text(&proc0["binary"]["path"]));
+    let cmdline =
+        proc0["args"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "));
+    put("proc.cmdline", cmdline.filter(|s| !s.is_empty()));
+    let resource = &finding["resource"];
+    put("container.id", text(&resource["instanceId"]).or_else(|| Some(hostname.to_string())));
+    put("container.name", text(&resource["service"]).or_else(|| text(&resource["job"])));
+    put("runwarden.finding_id", text(&finding["findingId"]));
+    put("runwarden.severity", text(&finding["severity"]));
+    put("runwarden.rule", text(&finding["rule"]["id"]));
+    put("runwarden.resource", text(&resource["name"]));
+    let mut tags: Vec<Value> = vec!["runwarden".into()];
+    if let Some(t) = text(&finding["mitreAttack"]["primaryTactic"]) {
+        tags.push(t.to_ascii_lowercase().into());
+    }
+    for t in finding["mitreAttack"]["primaryTechniques"].as_array().into_iter().flatten() {
+        if let Some(t) = t.as_str() {
+            tags.push(t.into());
+        }
+    }
+    let description = finding["description"].as_str().unwrap_or("");
+    let mut output = format!("{category}: {description}");
+    for k in ["proc.name", "proc.cmdline", "container.id"] {
+        if let Some(v) = fields.get(k).and_then(Value::as_str) {
+            output.push_str(&format!(" {k}={v}"));
+        }
+    }
+    json!({
+        "time": finding["eventTime"].as_str().unwrap_or_default(),
+        "rule": category,
+        "priority": falco_priority(finding["severity"].as_str().unwrap_or("")),
+        "output": output,
+        "output_fields": fields,
+        "source": "runwarden",
+        "tags": tags,
+        "hostname": hostname,
+    })
+}
+
+/// gzip at the default level.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn rec(id: &str) -> Record {
+        Record {
+            id: id.into(),
+            severity: crate::detect::finding::Severity::High,
+            category: "C".into(),
+            json: json!({"findingId": id}).to_string(),
+        }
+    }
+
+    #[test]
+    fn native_body_is_the_contract_envelope() {
+        let body = native_body(&[rec("a"), rec("b")]);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, json!({"findings": [{"findingId": "a"}, {"findingId": "b"}]}));
+        let v: Value = serde_json::from_slice(&native_body(&[])).unwrap();
+        assert_eq!(v, json!({"findings": []}));
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        let body = native_body(&[rec("a")]);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gzip(&body)[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, body);
+    }
+
+    #[test]
+    fn falco_event_has_the_fields_falcosidekick_needs() {
+        let f = json!({
+            "findingId": "f1", "category": "Execution: Netcat Remote Code Execution in Container",
+            "severity": "HIGH", "eventTime": "2026-01-02T03:04:05.123456789Z", "description": "nc -e",
+            "processes": [{"name": "nc", "pid": 42, "parentPid": 7, "args": ["nc", "-e", "/bin/sh"],
+                           "binary": {"path": "/usr/bin/nc"}}],
+            "mitreAttack": {"primaryTactic": "EXECUTION", "primaryTechniques": ["T1059"]},
+            "resource": {"name": "//run.googleapis.com/x", "service": "svc"},
+            "rule": {"id": "exec.netcat", "source": "builtin"},
+        });
+        let e = falco_event(&f, "host-1");
+        assert_eq!(e["priority"], "Error");
+        assert_eq!(e["rule"], f["category"]);
+        assert_eq!(e["time"], "2026-01-02T03:04:05.123456789Z");
+        assert_eq!(e["source"], "runwarden");
+        assert_eq!(e["hostname"], "host-1");
+        assert_eq!(e["output_fields"]["proc.name"], "nc");
+        assert_eq!(e["output_fields"]["proc.cmdline"], "nc -e /bin/sh");
+        assert_eq!(e["output_fields"]["proc.pid"], "42");
+        assert_eq!(e["output_fields"]["container.id"], "host-1");
+        assert_eq!(e["output_fields"]["container.name"], "svc");
+        assert!(e["output"].as_str().unwrap().contains("proc.cmdline=nc -e /bin/sh"));
+        assert_eq!(e["tags"], json!(["runwarden", "execution", "T1059"]));
+        // A summary finding without processes still has non-empty output and output_fields.
+        let e = falco_event(&json!({"category": "Runwarden: Findings Shed", "severity": "LOW"}), "h");
+        assert_eq!(e["priority"], "Notice");
+        assert!(!e["output"].as_str().unwrap().is_empty());
+        assert!(!e["output_fields"].as_object().unwrap().is_empty());
+        for (s, p) in [("CRITICAL", "Critical"), ("MEDIUM", "Warning"), ("LOW", "Notice")] {
+            assert_eq!(falco_priority(s), p);
+        }
+    }
+}
