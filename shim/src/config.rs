@@ -60,6 +60,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "an absolute path to a readable file holding the Bearer token for the HTTP sinks (re-read on 401)",
     ),
     (
+        "RUNWARDEN_AUTH",
+        "none | google (default none; google: the HTTP sinks send a Google ID token from the metadata server, not with RUNWARDEN_TOKEN_FILE)",
+    ),
+    (
         "RUNWARDEN_SPOOL_DIR",
         "an absolute directory where the HTTP sinks spool findings while the endpoint fails (default: memory only)",
     ),
@@ -286,6 +290,13 @@ impl Config {
                     }
                     c.ship.token_file = Some(path);
                 }
+                "RUNWARDEN_AUTH" => {
+                    c.ship.google_auth = match v.trim() {
+                        "none" => false,
+                        "google" => true,
+                        _ => return Err(invalid(name, v)),
+                    }
+                }
                 "RUNWARDEN_SPOOL_DIR" => {
                     let dir = PathBuf::from(v.trim());
                     if !dir.is_absolute() || (dir.exists() && !dir.is_dir()) {
@@ -332,6 +343,10 @@ impl Config {
                 }
                 _ => return Err(ConfigError::Unknown { name: name.to_string(), known: KnownNames }),
             }
+        }
+        if c.ship.google_auth && c.ship.token_file.is_some() {
+            // Two sources of one Authorization header: refuse rather than pick one.
+            return Err(invalid("RUNWARDEN_AUTH", "google"));
         }
         for s in &mut c.sinks {
             if let SinkSpec::Http(h) = s {
@@ -446,6 +461,7 @@ mod tests {
             ("RUNWARDEN_FLUSH_TIMEOUT", "61s"),
             ("RUNWARDEN_HTTP_TIMEOUT", "1ms"),
             ("RUNWARDEN_GZIP", "maybe"),
+            ("RUNWARDEN_AUTH", "oauth"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             let msg = err.to_string();
@@ -476,8 +492,12 @@ mod tests {
             flush_timeout: Duration::from_secs(2),
             timeout: Duration::from_millis(500),
             gzip: false,
+            google_auth: false,
         };
         assert_eq!(c.ship, want);
+        assert!(cfg(&[("RUNWARDEN_AUTH", "google")]).unwrap().ship.google_auth);
+        let both = cfg(&[("RUNWARDEN_AUTH", "google"), ("RUNWARDEN_TOKEN_FILE", token_path)]).unwrap_err();
+        assert!(both.to_string().starts_with("RUNWARDEN_AUTH="), "{both}");
         for s in &c.sinks[1..] {
             match s {
                 SinkSpec::Http(h) => assert_eq!(h.options, want),

@@ -24,11 +24,15 @@ enum Answer {
     RetryAfter(u16, u64),
     /// Say nothing for this long, then close.
     Hang(Duration),
+    /// 200 with this body (the metadata server).
+    Text(&'static str),
 }
 
 #[derive(Debug, Clone)]
 struct Request {
     at: Instant,
+    /// The request line, e.g. `POST /v1/findings HTTP/1.1`.
+    line: String,
     headers: HashMap<String, String>,
     /// The body, gunzipped when it says so.
     body: Value,
@@ -111,6 +115,7 @@ fn serve(
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
+    let request_line = line.trim_end().to_string();
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
@@ -130,7 +135,8 @@ fn serve(
     } else {
         raw
     };
-    let body: Value = serde_json::from_slice(&body).expect("a JSON body");
+    let body: Value =
+        if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).expect("a JSON body") };
     let n = {
         let mut c = counter.lock().unwrap();
         *c += 1;
@@ -140,11 +146,19 @@ fn serve(
     let status = match answer {
         Answer::Status(s) | Answer::RetryAfter(s, _) => s,
         Answer::Hang(_) => 0,
+        Answer::Text(_) => 200,
     };
-    reqs.lock().unwrap().push(Request { at: Instant::now(), headers, body, status });
+    reqs.lock().unwrap().push(Request { at: Instant::now(), line: request_line, headers, body, status });
     let mut conn = conn;
     match answer {
         Answer::Hang(d) => std::thread::sleep(d),
+        Answer::Text(t) => {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{t}",
+                t.len()
+            );
+        }
         Answer::Status(s) => {
             let _ = write!(conn, "HTTP/1.1 {s} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
@@ -214,6 +228,38 @@ fn delivered_after_503s_with_the_same_ids_gzip_and_bearer() {
     assert_eq!(fin["delivered"], want.len() as u64);
     assert!(fin["retries"].as_u64().unwrap() >= 2, "{fin}");
     assert!(!out.stderr().contains("s3cret-token"), "the token was logged");
+}
+
+#[test]
+fn google_id_token_from_the_metadata_server_renewed_on_401() {
+    let metadata = Server::start(|n| Answer::Text(if n == 0 { "id-token-1\n" } else { "id-token-2" }));
+    let server = Server::start(|n| if n == 0 { Answer::Status(401) } else { Answer::Status(200) });
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, file) = rw_with(&dir, &server.url);
+    let meta_host = metadata.url.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    cmd.env("RUNWARDEN_AUTH", "google")
+        .env("GCE_METADATA_HOST", &meta_host)
+        .args(["--", "sh", "-c", WORKLOAD]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    let asked = metadata.requests();
+    assert_eq!(asked.len(), 2, "one fetch, one renewal on the 401: {asked:?}");
+    let origin = server.url.trim_end_matches("/v1/findings").replace(':', "%3A").replace('/', "%2F");
+    for r in &asked {
+        assert_eq!(r.headers["metadata-flavor"], "Google");
+        assert!(
+            r.line.starts_with("GET /computeMetadata/v1/instance/service-accounts/default/identity?"),
+            "{}",
+            r.line
+        );
+        assert!(r.line.contains(&format!("audience={origin}")), "{} vs {origin}", r.line);
+    }
+    let reqs = server.requests();
+    assert_eq!(reqs[0].headers["authorization"], "Bearer id-token-1");
+    assert_eq!(reqs[1].headers["authorization"], "Bearer id-token-2");
+    assert_eq!(ids_of(&reqs[0].body), ids_of(&reqs[1].body));
+    assert_eq!(server.delivered().len(), file_ids(&file).len());
+    assert!(!out.stderr().contains("id-token-"), "a token was logged");
 }
 
 #[test]

@@ -15,8 +15,12 @@
 //! Run's 10 s), then writes what is left to the spool (if any) and to stderr as structured lines (the
 //! stderr sink's form: `severity`, `message`, `finding`) so Cloud Logging still has it.
 //!
-//! Auth: `Authorization: Bearer` from `RUNWARDEN_TOKEN_FILE`, re-read once on a `401`; the token is
-//! never logged, and the URL is logged as scheme://host only.
+//! Auth: `Authorization: Bearer` from `RUNWARDEN_TOKEN_FILE`, re-read once on a `401`; or, with
+//! `RUNWARDEN_AUTH=google`, a Google ID token for the endpoint's origin from the metadata server
+//! (`169.254.169.254`, or `GCE_METADATA_HOST` like Google's client libraries), fetched before the
+//! first request, renewed after 50 minutes (they last an hour) and on a `401`; a metadata server that
+//! does not answer is retried like the endpoint, never sent without a token. Tokens are never logged,
+//! and the URL is logged as scheme://host only.
 //!
 //! Client: `ureq` 2 with rustls (ring) and the webpki roots compiled in, no default features: a small
 //! blocking client fits one dedicated thread per sink, where reqwest would bring hyper and a tokio
@@ -54,6 +58,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShipOptions {
     pub token_file: Option<PathBuf>,
+    /// `RUNWARDEN_AUTH=google`: ID tokens from the metadata server.
+    pub google_auth: bool,
     pub spool_dir: Option<PathBuf>,
     pub spool_max: u64,
     pub flush_timeout: Duration,
@@ -65,6 +71,7 @@ impl Default for ShipOptions {
     fn default() -> Self {
         ShipOptions {
             token_file: None,
+            google_auth: false,
             spool_dir: None,
             spool_max: DEFAULT_SPOOL_MAX,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
@@ -96,6 +103,13 @@ impl HttpSpec {
     }
 
     /// scheme://host[:port], without credentials or path: safe to log.
+    /// scheme://host[:port] (the audience of a Google ID token).
+    pub fn origin(&self) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        format!("{scheme}://{}", host.rsplit('@').next().unwrap_or(host))
+    }
+
     pub fn name(&self) -> String {
         let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -207,6 +221,8 @@ struct Shipper {
     name: String,
     agent: ureq::Agent,
     token: Option<String>,
+    /// When the Google ID token was fetched.
+    token_at: Option<Instant>,
     spool: Option<Spool>,
     hostname: String,
     jitter: Jitter,
@@ -254,6 +270,7 @@ impl Shipper {
             name,
             agent,
             token,
+            token_at: None,
             spool,
             hostname,
             jitter: Jitter::new(),
@@ -388,8 +405,54 @@ impl Shipper {
     }
 
     /// Sends the batch (all of it, or for falco one finding at a time, removing the delivered ones).
+    /// A Google ID token for the endpoint's origin, from the metadata server.
+    fn fetch_google_token(&self) -> Result<String, String> {
+        let host = std::env::var("GCE_METADATA_HOST").unwrap_or_else(|_| "169.254.169.254".to_string());
+        let audience: String = self
+            .spec
+            .origin()
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let url = format!(
+            "http://{host}/computeMetadata/v1/instance/service-accounts/default/identity?audience={audience}&format=full"
+        );
+        match self.agent.get(&url).set("Metadata-Flavor", "Google").timeout(Duration::from_secs(3)).call() {
+            Ok(resp) => match resp.into_string() {
+                Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+                Ok(_) => Err("the metadata server returned an empty token".into()),
+                Err(e) => Err(format!("reading the metadata server's answer: {e}")),
+            },
+            Err(ureq::Error::Status(code, _)) => Err(format!("the metadata server answered HTTP {code}")),
+            Err(e) => Err(format!("the metadata server did not answer: {e}")),
+        }
+    }
+
+    /// Makes sure a Google ID token is at hand (fetched, or renewed when old or `stale`).
+    fn google_token(&mut self, stale: bool) -> Result<(), String> {
+        const RENEW_AFTER: Duration = Duration::from_secs(50 * 60);
+        if !self.spec.options.google_auth {
+            return Ok(());
+        }
+        if !stale && self.token.is_some() && self.token_at.is_some_and(|t| t.elapsed() < RENEW_AFTER) {
+            return Ok(());
+        }
+        let token = self.fetch_google_token()?;
+        self.token = Some(token);
+        self.token_at = Some(Instant::now());
+        Ok(())
+    }
+
     fn send(&mut self, batch: &mut Vec<Record>, timeout: Duration, reauthenticated: &mut bool) -> Sent {
         loop {
+            if let Err(why) = self.google_token(false) {
+                return Sent::Retry { after: None, why };
+            }
             let (body, n) = match self.spec.format {
                 Format::Native => (format::native_body(batch), batch.len()),
                 Format::Falco => {
@@ -415,6 +478,11 @@ impl Shipper {
                 }
                 Decision::Reauthenticate => {
                     *reauthenticated = true;
+                    if self.spec.options.google_auth {
+                        if let Err(why) = self.google_token(true) {
+                            return Sent::Retry { after: None, why };
+                        }
+                    }
                     if let Some(p) = self.spec.options.token_file.as_deref() {
                         match read_token(p) {
                             Ok(t) => self.token = Some(t),
@@ -577,5 +645,7 @@ mod tests {
         }
         let s = HttpSpec::parse("https://user:secret@host.example:8443/p?token=abc").unwrap();
         assert_eq!(s.name(), "https://host.example:8443");
+        assert_eq!(s.origin(), "https://host.example:8443");
+        assert_eq!(HttpSpec::parse("falco+http://h/x").unwrap().origin(), "http://h");
     }
 }
