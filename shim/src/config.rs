@@ -83,6 +83,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RUNWARDEN_BASELINE",
         "an absolute path to the image baseline written by `runwarden baseline` (default /etc/runwarden/baseline.json if present)",
     ),
+    ("RUNWARDEN_WATCH", "on | off (default on): the file watcher (inotify) on persistence, credential and sensor files"),
+    (
+        "RUNWARDEN_WATCH_ROOT",
+        "an absolute directory prefixed to every watched system path, for chroot-like layouts and tests (default /)",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -120,6 +125,10 @@ pub struct Config {
     pub mode: Mode,
     /// The image baseline to load; `None` when there is none (then ctime decides what is added).
     pub baseline: Option<PathBuf>,
+    /// The file watcher (`fs::watch`).
+    pub watch: bool,
+    /// Prefix of the watched system paths (`/` in a container).
+    pub watch_root: PathBuf,
 }
 
 impl Default for Config {
@@ -136,6 +145,8 @@ impl Default for Config {
             policies: None,
             mode: Mode::Detect,
             baseline: None,
+            watch: true,
+            watch_root: PathBuf::from("/"),
         }
     }
 }
@@ -334,6 +345,20 @@ impl Config {
                     }
                     c.baseline = Some(path);
                 }
+                "RUNWARDEN_WATCH" => {
+                    c.watch = match v.trim() {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(invalid(name, v)),
+                    }
+                }
+                "RUNWARDEN_WATCH_ROOT" => {
+                    let dir = PathBuf::from(v.trim());
+                    if !dir.is_absolute() || !dir.is_dir() {
+                        return Err(invalid(name, v));
+                    }
+                    c.watch_root = dir;
+                }
                 "RUNWARDEN_MODE" => {
                     c.mode = match v.trim() {
                         "detect" => Mode::Detect,
@@ -393,6 +418,8 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.grace, Duration::from_secs(3));
         assert!(c.env_capture.contains(&"LD_PRELOAD".to_string()));
+        assert!(c.watch);
+        assert_eq!(c.watch_root, PathBuf::from("/"));
     }
 
     #[test]
@@ -417,11 +444,15 @@ mod tests {
             ("RUNWARDEN_SINKS", "stderr,file:/tmp/findings.jsonl"),
             ("RUNWARDEN_POLICIES", "/"),
             ("RUNWARDEN_MODE", "enforce"),
+            ("RUNWARDEN_WATCH", "off"),
+            ("RUNWARDEN_WATCH_ROOT", "/tmp"),
         ])
         .unwrap();
         assert_eq!(c.sinks, vec![SinkSpec::Stderr, SinkSpec::File("/tmp/findings.jsonl".into())]);
         assert_eq!(c.policies.as_deref(), Some(std::path::Path::new("/")));
         assert_eq!(c.mode, Mode::Enforce);
+        assert!(!c.watch);
+        assert_eq!(c.watch_root, PathBuf::from("/tmp"));
     }
 
     #[test]
@@ -450,6 +481,9 @@ mod tests {
             ("RUNWARDEN_POLICIES", "/does/not/exist"),
             ("RUNWARDEN_POLICIES", "relative/dir"),
             ("RUNWARDEN_MODE", "block"),
+            ("RUNWARDEN_WATCH", "1"),
+            ("RUNWARDEN_WATCH_ROOT", "relative"),
+            ("RUNWARDEN_WATCH_ROOT", "/does/not/exist"),
             ("RUNWARDEN_SINKS", "https://"),
             ("RUNWARDEN_SINKS", "stderr,ftp://x"),
             ("RUNWARDEN_TOKEN_FILE", "/does/not/exist"),

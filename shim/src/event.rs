@@ -16,6 +16,8 @@ pub enum Sensor {
     Ptrace,
     /// The periodic /proc scan: best effort (the fallback when ptrace is refused, and reconciliation).
     Scanner,
+    /// The file watcher (`fs::watch`): changes to, and opens of, the watched files.
+    Inotify,
 }
 
 /// How a new process came to be.
@@ -45,6 +47,71 @@ pub enum ProcessEvent {
     /// A finding raised by the tracer itself (an enforcing rule acted at an exec stop); it is shipped
     /// through the pipeline like every other finding.
     Finding(Box<crate::detect::finding::Finding>),
+    /// A watched file changed or a watched secret was opened (`fs::watch`).
+    File(Box<FileEvent>),
+}
+
+/// What happened to a watched file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FileOp {
+    Create,
+    Modify,
+    Delete,
+    Rename,
+    Attrib,
+    Open,
+}
+
+impl FileOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileOp::Create => "CREATE",
+            FileOp::Modify => "MODIFY",
+            FileOp::Delete => "DELETE",
+            FileOp::Rename => "RENAME",
+            FileOp::Attrib => "ATTRIB",
+            FileOp::Open => "OPEN",
+        }
+    }
+}
+
+/// The process a file event is attributed to: one that held the file open when the watcher looked
+/// (inotify itself never says who). Ancestors are filled in by the pipeline.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileActor {
+    pub pid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    pub args: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<Ancestor>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    /// The path as the container sees it (without `RUNWARDEN_WATCH_ROOT`).
+    pub path: String,
+    pub operation: FileOp,
+    /// For a rename: the other name (the source when `path` is the destination, or the destination
+    /// when the file was moved away).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_path: Option<String>,
+    /// What the watcher's classification says the file is (`fs::watch::Class`).
+    pub class: &'static str,
+    /// Of the contents, when the file still exists and is not a secret (secrets are never read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<FileActor>,
+    /// Found by comparing against the snapshot after the kernel's event queue overflowed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rescan: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

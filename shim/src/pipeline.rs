@@ -22,7 +22,7 @@ use crate::detect::signatures::Signatures;
 use crate::detect::{score, script};
 use crate::event::ScriptEvidence;
 use crate::event::SignatureHit;
-use crate::event::{ExecEvent, ProcessEvent, Stdio};
+use crate::event::{ExecEvent, FileEvent, ProcessEvent, Stdio};
 use crate::fs::baseline::{Baseline, Judge};
 use crate::fs::hash::HashCache;
 use crate::proc::scan::Scanner;
@@ -117,6 +117,11 @@ impl Detector {
 
     fn on_exec(&mut self, e: &ExecEvent) -> u64 {
         let findings = self.engine.evaluate_exec(e, self.mode);
+        findings.into_iter().map(|f| self.emit(f)).sum()
+    }
+
+    fn on_file(&mut self, e: &FileEvent) -> u64 {
+        let findings = self.engine.evaluate_file(e, self.mode);
         findings.into_iter().map(|f| self.emit(f)).sum()
     }
 
@@ -354,6 +359,18 @@ impl Worker {
             ProcessEvent::Exit(ref x) => {
                 self.table.exit(x.pid, Instant::now());
                 log_event("process exited", &ev);
+            }
+            ProcessEvent::File(mut f) => {
+                // The watcher names a process only when one held the file open: add its lineage.
+                if let Some(a) = f.process.as_mut() {
+                    a.ancestors = self.table.ancestors(a.pid);
+                    if a.ancestors.is_empty() {
+                        a.ancestors = a.ppid.map(|p| self.table.ancestors_from(p)).unwrap_or_default();
+                    }
+                }
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.on_file(&f);
+                }
             }
             ProcessEvent::Finding(f) => {
                 if let Some(d) = self.detector.as_mut() {

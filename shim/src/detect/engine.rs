@@ -18,10 +18,10 @@ use super::finding::{
     Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, Signature,
     StdioWiring,
 };
-use super::model::{basename, ExecModel};
-use super::policy::{LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
+use super::model::{basename, ExecModel, FileModel};
+use super::policy::{EventKind, LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
 use super::redact::{redact, redact_args, redact_env};
-use crate::event::{rfc3339, ExecEvent};
+use crate::event::{rfc3339, ExecEvent, FileEvent};
 
 /// Enforcement mode (`RUNWARDEN_MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,7 @@ impl Engine {
         ctx.add_variable_from_value("ancestors", value_from(&model.ancestors));
         ctx.add_variable_from_value("script", value_from(&model.script));
         let mut out = Vec::new();
-        for r in &self.rules {
+        for r in self.rules.iter().filter(|r| r.rule.spec.event == EventKind::Exec) {
             match r.program.execute(&ctx) {
                 Ok(Value::Bool(true)) => out.push(r),
                 Ok(_) => {}
@@ -169,14 +169,121 @@ impl Engine {
         matched
             .into_iter()
             .map(|(rule, description)| {
-                (rule.spec.action, build_finding(&rule, description, ev, &resource, mode))
+                (rule.spec.action, build_finding(&rule, description, ev, &model, &resource, mode))
             })
             .collect()
     }
 }
 
+impl Engine {
+    /// The rules with `event: file` that match a file event.
+    pub fn matching_file(&mut self, model: &FileModel) -> Vec<&CompiledRule> {
+        let mut ctx = self.root.new_inner_scope();
+        ctx.add_variable_from_value("file", value_from(&model.file));
+        ctx.add_variable_from_value("proc", value_from(&model.proc));
+        ctx.add_variable_from_value("parent", value_from(&model.parent));
+        let mut out = Vec::new();
+        for r in self.rules.iter().filter(|r| r.rule.spec.event == EventKind::File) {
+            match r.program.execute(&ctx) {
+                Ok(Value::Bool(true)) => out.push(r),
+                Ok(_) => {}
+                Err(e) => {
+                    self.eval_errors += 1;
+                    tracing::debug!(rule = %r.rule.spec.id, error = %e, "condition failed to evaluate");
+                }
+            }
+        }
+        out
+    }
+
+    /// Evaluates a file event and builds its findings (file rules only alert).
+    pub fn evaluate_file(&mut self, ev: &FileEvent, mode: Mode) -> Vec<Finding> {
+        let model = FileModel::from_event(ev);
+        let resource = self.resource.clone();
+        let matched: Vec<(LoadedRule, String)> = self
+            .matching_file(&model)
+            .into_iter()
+            .map(|r| (r.rule.clone(), render(&r.rule.spec.description, &model)))
+            .collect();
+        matched
+            .into_iter()
+            .map(|(rule, description)| build_file_finding(&rule, description, ev, &resource, mode))
+            .collect()
+    }
+}
+
+/// A finding for a file event: the file in `files`, the process only when one was found holding it.
+pub fn build_file_finding(
+    rule: &LoadedRule,
+    description: String,
+    ev: &FileEvent,
+    resource: &Resource,
+    mode: Mode,
+) -> Finding {
+    let processes = ev
+        .process
+        .iter()
+        .map(|a| Process {
+            name: basename(a.exe.as_deref().unwrap_or("")).to_string(),
+            pid: a.pid,
+            parent_pid: a.ppid,
+            binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
+            args: redact_args(&a.args),
+            ..Default::default()
+        })
+        .collect();
+    let ancestors = ev
+        .process
+        .iter()
+        .flat_map(|a| a.ancestors.iter())
+        .map(|a| AncestorRef {
+            pid: a.pid,
+            binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
+            args: redact_args(&a.args),
+        })
+        .collect();
+    let mut source_properties = serde_json::Map::new();
+    source_properties.insert("runwardenVersion".into(), env!("CARGO_PKG_VERSION").into());
+    source_properties.insert("sensor".into(), "inotify".into());
+    source_properties.insert("fileClass".into(), ev.class.into());
+    source_properties.insert("processAttributed".into(), ev.process.is_some().into());
+    if let Some(o) = &ev.other_path {
+        source_properties.insert("otherPath".into(), o.clone().into());
+    }
+    if ev.rescan {
+        source_properties.insert("foundByRescan".into(), true.into());
+    }
+    Finding {
+        finding_id: uuid::Uuid::now_v7().to_string(),
+        category: rule.spec.category.clone(),
+        severity: rule.spec.severity,
+        state: "ACTIVE",
+        finding_class: "THREAT",
+        event_time: rfc3339::format(ev.time),
+        create_time: rfc3339::format(SystemTime::now()),
+        description: redact(&description),
+        processes,
+        ancestors,
+        connections: Vec::new(),
+        files: vec![super::finding::FileChange {
+            path: ev.path.clone(),
+            sha256: ev.sha256.clone(),
+            operation: ev.operation.as_str().to_string(),
+        }],
+        indicator: Indicator::default(),
+        mitre_attack: rule.spec.mitre.to_attack(),
+        resource: resource.clone(),
+        containers: Vec::new(),
+        action: action_for(rule.spec.action, mode),
+        rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
+        external_uri: ev.sha256.as_ref().map(|s| format!("https://www.virustotal.com/gui/file/{s}")),
+        next_steps: rule.spec.next_steps.clone(),
+        source_properties: serde_json::Value::Object(source_properties),
+    }
+}
+
 /// Fills `{proc.name}`-style placeholders in a rule's description from the model.
-pub fn render(template: &str, model: &ExecModel) -> String {
+pub fn render<M: serde::Serialize>(template: &str, model: &M) -> String {
     let json = serde_json::to_value(model).unwrap_or_default();
     let mut out = String::new();
     let mut rest = template;
@@ -253,10 +360,10 @@ pub fn build_finding(
     rule: &LoadedRule,
     description: String,
     ev: &ExecEvent,
+    model: &ExecModel,
     resource: &Resource,
     mode: Mode,
 ) -> Finding {
-    let model = ExecModel::from_event(ev);
     let now = rfc3339::format(SystemTime::now());
     let sha = ev.binary.sha256.clone();
     let process = Process {

@@ -206,6 +206,8 @@ pub struct Finding {
     pub event_time: String,
     pub create_time: String,
     pub description: String,
+    /// Empty (omitted) only for file findings whose process inotify could not tell.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub processes: Vec<Process>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ancestors: Vec<AncestorRef>,

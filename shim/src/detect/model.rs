@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::event::{Ancestor, ExecEvent, Stdio};
+use crate::event::{Ancestor, ExecEvent, FileEvent, Stdio};
 
 /// The last path component: what `ps` calls the command name.
 pub fn basename(path: &str) -> &str {
@@ -202,5 +202,83 @@ impl ExecModel {
             None => ScriptModel::default(),
         };
         ExecModel { proc, parent, ancestors, script }
+    }
+}
+
+/// `file`: a watched file that changed or was opened (rules with `event: file`; see `fs::watch`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileFields {
+    /// As the container sees it.
+    pub path: String,
+    /// CREATE | MODIFY | DELETE | RENAME | ATTRIB | OPEN
+    pub operation: String,
+    pub dir: String,
+    pub name: String,
+    /// The watcher's classification: preload | cron | pam | secret | audit | ca | sensor | executables
+    pub class: String,
+    /// For a rename, the other name ("" when it was moved from or to an unwatched place).
+    pub other_path: String,
+    /// Found by the rescan after an inotify queue overflow.
+    pub rescan: bool,
+    /// A process holding the file open was found (then `proc` and `parent` are filled in).
+    pub attributed: bool,
+    /// "sh (pid 42)", or a sentence saying the process is not known.
+    pub actor: String,
+}
+
+/// Everything a condition sees for one file event: `file`, and `proc`/`parent` of the attributed
+/// process (empty when none).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileModel {
+    pub file: FileFields,
+    pub proc: ProcModel,
+    pub parent: Relative,
+}
+
+/// What file findings say when inotify (which never names the process) left the actor unknown.
+pub const UNKNOWN_ACTOR: &str =
+    "an unknown process (inotify does not say which one, and none held the file open when checked)";
+
+impl FileModel {
+    pub fn from_event(e: &FileEvent) -> FileModel {
+        let (dir, name) = match e.path.rfind('/') {
+            Some(0) => ("/", &e.path[1..]),
+            Some(i) => (&e.path[..i], &e.path[i + 1..]),
+            None => ("", e.path.as_str()),
+        };
+        let (proc, parent, actor) = match &e.process {
+            Some(a) => {
+                let exe = a.exe.clone().unwrap_or_default();
+                let proc = ProcModel {
+                    pid: a.pid.into(),
+                    ppid: a.ppid.unwrap_or(0).into(),
+                    name: basename(&exe).to_string(),
+                    argv0: a.args.first().map(|x| basename(x).to_string()).unwrap_or_default(),
+                    exe: exe.clone(),
+                    args: a.args.clone(),
+                    cmdline: a.args.join(" "),
+                    ..Default::default()
+                };
+                let parent = a.ancestors.first().map(Relative::from_ancestor).unwrap_or_default();
+                let actor = format!("{} (pid {})", proc.name, a.pid);
+                (proc, parent, actor)
+            }
+            None => (ProcModel::default(), Relative::default(), UNKNOWN_ACTOR.to_string()),
+        };
+        FileModel {
+            file: FileFields {
+                path: e.path.clone(),
+                operation: e.operation.as_str().to_string(),
+                dir: dir.to_string(),
+                name: name.to_string(),
+                class: e.class.to_string(),
+                other_path: e.other_path.clone().unwrap_or_default(),
+                rescan: e.rescan,
+                attributed: e.process.is_some(),
+                actor,
+            },
+            proc,
+            parent,
+        }
     }
 }

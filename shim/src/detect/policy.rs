@@ -18,6 +18,7 @@ use super::finding::{MitreAttack, Severity};
 pub const DEFAULT_FILES: &[(&str, &str)] = &[
     ("policies/rules/lists.yaml", include_str!("../../../policies/rules/lists.yaml")),
     ("policies/rules/exec.yaml", include_str!("../../../policies/rules/exec.yaml")),
+    ("policies/rules/file.yaml", include_str!("../../../policies/rules/file.yaml")),
 ];
 
 /// What a rule does when it matches, in enforce mode (in detect mode every action is reported only).
@@ -37,6 +38,8 @@ pub enum RuleAction {
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Exec,
+    /// A watched file changed or a watched secret was opened (`fs::watch`).
+    File,
 }
 
 #[derive(Debug, Clone, Deserialize)]

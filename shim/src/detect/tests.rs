@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::engine::{Engine, Mode};
 use super::finding::Resource;
 use super::policy::{Policy, DEFAULT_FILES};
-use crate::event::{Ancestor, Binary, EnvVar, ExecEvent, Sensor, Stdio};
+use crate::event::{Ancestor, Binary, EnvVar, ExecEvent, FileActor, FileEvent, FileOp, Sensor, Stdio};
 use crate::fs::baseline::Verdict;
 
 const REMOTE: &str = "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED";
@@ -270,6 +270,139 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
     ]
 }
 
+fn fe(path: &str, op: FileOp, class: &'static str) -> FileEvent {
+    FileEvent {
+        time: SystemTime::now(),
+        path: path.into(),
+        operation: op,
+        other_path: None,
+        class,
+        sha256: Some("ab".repeat(32)),
+        process: None,
+        rescan: false,
+    }
+}
+
+fn by(mut e: FileEvent, exe: &str) -> FileEvent {
+    e.sha256 = None;
+    e.process = Some(FileActor {
+        pid: 42,
+        ppid: Some(7),
+        exe: Some(exe.into()),
+        args: vec![super::model::basename(exe).to_string()],
+        ancestors: vec![],
+    });
+    e
+}
+
+fn fired_file(engine: &mut Engine, e: &FileEvent) -> BTreeSet<String> {
+    engine.evaluate_file(e, Mode::Detect).into_iter().map(|f| f.rule.id).collect()
+}
+
+/// (rule, file event it must fire on)
+fn file_positives() -> Vec<(&'static str, FileEvent)> {
+    vec![
+        ("file_ld_preload_modified", fe("/etc/ld.so.preload", FileOp::Create, "preload")),
+        ("file_ld_preload_modified", fe("/etc/ld.so.conf.d/x.conf", FileOp::Rename, "preload")),
+        ("file_cron_modified", fe("/etc/cron.d/job", FileOp::Create, "cron")),
+        ("file_cron_modified", fe("/var/spool/cron/crontabs/root", FileOp::Modify, "cron")),
+        ("file_pam_modified", fe("/etc/pam.d/common-auth", FileOp::Modify, "pam")),
+        ("file_pam_modified", fe("/lib/x86_64-linux-gnu/security/pam_unix.so", FileOp::Rename, "pam")),
+        ("file_sensitive_file_opened", by(fe("/etc/shadow", FileOp::Open, "secret"), "/usr/bin/cat")),
+        ("file_sensitive_file_opened", fe("/root/.ssh/authorized_keys", FileOp::Open, "secret")),
+        ("file_audit_config_modified", fe("/etc/rsyslog.conf", FileOp::Modify, "audit")),
+        ("file_audit_config_modified", fe("/etc/audit/rules.d/a.rules", FileOp::Delete, "audit")),
+        (
+            "file_root_certificate_installed",
+            fe("/usr/local/share/ca-certificates/x.crt", FileOp::Create, "ca"),
+        ),
+        ("file_root_certificate_installed", fe("/etc/ssl/certs/ca-certificates.crt", FileOp::Modify, "ca")),
+        ("file_sensor_tampering", fe("/usr/local/bin/runwarden", FileOp::Rename, "sensor")),
+        ("file_sensor_tampering", fe("/etc/runwarden/policies/a.yaml", FileOp::Delete, "sensor")),
+    ]
+}
+
+/// (rule, look-alike file event it must stay quiet on)
+fn file_negatives() -> Vec<(&'static str, FileEvent)> {
+    vec![
+        ("file_ld_preload_modified", fe("/etc/ld.so.preload", FileOp::Delete, "preload")),
+        ("file_ld_preload_modified", fe("/etc/ld.so.cache", FileOp::Modify, "")),
+        ("file_cron_modified", fe("/etc/cron.d/job", FileOp::Delete, "cron")),
+        ("file_cron_modified", fe("/var/log/cron.log", FileOp::Modify, "")),
+        ("file_pam_modified", fe("/etc/pam.d/sshd", FileOp::Open, "pam")),
+        (
+            "file_sensitive_file_opened",
+            by(fe("/etc/shadow", FileOp::Open, "secret"), "/usr/sbin/unix_chkpwd"),
+        ),
+        (
+            "file_sensitive_file_opened",
+            by(fe("/root/.ssh/authorized_keys", FileOp::Open, "secret"), "/usr/sbin/sshd"),
+        ),
+        ("file_sensitive_file_opened", fe("/etc/shadow", FileOp::Modify, "secret")),
+        ("file_audit_config_modified", fe("/var/log/syslog", FileOp::Modify, "")),
+        ("file_root_certificate_installed", fe("/etc/ssl/certs/old.pem", FileOp::Delete, "ca")),
+        ("file_root_certificate_installed", fe("/app/certs/server.crt", FileOp::Create, "")),
+        ("file_sensor_tampering", fe("/usr/local/bin/app", FileOp::Create, "executables")),
+        ("file_sensor_tampering", fe("/tmp/app.log", FileOp::Modify, "")),
+    ]
+}
+
+#[test]
+fn file_positives_fire_and_negatives_stay_quiet() {
+    let mut e = engine();
+    let mut failures = Vec::new();
+    for (rule, event) in file_positives() {
+        let got = fired_file(&mut e, &event);
+        if !got.contains(rule) {
+            failures.push(format!(
+                "{rule} did not fire on {} {:?} (fired: {got:?})",
+                event.path, event.operation
+            ));
+        }
+    }
+    for (rule, event) in file_negatives() {
+        let got = fired_file(&mut e, &event);
+        if got.contains(rule) {
+            failures.push(format!("{rule} fired on benign {} {:?}", event.path, event.operation));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert_eq!(e.eval_errors, 0, "conditions failed to evaluate");
+}
+
+#[test]
+fn file_rules_never_fire_on_execs_nor_exec_rules_on_files() {
+    let mut e = engine();
+    for (_, event) in file_positives() {
+        assert!(fired_file(&mut e, &event).iter().all(|r| r.starts_with("file_")));
+    }
+    for (_, event) in positives() {
+        assert!(fired(&mut e, &event).iter().all(|r| !r.starts_with("file_")));
+    }
+    assert_eq!(e.eval_errors, 0);
+}
+
+#[test]
+fn file_findings_follow_the_contract() {
+    let mut e = engine();
+    let f = e.evaluate_file(&by(fe("/etc/shadow", FileOp::Open, "secret"), "/usr/bin/cat"), Mode::Detect);
+    let v = serde_json::to_value(&f[0]).unwrap();
+    assert_eq!(v["category"], "Credential Access: Access Sensitive Files On Nodes");
+    assert_eq!(v["severity"], "MEDIUM");
+    assert_eq!(v["files"], serde_json::json!([{"path": "/etc/shadow", "operation": "OPEN"}]));
+    assert_eq!(v["processes"][0]["pid"], 42);
+    assert_eq!(v["processes"][0]["binary"]["path"], "/usr/bin/cat");
+    assert_eq!(v["sourceProperties"]["sensor"], "inotify");
+    assert_eq!(v["description"], "/etc/shadow was opened by cat (pid 42)");
+    // Unknown process: no processes array, and the description says so.
+    let f = e.evaluate_file(&fe("/etc/ld.so.preload", FileOp::Create, "preload"), Mode::Detect);
+    let v = serde_json::to_value(&f[0]).unwrap();
+    assert!(v.get("processes").is_none(), "{v}");
+    assert_eq!(v["files"][0]["sha256"], "ab".repeat(32));
+    assert_eq!(v["mitreAttack"]["primaryTechniques"][0], "T1574.006");
+    assert!(v["description"].as_str().unwrap().contains("an unknown process"), "{v}");
+}
+
 #[test]
 fn positives_fire() {
     let mut e = engine();
@@ -300,8 +433,10 @@ fn negatives_stay_quiet() {
 #[test]
 fn every_rule_has_positive_and_negative_cases() {
     let policy = Policy::load(DEFAULT_FILES, &[]).unwrap();
-    let pos: BTreeSet<&str> = positives().iter().map(|(r, _)| *r).collect();
-    let neg: BTreeSet<&str> = negatives().iter().map(|(r, _)| *r).collect();
+    let mut pos: BTreeSet<&str> = positives().iter().map(|(r, _)| *r).collect();
+    let mut neg: BTreeSet<&str> = negatives().iter().map(|(r, _)| *r).collect();
+    pos.extend(file_positives().iter().map(|(r, _)| *r));
+    neg.extend(file_negatives().iter().map(|(r, _)| *r));
     for r in &policy.rules {
         assert!(pos.contains(r.spec.id.as_str()), "rule {} has no positive case", r.spec.id);
         assert!(neg.contains(r.spec.id.as_str()), "rule {} has no negative case", r.spec.id);

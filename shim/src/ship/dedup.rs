@@ -35,7 +35,9 @@ fn key(f: &Finding) -> String {
     }
     let exe = p.and_then(|p| p.binary.as_ref()).map(|b| b.path.as_str()).unwrap_or("");
     let args = p.map(|p| p.args.join("\u{1f}")).unwrap_or_default();
-    format!("{}\u{1e}{exe}\u{1e}{args}", f.rule.id)
+    // File findings: the same change to the same file (the process is often unknown).
+    let files: Vec<String> = f.files.iter().map(|c| format!("{} {}", c.operation, c.path)).collect();
+    format!("{}\u{1e}{exe}\u{1e}{args}\u{1e}{}", f.rule.id, files.join("\u{1f}"))
 }
 
 fn summary(w: Window) -> Finding {

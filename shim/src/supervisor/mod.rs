@@ -95,6 +95,9 @@ pub fn run(
         detection,
     })
     .map_err(|e| SupervisorError::Thread("pipeline", e))?;
+    // The file watcher's watches are in place before the workload starts; its thread feeds the
+    // pipeline. A failure (no inotify here) costs the file detections only.
+    let watcher = if config.watch { start_watcher(config, &proc_root, self_pid, &events) } else { None };
 
     // (4) The tracer thread owns the child: ptrace attaches to the thread that seizes.
     let request = spawn::SpawnRequest { argv, original_mask, restore };
@@ -122,6 +125,10 @@ pub fn run(
     });
 
     // (5) Drain what the sensors reported before exiting.
+    if let Some(w) = watcher {
+        let stats = w.stop();
+        tracing::debug!(data = %serde_json::to_string(&stats).unwrap_or_default(), "file watcher finished");
+    }
     drop(events);
     let stats = pipeline.finish();
     tracing::debug!(data = %serde_json::to_string(&stats).unwrap_or_default(), "pipeline finished");
@@ -129,6 +136,33 @@ pub fn run(
         tracing::error!(lost = stats.lost, "process events were lost because the pipeline stopped");
     }
     result
+}
+
+fn start_watcher(
+    config: &Config,
+    proc_root: &std::path::Path,
+    self_pid: i32,
+    events: &EventSender,
+) -> Option<crate::fs::watch::WatchHandle> {
+    use crate::fs::watch::{self, Classifier, WatchConfig};
+    let text = |p: &std::path::Path| p.display().to_string();
+    let mut sensor_files: Vec<String> = std::env::current_exe().ok().map(|p| text(&p)).into_iter().collect();
+    sensor_files.extend(config.baseline.as_deref().map(text));
+    let sensor_dirs: Vec<String> = config.policies.as_deref().map(text).into_iter().collect();
+    let cfg = WatchConfig {
+        root: config.watch_root.clone(),
+        classifier: Classifier { sensor_files, sensor_dirs },
+        proc_root: proc_root.to_path_buf(),
+        self_pid,
+        max_watches: WatchConfig::budget(),
+    };
+    match watch::spawn(cfg, events.clone()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the file watcher; file detections are off");
+            None
+        }
+    }
 }
 
 fn trace_workload(
