@@ -205,6 +205,30 @@ fn directories_created_later_and_renames_over_watched_files() {
 }
 
 #[test]
+fn renaming_runwarden_s_own_binary_is_sensor_tampering() {
+    // A copy of the binary, so that renaming it does not disturb the other tests.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let exe = bin.join("runwarden");
+    std::fs::copy(runwarden(), &exe).unwrap();
+    let root = fake_root(dir.path());
+    let sink = dir.path().join("findings.jsonl");
+    let mut cmd = std::process::Command::new(&exe);
+    strip_config(&mut cmd);
+    cmd.env("RUNWARDEN_WATCH_ROOT", &root).env("RUNWARDEN_SINKS", format!("file:{}", sink.display()));
+    let script = format!("mv {e} {e}.old; sleep 0.3", e = exe.display());
+    cmd.args(["--", "sh", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    let findings = findings_of(&sink);
+    let f = only(&findings, "Defense Evasion: Sensor Tampering");
+    let path = exe.display().to_string();
+    check(f, "HIGH", "file_sensor_tampering", "T1562.001", &path, "RENAME", false);
+    assert_eq!(f["sourceProperties"]["otherPath"], format!("{path}.old"), "{f:#}");
+}
+
+#[test]
 fn a_workload_writing_its_own_logs_and_temp_files_is_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let root = fake_root(dir.path());
