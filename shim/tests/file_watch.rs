@@ -291,3 +291,36 @@ fn as_pid1_in_a_fresh_pid_namespace() {
     assert_eq!(f["processes"][0]["args"][0], "sh", "{f:#}");
     assert!(f["processes"][0]["pid"].as_i64().unwrap() < 100, "{f:#}");
 }
+
+/// Cloud Run's first generation: runwarden as PID 1 of a gVisor sandbox (`runsc do`, as in
+/// tests/gvisor.rs). inotify there sees the changes made inside the sandbox, which is where the
+/// workload is (with Debian's runsc the writes stay in the sandbox's overlay).
+#[test]
+fn gvisor_sees_changes_made_inside_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fake_root(dir.path());
+    let r = root.display().to_string();
+    let script = format!(
+        "echo /tmp/evil.so > {r}/etc/ld.so.preload; echo 'auth sufficient pam_permit.so' >> {r}/etc/pam.d/common-auth; \
+         exec 3< {r}/etc/shadow; sleep 1"
+    );
+    let out = std::process::Command::new("timeout")
+        .args(["120", "runsc", "--network=none", "do", "env", &format!("RUNWARDEN_WATCH_ROOT={r}")])
+        .arg(runwarden())
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .expect("runsc must be installed (Debian package runsc)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let findings: Vec<Value> = json_lines(&stderr).into_iter().map(|l| l["finding"].clone()).collect();
+    let files: Vec<&Value> =
+        findings.iter().filter(|f| f["sourceProperties"]["sensor"] == "inotify").collect();
+    let f = only(&findings, "Persistence: Modify ld.so.preload");
+    check(f, "HIGH", "file_ld_preload_modified", "T1574.006", "/etc/ld.so.preload", "CREATE", true);
+    let f = only(&findings, "Collection: Pam.d Modification");
+    check(f, "HIGH", "file_pam_modified", "T1556.003", "/etc/pam.d/common-auth", "MODIFY", true);
+    let f = only(&findings, "Credential Access: Access Sensitive Files On Nodes");
+    check(f, "MEDIUM", "file_sensitive_file_opened", "T1003.008", "/etc/shadow", "OPEN", false);
+    assert_eq!(f["processes"][0]["args"][0], "sh", "{f:#}");
+    assert_eq!(files.len(), 3, "{files:#?}");
+}
