@@ -564,9 +564,25 @@ impl Watcher {
         self.snapshot = self.current();
     }
 
+    /// Like [`Watcher::take_snapshot`], abandoned if `stop` is set meanwhile: the snapshot (a stat of
+    /// every entry of the watched directories, /usr/bin included) only serves overflow rescans in a
+    /// long run, and a workload as short as `/bin/true` must not wait for it at exit.
+    pub fn take_snapshot_unless(&mut self, stop: &AtomicBool) {
+        if let Some(s) = self.current_until(Some(stop)) {
+            self.snapshot = s;
+        }
+    }
+
     fn current(&self) -> BTreeMap<String, Meta> {
+        self.current_until(None).unwrap_or_default()
+    }
+
+    fn current_until(&self, stop: Option<&AtomicBool>) -> Option<BTreeMap<String, Meta>> {
         let mut out = BTreeMap::new();
         for d in self.dirs.values() {
+            if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+                return None;
+            }
             let Ok(rd) = std::fs::read_dir(&d.real) else { continue };
             for e in rd.flatten() {
                 let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
@@ -579,7 +595,7 @@ impl Watcher {
                 }
             }
         }
-        out
+        Some(out)
     }
 
     /// After an overflow: re-installs what may have appeared, then reports what differs from the
@@ -834,7 +850,7 @@ pub fn spawn(cfg: WatchConfig, events: EventSender) -> io::Result<WatchHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::Builder::new().name("rw-watch".into()).spawn(move || {
-        w.take_snapshot();
+        w.take_snapshot_unless(&flag);
         loop {
             let last = flag.load(Ordering::Acquire);
             for ev in w.read(if last { Duration::ZERO } else { Duration::from_millis(200) }) {
