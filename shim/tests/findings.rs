@@ -133,6 +133,10 @@ fn scc_exec_categories_from_real_commands() {
 fn benign_entrypoint_chain_gives_nothing_medium_or_above() {
     let dir = tempfile::tempdir().unwrap();
     let (mut cmd, sink) = rw_with_sink(&dir);
+    // On the test host (unlike in a container) the file watcher would see other processes touch the
+    // real /etc (a cron job opening /etc/shadow): give it an empty tree of its own.
+    let quiet_root = tempfile::tempdir().unwrap();
+    cmd.env("RUNWARDEN_WATCH_ROOT", quiet_root.path());
     let cfg = dir.path().join("config.json");
     let script = format!(
         "set -e; echo eyJwb3J0IjogODA4MH0= | base64 -d > {cfg}; sed -i 's/8080/8081/' {cfg}; \
