@@ -261,7 +261,7 @@ pub fn build_file_finding(
         finding_class: "THREAT",
         event_time: rfc3339::format(ev.time),
         create_time: rfc3339::format(SystemTime::now()),
-        description: redact(&description),
+        description,
         processes,
         ancestors,
         connections: Vec::new(),
@@ -282,7 +282,9 @@ pub fn build_file_finding(
     }
 }
 
-/// Fills `{proc.name}`-style placeholders in a rule's description from the model.
+/// Fills `{proc.name}`-style placeholders in a rule's description from the model. The values are
+/// redacted (a command line can carry a password); the template is the rule author's text and is not
+/// (redacting the whole sentence would mask words after a "passwords:" of the template itself).
 pub fn render<M: serde::Serialize>(template: &str, model: &M) -> String {
     let json = serde_json::to_value(model).unwrap_or_default();
     let mut out = String::new();
@@ -299,9 +301,9 @@ pub fn render<M: serde::Serialize>(template: &str, model: &M) -> String {
             v = &v[part];
         }
         match v {
-            serde_json::Value::String(s) => out.push_str(s),
+            serde_json::Value::String(s) => out.push_str(&redact(s)),
             serde_json::Value::Null => out.push('?'),
-            other => out.push_str(&other.to_string()),
+            other => out.push_str(&redact(&other.to_string())),
         }
         rest = &rest[start + end + 1..];
     }
@@ -421,7 +423,7 @@ pub fn build_finding(
         finding_class: "THREAT",
         event_time: rfc3339::format(ev.time),
         create_time: now,
-        description: redact(&description),
+        description,
         processes: vec![process],
         ancestors,
         connections: Vec::new(),

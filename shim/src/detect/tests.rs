@@ -585,3 +585,13 @@ fn defaults_are_valid_and_quiet_on_an_entrypoint_chain() {
         assert!(got.is_empty(), "benign {:?} fired {got:?}", event.args);
     }
 }
+
+#[test]
+fn descriptions_redact_values_not_the_rule_text() {
+    let mut e = engine();
+    let ev = ev("/usr/bin/find", &["find", "/", "-name", "id_rsa", "--password=hunter2"]);
+    let f = e.evaluate_exec(&ev, Mode::Detect);
+    let d = &f.iter().find(|f| f.rule.id == "search_private_keys_or_passwords").expect("fires").description;
+    assert!(d.contains(": find / -name id_rsa"), "the command survives the rule's own 'passwords:': {d}");
+    assert!(!d.contains("hunter2") && d.contains("[REDACTED]"), "a secret in the value is masked: {d}");
+}
