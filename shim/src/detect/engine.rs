@@ -62,6 +62,28 @@ fn matches(This(this): This<Arc<String>>, pattern: Arc<String>) -> Result<bool, 
     cached_regex_match(&this, &pattern)
 }
 
+/// The rules of `kind` whose condition is true in `ctx`. A condition that fails to evaluate (a type
+/// error on this event) counts as no match and is counted in `errors`.
+fn run_rules<'r>(
+    rules: &'r [CompiledRule],
+    kind: EventKind,
+    ctx: &Context,
+    errors: &mut u64,
+) -> Vec<&'r CompiledRule> {
+    let mut out = Vec::new();
+    for r in rules.iter().filter(|r| r.rule.spec.event == kind) {
+        match r.program.execute(ctx) {
+            Ok(Value::Bool(true)) => out.push(r),
+            Ok(_) => {}
+            Err(e) => {
+                *errors += 1;
+                tracing::debug!(rule = %r.rule.spec.id, error = %e, "condition failed to evaluate");
+            }
+        }
+    }
+    out
+}
+
 /// The context every evaluation starts from: the named lists and the functions, built once.
 fn root_context(lists: &HashMap<String, Vec<String>>) -> Context<'static, 'static> {
     let mut ctx = Context::default();
@@ -138,18 +160,7 @@ impl Engine {
         ctx.add_variable_from_value("parent", value_from(&model.parent));
         ctx.add_variable_from_value("ancestors", value_from(&model.ancestors));
         ctx.add_variable_from_value("script", value_from(&model.script));
-        let mut out = Vec::new();
-        for r in self.rules.iter().filter(|r| r.rule.spec.event == EventKind::Exec) {
-            match r.program.execute(&ctx) {
-                Ok(Value::Bool(true)) => out.push(r),
-                Ok(_) => {}
-                Err(e) => {
-                    self.eval_errors += 1;
-                    tracing::debug!(rule = %r.rule.spec.id, error = %e, "condition failed to evaluate");
-                }
-            }
-        }
-        out
+        run_rules(&self.rules, EventKind::Exec, &ctx, &mut self.eval_errors)
     }
 
     /// Evaluates an exec event and builds its findings.
@@ -182,18 +193,7 @@ impl Engine {
         ctx.add_variable_from_value("file", value_from(&model.file));
         ctx.add_variable_from_value("proc", value_from(&model.proc));
         ctx.add_variable_from_value("parent", value_from(&model.parent));
-        let mut out = Vec::new();
-        for r in self.rules.iter().filter(|r| r.rule.spec.event == EventKind::File) {
-            match r.program.execute(&ctx) {
-                Ok(Value::Bool(true)) => out.push(r),
-                Ok(_) => {}
-                Err(e) => {
-                    self.eval_errors += 1;
-                    tracing::debug!(rule = %r.rule.spec.id, error = %e, "condition failed to evaluate");
-                }
-            }
-        }
-        out
+        run_rules(&self.rules, EventKind::File, &ctx, &mut self.eval_errors)
     }
 
     /// Evaluates a file event and builds its findings (file rules only alert).
