@@ -88,6 +88,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RUNWARDEN_WATCH_ROOT",
         "an absolute directory prefixed to every watched system path, for chroot-like layouts and tests (default /)",
     ),
+    ("RUNWARDEN_IMAGE", "the image URI shown in findings' containers (e.g. europe-docker.pkg.dev/p/repo/app@sha256:...)"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -358,6 +359,12 @@ impl Config {
                         return Err(invalid(name, v));
                     }
                     c.watch_root = dir;
+                }
+                "RUNWARDEN_IMAGE" => {
+                    // Read by detect::resource; validated here (one token, no spaces).
+                    if v.trim().is_empty() || v.contains(char::is_whitespace) {
+                        return Err(invalid(name, v));
+                    }
                 }
                 "RUNWARDEN_MODE" => {
                     c.mode = match v.trim() {

@@ -241,8 +241,9 @@ impl Worker {
             let skip = d.skip_enforcing;
             // The start-up check already compiled every rule a user supplied, and the defaults are
             // checked by the test suite; a failure here still only disables detection (fail open).
-            match Engine::with_rules(d.policy, d.resource, |r| !(skip && r.spec.action != RuleAction::Alert))
-            {
+            // Project, region and instance from the metadata server: here, off the start path.
+            let resource = crate::ship::metadata::enrich(d.resource);
+            match Engine::with_rules(d.policy, resource, |r| !(skip && r.spec.action != RuleAction::Alert)) {
                 Ok(engine) => Some(Detector {
                     engine,
                     mode: d.mode,

@@ -273,7 +273,7 @@ pub fn build_file_finding(
         indicator: Indicator::default(),
         mitre_attack: rule.spec.mitre.to_attack(),
         resource: resource.clone(),
-        containers: Vec::new(),
+        containers: resource.containers(),
         action: action_for(rule.spec.action, mode),
         rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
         external_uri: ev.sha256.as_ref().map(|s| format!("https://www.virustotal.com/gui/file/{s}")),
@@ -431,7 +431,7 @@ pub fn build_finding(
         indicator: indicator_of(ev),
         mitre_attack: rule.spec.mitre.to_attack(),
         resource: resource.clone(),
-        containers: Vec::new(),
+        containers: resource.containers(),
         action: action_for(rule.spec.action, mode),
         rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
         // The VirusTotal link names the malicious script when there is one, else the binary.

@@ -177,6 +177,23 @@ pub struct Resource {
     pub task_index: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// The image URI (`RUNWARDEN_IMAGE`): shown in the finding's `containers`, not in `resource`.
+    #[serde(skip)]
+    pub image: Option<String>,
+}
+
+impl Resource {
+    /// The finding's `containers`: the service's (or job's) container with its image, when known.
+    pub fn containers(&self) -> Vec<Container> {
+        match (self.service.as_ref().or(self.job.as_ref()), &self.image) {
+            (None, None) => Vec::new(),
+            (name, image) => vec![Container {
+                name: name.cloned().unwrap_or_else(|| "workload".to_string()),
+                uri: image.clone(),
+                image_id: None,
+            }],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

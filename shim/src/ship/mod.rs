@@ -7,6 +7,7 @@
 pub mod dedup;
 pub mod format;
 pub mod http;
+pub mod metadata;
 pub mod ratelimit;
 pub mod retry;
 pub mod sink;
