@@ -48,10 +48,15 @@ struct Server {
 impl Server {
     /// Answers request number `n` (from 0) with `script(n)`.
     fn start(script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Server {
+        Server::start_on("127.0.0.1:0", move |n, _| script(n))
+    }
+
+    /// Answers with `script(n, request line)`: for servers whose answer depends on the path.
+    fn start_with_line(script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static) -> Server {
         Server::start_on("127.0.0.1:0", script)
     }
 
-    fn start_on(addr: &str, script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Server {
+    fn start_on(addr: &str, script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static) -> Server {
         let listener = TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}/v1/findings", listener.local_addr().unwrap());
@@ -104,7 +109,7 @@ fn ids_of(body: &Value) -> Vec<String> {
 fn serve(
     conn: TcpStream,
     reqs: &Mutex<Vec<Request>>,
-    script: &(dyn Fn(usize) -> Answer + Send + Sync),
+    script: &(dyn Fn(usize, &str) -> Answer + Send + Sync),
     counter: &Mutex<usize>,
 ) {
     conn.set_nonblocking(false).unwrap();
@@ -142,7 +147,7 @@ fn serve(
         *c += 1;
         *c - 1
     };
-    let answer = script(n);
+    let answer = script(n, &request_line);
     let status = match answer {
         Answer::Status(s) | Answer::RetryAfter(s, _) => s,
         Answer::Hang(_) => 0,
@@ -232,7 +237,15 @@ fn delivered_after_503s_with_the_same_ids_gzip_and_bearer() {
 
 #[test]
 fn google_id_token_from_the_metadata_server_renewed_on_401() {
-    let metadata = Server::start(|n| Answer::Text(if n == 0 { "id-token-1\n" } else { "id-token-2" }));
+    // Identity tokens by their own count: the same server also answers the findings' resource lookups.
+    let issued = std::sync::atomic::AtomicUsize::new(0);
+    let metadata = Server::start_with_line(move |_, line| {
+        if !line.contains("/service-accounts/default/identity") {
+            return Answer::Status(404);
+        }
+        let n = issued.fetch_add(1, Ordering::SeqCst);
+        Answer::Text(if n == 0 { "id-token-1\n" } else { "id-token-2" })
+    });
     let server = Server::start(|n| if n == 0 { Answer::Status(401) } else { Answer::Status(200) });
     let dir = tempfile::tempdir().unwrap();
     let (mut cmd, file) = rw_with(&dir, &server.url);
@@ -242,7 +255,13 @@ fn google_id_token_from_the_metadata_server_renewed_on_401() {
         .args(["--", "sh", "-c", WORKLOAD]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let asked = metadata.requests();
+    // The same server also answers the findings' resource lookups (project, region, instance id);
+    // the identity-token requests are the ones this test is about.
+    let asked: Vec<_> = metadata
+        .requests()
+        .into_iter()
+        .filter(|r| r.line.contains("/service-accounts/default/identity"))
+        .collect();
     assert_eq!(asked.len(), 2, "one fetch, one renewal on the 401: {asked:?}");
     let origin = server.url.trim_end_matches("/v1/findings").replace(':', "%3A").replace('/', "%2F");
     for r in &asked {
@@ -398,7 +417,7 @@ fn spooled_findings_are_delivered_by_the_next_run() {
 
     // The endpoint is back, on the same address.
     let addr = url.trim_start_matches("http://").split('/').next().unwrap().to_string();
-    let server = Server::start_on(&addr, |_| Answer::Status(200));
+    let server = Server::start_on(&addr, |_, _| Answer::Status(200));
     let mut cmd = rw();
     cmd.env("RUNWARDEN_SINKS", &url).env("RUNWARDEN_SPOOL_DIR", &spool).args(["--", "true"]);
     let out = run(&mut cmd, TIMEOUT);
