@@ -69,8 +69,7 @@ fn added_and_modified_programs_raise_drift_findings() {
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     assert!(out.stderr().contains("image baseline loaded"), "{}", out.stderr());
-    let findings: Vec<Value> =
-        std::fs::read_to_string(&sink).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let findings: Vec<Value> = read_findings(&sink);
     let drift: Vec<(String, String)> = findings
         .iter()
         .filter(|f| f["category"] == "Added Binary Executed")
@@ -135,8 +134,7 @@ fn malicious_programs_are_named_by_where_they_came_from() {
         &format!("{shipped}; {replaced}"),
     ]);
     run(&mut cmd, TIMEOUT).assert_code(0);
-    let findings: Vec<Value> =
-        std::fs::read_to_string(&sink).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let findings: Vec<Value> = read_findings(&sink);
     let cat_of = |path: &str| -> Vec<String> {
         findings
             .iter()

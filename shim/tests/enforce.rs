@@ -17,14 +17,6 @@ fn policy_dir(action: &str) -> tempfile::TempDir {
     dir
 }
 
-fn findings(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// A program dropped in a temporary directory tries to leave a marker file, then the workload goes on.
 fn dropper_script(work: &std::path::Path) -> String {
     format!("cp /bin/sh {w}/evil && {w}/evil -c 'touch {w}/marker'; echo after=$?", w = work.display())
@@ -44,7 +36,7 @@ fn kill_rule_stops_the_program_before_it_runs() {
     out.assert_code(0);
     assert!(!work.path().join("marker").exists(), "the killed program ran");
     assert_eq!(out.stdout().trim(), "after=137", "the workload goes on and sees a SIGKILLed child");
-    let f = findings(&sink);
+    let f = read_findings(&sink);
     let killed: Vec<&Value> = f.iter().filter(|f| f["action"] == "KILLED").collect();
     assert_eq!(killed.len(), 1, "{f:#?}");
     assert_eq!(killed[0]["category"], "Execution: Program Run from Temporary Directory");
@@ -70,7 +62,7 @@ fn detect_mode_only_reports_what_it_would_have_done() {
     out.assert_code(0);
     assert!(work.path().join("marker").exists(), "detect mode must not block");
     assert_eq!(out.stdout().trim(), "after=0");
-    let f = findings(&sink);
+    let f = read_findings(&sink);
     let hit = f.iter().find(|f| f["rule"]["id"] == "exec_from_temp_dir").expect("reported");
     assert_eq!(hit["action"], "ALERT");
     assert_eq!(hit["sourceProperties"]["wouldHaveBeen"], "KILLED");
@@ -94,6 +86,6 @@ fn stop_rule_ends_the_workload_and_exits_non_zero() {
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(1);
     assert!(out.stdout().contains("got-term"), "the workload was not asked to stop: {}", out.stdout());
-    let f = findings(&sink);
+    let f = read_findings(&sink);
     assert!(f.iter().any(|f| f["action"] == "CONTAINER_STOPPED"), "{f:#?}");
 }

@@ -11,16 +11,6 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde_json::Value;
 
-fn findings_of(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON finding per line ({e}): {l}"))
-        })
-        .collect()
-}
-
 /// A small system tree: the files the watcher looks after, as an image would have them.
 fn fake_root(dir: &Path) -> PathBuf {
     let r = dir.join("root");
@@ -93,7 +83,7 @@ fn every_file_category_from_real_writes_and_opens() {
     cmd.args(["--", "sh", "-c", &script]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
 
     let f = only(&findings, "Persistence: Modify ld.so.preload");
     check(f, "HIGH", "file_ld_preload_modified", "T1574.006", "/etc/ld.so.preload", "CREATE", true);
@@ -185,7 +175,7 @@ fn directories_created_later_and_renames_over_watched_files() {
     cmd.args(["--", "sh", "-c", &script]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let cron: Vec<&Value> =
         findings.iter().filter(|f| f["category"] == "Execution: Suspicious Cron Modification").collect();
     assert!(
@@ -221,7 +211,7 @@ fn renaming_runwarden_s_own_binary_is_sensor_tampering() {
     cmd.args(["--", "sh", "-c", &script]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let f = only(&findings, "Defense Evasion: Sensor Tampering");
     let path = exe.display().to_string();
     check(f, "HIGH", "file_sensor_tampering", "T1562.001", &path, "RENAME", false);
@@ -245,7 +235,7 @@ fn a_workload_writing_its_own_logs_and_temp_files_is_quiet() {
     cmd.args(["--", "sh", "-c", &script]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let loud: Vec<&Value> = findings
         .iter()
         .filter(|f| matches!(f["severity"].as_str(), Some("MEDIUM" | "HIGH" | "CRITICAL")))
@@ -265,7 +255,7 @@ fn watch_off_sees_nothing() {
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     assert!(out.logs().iter().all(|l| l["message"] != "file watcher started"));
-    assert!(findings_of(&sink).iter().all(|f| f["sourceProperties"]["sensor"] != "inotify"));
+    assert!(read_findings(&sink).iter().all(|f| f["sourceProperties"]["sensor"] != "inotify"));
 }
 
 #[test]
@@ -282,7 +272,7 @@ fn as_pid1_in_a_fresh_pid_namespace() {
     cmd.args(["--", "sh", "-c", &script]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let f = only(&findings, "Persistence: Modify ld.so.preload");
     check(f, "HIGH", "file_ld_preload_modified", "T1574.006", "/etc/ld.so.preload", "CREATE", true);
     let f = only(&findings, "Credential Access: Access Sensitive Files On Nodes");

@@ -11,16 +11,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-fn findings_of(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON finding per line ({e}): {l}"))
-        })
-        .collect()
-}
-
 fn rw_with_sink(dir: &tempfile::TempDir) -> (std::process::Command, std::path::PathBuf) {
     let sink = dir.path().join("findings.jsonl");
     let mut cmd = rw();
@@ -48,7 +38,7 @@ fn scc_reverse_shell_over_dev_tcp() {
     out.assert_code(0);
     assert!(attacker.join().unwrap().contains("pwned-42"), "the reverse shell did not run");
 
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let rs: Vec<&Value> = findings.iter().filter(|f| f["category"] == "Reverse Shell").collect();
     assert_eq!(rs.len(), 1, "one reverse shell, one finding (de-duplicated): {findings:#?}");
     let f = rs[0];
@@ -103,7 +93,7 @@ fn scc_exec_categories_from_real_commands() {
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     assert!(out.stdout().contains("decoded"));
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let cats: Vec<&str> = findings.iter().filter_map(|f| f["category"].as_str()).collect();
     for want in [
         "Defense Evasion: Base64 Encoded Shell Script Executed",
@@ -147,7 +137,7 @@ fn benign_entrypoint_chain_gives_nothing_medium_or_above() {
     );
     cmd.args(["--", "sh", "-c", &script]);
     run(&mut cmd, TIMEOUT).assert_code(0);
-    let loud: Vec<Value> = findings_of(&sink)
+    let loud: Vec<Value> = read_findings(&sink)
         .into_iter()
         .filter(|f| matches!(f["severity"].as_str(), Some("MEDIUM" | "HIGH" | "CRITICAL")))
         .collect();
@@ -186,7 +176,7 @@ fn scc_added_malicious_binary_and_malicious_url() {
     );
     cmd.args(["--", "sh", "-c", &script]);
     run(&mut cmd, TIMEOUT).assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let m = findings
         .iter()
         .find(|f| f["category"] == "Execution: Added Malicious Binary Executed")
@@ -258,7 +248,7 @@ fn scc_exec_categories_end_to_end() {
     let (mut cmd, sink) = rw_with_sink(&dir);
     cmd.args(["--", "sh", "-c", &script]);
     run(&mut cmd, Duration::from_secs(60)).assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let has = |category: &str, marker: &str| {
         findings.iter().any(|f| {
             f["category"] == category
@@ -358,7 +348,7 @@ fn scc_malicious_script_and_python() {
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     assert!(out.stdout().contains("python payload"));
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let sh = findings
         .iter()
         .find(|f| f["category"] == "Malicious Script Executed" && f["processes"][0]["args"][2] == dropper)
@@ -398,7 +388,7 @@ fn scc_privilege_escalation_cves_as_an_unprivileged_user() {
     let mut cmd = rw();
     cmd.env("RUNWARDEN_SINKS", format!("file:{}", sink.display())).args(["--", "sh", "-c", &script]);
     run(&mut cmd, TIMEOUT).assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let cats: Vec<&str> = findings.iter().filter_map(|f| f["category"].as_str()).collect();
     for want in [
         "Privilege Escalation: Polkit Local Privilege Escalation Vulnerability (CVE-2021-4034)",
@@ -420,7 +410,7 @@ fn scc_terminal_shell() {
     cmd.env("RUNWARDEN_SINKS", format!("file:{}", sink.display())).args(["-qec", &inner, "/dev/null"]);
     let out = run_with_input(&mut cmd, Some(b"exit 0\n".to_vec()), TIMEOUT);
     out.assert_code(0);
-    let findings = findings_of(&sink);
+    let findings = read_findings(&sink);
     let t = findings
         .iter()
         .find(|f| f["category"] == "Execution: Terminal Shell in Container")

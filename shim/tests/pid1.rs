@@ -80,17 +80,8 @@ fn pid1_clone_untraced_child_is_reported() {
     cmd.env("RUNWARDEN_SCAN_INTERVAL", "100ms");
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let child: i64 = out
-        .stdout()
-        .trim()
-        .strip_prefix("child ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no child pid: {}", out.stdout()));
-    let reported = out.logs().into_iter().any(|v| {
-        v["severity"] == "WARNING"
-            && v["message"].as_str().is_some_and(|m| m.contains("escaped tracing"))
-            && v["pid"].as_i64() == Some(child)
-    });
+    let child = untraced_child_pid(&out);
+    let reported = escaped_warnings(&out).iter().any(|v| v["pid"].as_i64() == Some(child));
     assert!(reported, "child {child} not reported:\n{}", out.stderr());
 }
 

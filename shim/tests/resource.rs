@@ -58,7 +58,7 @@ fn run_with_env(env: &[(&str, &str)]) -> Vec<Value> {
     }
     cmd.args(["--", "sh", "-c", "echo aWQ= | base64 -d | sh >/dev/null"]);
     run(&mut cmd, TIMEOUT).assert_code(0);
-    std::fs::read_to_string(&sink).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    read_findings(&sink)
 }
 
 #[test]

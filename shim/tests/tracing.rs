@@ -84,18 +84,10 @@ fn clone_untraced_child_is_reported_as_escaped() {
     cmd.env("RUNWARDEN_SCAN_INTERVAL", "100ms");
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let child: i64 = out
-        .stdout()
-        .trim()
-        .strip_prefix("child ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no child pid: {}", out.stdout()));
-    let warning = out
-        .logs()
+    let child = untraced_child_pid(&out);
+    let warning = escaped_warnings(&out)
         .into_iter()
-        .find(|v| {
-            v["severity"] == "WARNING" && v["message"].as_str().is_some_and(|m| m.contains("escaped tracing"))
-        })
+        .next()
         .unwrap_or_else(|| panic!("no escaped-tracing warning:\n{}", out.stderr()));
     assert_eq!(warning["pid"].as_i64(), Some(child), "{warning}");
 }

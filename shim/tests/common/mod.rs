@@ -124,6 +124,37 @@ impl Output {
     }
 }
 
+/// The findings a `file:` sink wrote: one JSON object per line (any other line fails the test); none
+/// when the file was never created.
+pub fn read_findings(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON finding per line ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// The pid `rw-fixture untraced-child` prints ("child PID").
+pub fn untraced_child_pid(out: &Output) -> i64 {
+    out.stdout()
+        .trim()
+        .strip_prefix("child ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no child pid: {}", out.stdout()))
+}
+
+/// runwarden's "escaped tracing" warnings, in order.
+pub fn escaped_warnings(out: &Output) -> Vec<Value> {
+    out.logs()
+        .into_iter()
+        .filter(|v| {
+            v["severity"] == "WARNING" && v["message"].as_str().is_some_and(|m| m.contains("escaped tracing"))
+        })
+        .collect()
+}
+
 pub fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
