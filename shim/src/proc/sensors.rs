@@ -140,9 +140,12 @@ impl StdioWatch {
             let mut relays = Vec::new();
             for (fd, s) in stdio.iter().enumerate() {
                 let Some(pipe) = s.as_ref().and_then(|s| s.pipe) else { continue };
-                let relay = holders.find_relay(l.pid, pipe, |p| {
-                    remote_cache.entry(p).or_insert_with(|| sockets.remote_of(&root, p)).clone()
-                });
+                let relay = holders.find_relay(
+                    l.pid,
+                    pipe,
+                    |p| remote_cache.entry(p).or_insert_with(|| sockets.remote_of(&root, p)).clone(),
+                    |p| fds::pipe_ids(&root, p),
+                );
                 if let Some(r) = relay {
                     let name = std::fs::read_to_string(root.join(format!("{}/comm", r.pid)))
                         .map(|c| c.trim_end().to_string())
