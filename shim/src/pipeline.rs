@@ -30,6 +30,7 @@ use crate::proc::sockets::describe_socket;
 use crate::proc::table::ProcessTable;
 use crate::queue::{Queue, Take};
 use crate::ship::dedup::Dedup;
+use crate::ship::heartbeat::{Context, Sensor};
 use crate::ship::ratelimit::RateLimit;
 use crate::ship::{SinkSpec, Sinks};
 use crate::trace::Mode;
@@ -243,13 +244,19 @@ impl Worker {
             // checked by the test suite; a failure here still only disables detection (fail open).
             // Project, region and instance from the metadata server: here, off the start path.
             let resource = crate::ship::metadata::enrich(d.resource);
+            let context = Context {
+                resource: resource.clone(),
+                mode: d.mode,
+                start_time: *STARTED,
+                ..Context::default()
+            };
             match Engine::with_rules(d.policy, resource, |r| !(skip && r.spec.action != RuleAction::Alert)) {
                 Ok(engine) => Some(Detector {
                     engine,
                     mode: d.mode,
                     dedup: Dedup::default(),
                     limit: RateLimit::new(Instant::now()),
-                    sinks: Sinks::new(&d.sinks),
+                    sinks: Sinks::new(&d.sinks, context),
                 }),
                 Err(e) => {
                     tracing::error!("detection disabled: the rules do not compile:\n{e}");
@@ -319,6 +326,12 @@ impl Worker {
     fn receive(&mut self, msg: Msg) {
         match msg {
             Msg::Begin { mode } => {
+                if let Some(d) = &self.detector {
+                    d.sinks.sensor(match mode {
+                        Mode::Ptrace => Sensor::Ptrace,
+                        Mode::Poll => Sensor::Poll,
+                    });
+                }
                 self.scanner = Some(Scanner::new(
                     self.cfg.proc_root.clone(),
                     self.cfg.self_pid,
@@ -343,6 +356,9 @@ impl Worker {
 
     fn handle(&mut self, ev: ProcessEvent) {
         self.stats.events += 1;
+        if let Some(d) = &self.detector {
+            d.sinks.event_seen();
+        }
         match ev {
             ProcessEvent::Start(ref s) => {
                 self.table.start(s.pid, s.ppid);
