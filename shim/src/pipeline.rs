@@ -104,6 +104,8 @@ struct Detector {
     dedup: Dedup,
     limit: RateLimit,
     sinks: Sinks,
+    /// When the de-duplication windows and rate-limit counts were last flushed.
+    flushed: Instant,
 }
 
 impl Detector {
@@ -257,6 +259,7 @@ impl Worker {
                     dedup: Dedup::default(),
                     limit: RateLimit::new(Instant::now()),
                     sinks: Sinks::new(&d.sinks, context),
+                    flushed: Instant::now(),
                 }),
                 Err(e) => {
                     tracing::error!("detection disabled: the rules do not compile:\n{e}");
@@ -309,6 +312,14 @@ impl Worker {
             if Instant::now() >= next_scan {
                 self.scan();
                 next_scan = Instant::now() + self.cfg.scan_interval;
+            }
+            // Once a second: expired de-duplication windows close (and the table stays within its
+            // bound: a storm of distinct findings would otherwise keep one window each until exit),
+            // and rate-limit summaries go out every SUMMARY_INTERVAL.
+            if let Some(d) = self.detector.as_mut().filter(|d| d.flushed.elapsed() >= Duration::from_secs(1))
+            {
+                d.flushed = Instant::now();
+                self.stats.findings += d.flush(false);
             }
         }
         if let Some(d) = self.detector.as_mut() {
