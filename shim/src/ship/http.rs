@@ -581,7 +581,7 @@ impl Shipper {
                 // these are on stderr anyway.
                 let _ = spool.push_if_room(r);
             }
-            let _ = writeln!(err, "{}", undelivered_line(r));
+            let _ = writeln!(err, "{}", super::sink::undelivered_line(r));
             self.stats.undelivered += 1;
         }
     }
@@ -595,24 +595,6 @@ enum Sent {
         after: Option<Duration>,
         why: String,
     },
-}
-
-/// The stderr sink's line for a finding that could not be delivered.
-fn undelivered_line(r: &Record) -> String {
-    let finding: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
-    let description = finding["description"].as_str().unwrap_or("");
-    serde_json::json!({
-        "severity": super::sink::logging_severity(r.severity),
-        "message": format!("{}: {}", r.category, description),
-        "logging.googleapis.com/labels": {
-            crate::log::LABELS.0: crate::log::LABELS.1,
-            "runwarden/category": r.category,
-            "runwarden/severity": r.severity.as_str(),
-            "runwarden/undelivered": "true",
-        },
-        "finding": finding,
-    })
-    .to_string()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -68,6 +68,24 @@ pub fn stderr_line(f: &Finding) -> String {
     Value::Object(obj).to_string()
 }
 
+/// The stderr sink's line for a finding that could not be delivered.
+pub fn undelivered_line(r: &Record) -> String {
+    let finding: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
+    let description = finding["description"].as_str().unwrap_or("");
+    serde_json::json!({
+        "severity": logging_severity(r.severity),
+        "message": format!("{}: {}", r.category, description),
+        "logging.googleapis.com/labels": {
+            crate::log::LABELS.0: crate::log::LABELS.1,
+            "runwarden/category": r.category,
+            "runwarden/severity": r.severity.as_str(),
+            "runwarden/undelivered": "true",
+        },
+        "finding": finding,
+    })
+    .to_string()
+}
+
 enum Target {
     Stderr,
     File { path: PathBuf, file: Option<File> },
