@@ -17,6 +17,8 @@ use crate::ship::SinkSpec;
 
 pub const PREFIX: &str = "RUNWARDEN_";
 
+const HEARTBEAT_MIN: Duration = crate::ship::heartbeat::MIN_INTERVAL;
+
 /// Proxy and loader variables always captured at exec (they decide where traffic goes and what code is
 /// loaded): the catalogue's proxy-env and library-injection detections read them.
 pub const DEFAULT_ENV_CAPTURE: &[&str] = &[
@@ -74,6 +76,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("RUNWARDEN_HTTP_TIMEOUT", "a duration from 100ms to 60s (default 10s): one HTTP request's timeout"),
     ("RUNWARDEN_GZIP", "0 | 1 (default 1: HTTP request bodies are gzipped)"),
+    (
+        "RUNWARDEN_HEARTBEAT",
+        "a duration from 5s to 1h such as 60s or 5m, or off (default 60s): how often each HTTP sink sends a heartbeat",
+    ),
+    (
+        "RUNWARDEN_CA_FILE",
+        "an absolute path to a PEM file of CA certificates trusted by the HTTP sinks besides the built-in roots",
+    ),
     (
         "RUNWARDEN_POLICIES",
         "an absolute directory of policy .yaml files that add to, override or disable the defaults",
@@ -158,6 +168,8 @@ pub enum ConfigError {
     Unknown { name: String, known: KnownNames },
     #[error("{name}={value:?} is not valid: expected {expected}")]
     Invalid { name: String, value: String, expected: &'static str },
+    #[error("{name}={value:?} cannot be used: {reason}")]
+    Unusable { name: String, value: String, reason: String },
 }
 
 /// The list of known names, printed in errors.
@@ -331,6 +343,25 @@ impl Config {
                         parse_duration_in(name, v, Duration::from_millis(100), Duration::from_secs(60))?
                 }
                 "RUNWARDEN_GZIP" => c.ship.gzip = parse_bool(name, v)?,
+                "RUNWARDEN_HEARTBEAT" => {
+                    c.ship.heartbeat = match v.trim() {
+                        "off" => None,
+                        d => Some(parse_duration_in(name, d, HEARTBEAT_MIN, Duration::from_secs(3600))?),
+                    }
+                }
+                "RUNWARDEN_CA_FILE" => {
+                    // Read now: a CA file that cannot be used must stop the start, not every delivery.
+                    let path = PathBuf::from(v.trim());
+                    if !path.is_absolute() {
+                        return Err(invalid(name, v));
+                    }
+                    crate::ship::tls::read_ca_file(&path).map_err(|e| ConfigError::Unusable {
+                        name: name.into(),
+                        value: v.into(),
+                        reason: e.to_string(),
+                    })?;
+                    c.ship.ca_file = Some(path);
+                }
                 "RUNWARDEN_POLICIES" => {
                     let dir = PathBuf::from(v.trim());
                     if !dir.is_absolute() || !dir.is_dir() {
@@ -503,6 +534,10 @@ mod tests {
             ("RUNWARDEN_HTTP_TIMEOUT", "1ms"),
             ("RUNWARDEN_GZIP", "maybe"),
             ("RUNWARDEN_AUTH", "oauth"),
+            ("RUNWARDEN_HEARTBEAT", "1s"),
+            ("RUNWARDEN_HEARTBEAT", "never"),
+            ("RUNWARDEN_HEARTBEAT", ""),
+            ("RUNWARDEN_CA_FILE", "relative.pem"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             let msg = err.to_string();
@@ -534,6 +569,7 @@ mod tests {
             timeout: Duration::from_millis(500),
             gzip: false,
             google_auth: false,
+            ..ShipOptions::default()
         };
         assert_eq!(c.ship, want);
         assert!(cfg(&[("RUNWARDEN_AUTH", "google")]).unwrap().ship.google_auth);
@@ -544,6 +580,16 @@ mod tests {
                 SinkSpec::Http(h) => assert_eq!(h.options, want),
                 other => panic!("{other:?}"),
             }
+        }
+        assert_eq!(cfg(&[]).unwrap().ship.heartbeat, Some(Duration::from_secs(60)));
+        assert_eq!(
+            cfg(&[("RUNWARDEN_HEARTBEAT", "5s")]).unwrap().ship.heartbeat,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(cfg(&[("RUNWARDEN_HEARTBEAT", "off")]).unwrap().ship.heartbeat, None);
+        for bad in ["/does/not/exist.pem", token_path] {
+            let err = cfg(&[("RUNWARDEN_CA_FILE", bad)]).unwrap_err().to_string();
+            assert!(err.starts_with("RUNWARDEN_CA_FILE=") && err.contains("cannot be used"), "{err}");
         }
         assert_eq!(parse_size("64MiB"), Some(64 << 20));
         assert_eq!(parse_size("512K"), Some(512 << 10));

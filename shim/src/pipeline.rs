@@ -33,6 +33,7 @@ use crate::proc::sockets::describe_socket;
 use crate::proc::table::ProcessTable;
 use crate::queue::{Queue, Take};
 use crate::ship::dedup::Dedup;
+use crate::ship::heartbeat::{Context, Sensor as HeartbeatSensor};
 use crate::ship::ratelimit::RateLimit;
 use crate::ship::{SinkSpec, Sinks};
 use crate::trace::Mode;
@@ -107,6 +108,8 @@ struct Detector {
     dedup: Dedup,
     limit: RateLimit,
     sinks: Sinks,
+    /// When the de-duplication windows and rate-limit counts were last flushed.
+    flushed: Instant,
 }
 
 impl Detector {
@@ -265,13 +268,20 @@ impl Worker {
             // checked by the test suite; a failure here still only disables detection (fail open).
             // Project, region and instance from the metadata server: here, off the start path.
             let resource = crate::ship::metadata::enrich(d.resource);
+            let context = Context {
+                resource: resource.clone(),
+                mode: d.mode,
+                start_time: *STARTED,
+                ..Context::default()
+            };
             match Engine::with_rules(d.policy, resource, |r| !(skip && r.spec.action != RuleAction::Alert)) {
                 Ok(engine) => Some(Detector {
                     engine,
                     mode: d.mode,
                     dedup: Dedup::default(),
                     limit: RateLimit::new(Instant::now()),
-                    sinks: Sinks::new(&d.sinks),
+                    sinks: Sinks::new(&d.sinks, context),
+                    flushed: Instant::now(),
                 }),
                 Err(e) => {
                     tracing::error!("detection disabled: the rules do not compile:\n{e}");
@@ -327,6 +337,14 @@ impl Worker {
                 self.scan();
                 next_scan = Instant::now() + self.cfg.scan_interval;
             }
+            // Once a second: expired de-duplication windows close (and the table stays within its
+            // bound: a storm of distinct findings would otherwise keep one window each until exit),
+            // and rate-limit summaries go out every SUMMARY_INTERVAL.
+            if let Some(d) = self.detector.as_mut().filter(|d| d.flushed.elapsed() >= Duration::from_secs(1))
+            {
+                d.flushed = Instant::now();
+                self.stats.findings += d.flush(false);
+            }
         }
         if let Some(d) = self.detector.as_mut() {
             self.stats.findings += d.flush(true);
@@ -343,6 +361,12 @@ impl Worker {
     fn receive(&mut self, msg: Msg) {
         match msg {
             Msg::Begin { mode, main_pid } => {
+                if let Some(d) = &self.detector {
+                    d.sinks.sensor(match mode {
+                        Mode::Ptrace => HeartbeatSensor::Ptrace,
+                        Mode::Poll => HeartbeatSensor::Poll,
+                    });
+                }
                 let scanner = Scanner::new(
                     self.cfg.proc_root.clone(),
                     self.cfg.self_pid,
@@ -374,6 +398,9 @@ impl Worker {
 
     fn handle(&mut self, ev: ProcessEvent) {
         self.stats.events += 1;
+        if let Some(d) = &self.detector {
+            d.sinks.event_seen();
+        }
         match ev {
             ProcessEvent::Start(ref s) => {
                 self.table.start(s.pid, s.ppid);

@@ -69,7 +69,8 @@ impl Dedup {
     /// Closes expired windows (and the oldest ones when over the bound); returns the summaries of
     /// those that suppressed anything.
     pub fn flush(&mut self, now: Instant, all: bool) -> Vec<Finding> {
-        let mut expired: Vec<String> = self
+        // A set: in a storm thousands of windows expire at once and are looked up below.
+        let mut expired: std::collections::HashSet<String> = self
             .windows
             .iter()
             .filter(|(_, w)| all || now.duration_since(w.opened) >= DEDUP_WINDOW)
@@ -79,7 +80,7 @@ impl Dedup {
             let mut rest: Vec<(&String, Instant)> = self
                 .windows
                 .iter()
-                .filter(|(k, _)| !expired.contains(k))
+                .filter(|(k, _)| !expired.contains(*k))
                 .map(|(k, w)| (k, w.opened))
                 .collect();
             rest.sort_by_key(|(_, t)| *t);
