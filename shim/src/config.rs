@@ -89,6 +89,13 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "an absolute directory prefixed to every watched system path, for chroot-like layouts and tests (default /)",
     ),
     ("RUNWARDEN_IMAGE", "the image URI shown in findings' containers (e.g. europe-docker.pkg.dev/p/repo/app@sha256:...)"),
+    (
+        "RUNWARDEN_SYSCALLS",
+        "off (default), default (connect,ptrace,init_module,finit_module,process_vm_writev), or comma-separated \
+         syscalls stopped at exactly through seccomp: connect, ptrace, init_module, finit_module, delete_module, \
+         memfd_create, process_vm_readv, process_vm_writev, bpf, mount, umount2, pivot_root, chroot, unshare, \
+         setns, kexec_load, kexec_file_load, personality, userfaultfd, perf_event_open, open_by_handle_at, keyctl",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,6 +137,8 @@ pub struct Config {
     pub watch: bool,
     /// Prefix of the watched system paths (`/` in a container).
     pub watch_root: PathBuf,
+    /// The opt-in syscall mode: names from `sys::seccomp::SYSCALLS` (empty: off, no filter).
+    pub syscalls: Vec<&'static str>,
 }
 
 impl Default for Config {
@@ -148,6 +157,7 @@ impl Default for Config {
             baseline: None,
             watch: true,
             watch_root: PathBuf::from("/"),
+            syscalls: Vec::new(),
         }
     }
 }
@@ -205,6 +215,26 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err(invalid(name, v)),
     }
+}
+
+/// `off`, empty, `default`, or names of the supported table (each once, in the table's terms).
+fn parse_syscalls(v: &str) -> Option<Vec<&'static str>> {
+    use crate::sys::seccomp::{lookup, DEFAULT_SET, SYSCALLS};
+    let mut out: Vec<&'static str> = Vec::new();
+    let v = v.trim();
+    if v.is_empty() || v == "off" {
+        return Some(out);
+    }
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let names: Vec<&'static str> =
+            if item == "default" { DEFAULT_SET.to_vec() } else { vec![SYSCALLS[lookup(item)?].name] };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    Some(out)
 }
 
 fn is_env_name(s: &str) -> bool {
@@ -366,6 +396,7 @@ impl Config {
                         return Err(invalid(name, v));
                     }
                 }
+                "RUNWARDEN_SYSCALLS" => c.syscalls = parse_syscalls(v).ok_or_else(|| invalid(name, v))?,
                 "RUNWARDEN_MODE" => {
                     c.mode = match v.trim() {
                         "detect" => Mode::Detect,
@@ -550,6 +581,31 @@ mod tests {
         assert_eq!(parse_size("100000"), Some(100_000));
         assert_eq!(parse_size("1TB"), None);
         assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn syscall_mode() {
+        assert!(cfg(&[]).unwrap().syscalls.is_empty());
+        assert!(cfg(&[("RUNWARDEN_SYSCALLS", "off")]).unwrap().syscalls.is_empty());
+        assert!(cfg(&[("RUNWARDEN_SYSCALLS", "")]).unwrap().syscalls.is_empty());
+        let c = cfg(&[("RUNWARDEN_SYSCALLS", "ptrace, connect,ptrace,,memfd_create")]).unwrap();
+        assert_eq!(c.syscalls, vec!["ptrace", "connect", "memfd_create"]);
+        let c = cfg(&[("RUNWARDEN_SYSCALLS", "default,bpf")]).unwrap();
+        assert_eq!(c.syscalls.len(), crate::sys::seccomp::DEFAULT_SET.len() + 1);
+        for bad in ["conect", "connect,execve", "all", "CONNECT"] {
+            let msg = cfg(&[("RUNWARDEN_SYSCALLS", bad)]).unwrap_err().to_string();
+            assert!(msg.starts_with(&format!("RUNWARDEN_SYSCALLS={bad:?}")), "{msg}");
+            assert!(msg.contains("finit_module"), "{msg}");
+        }
+        // The documented list is the supported table.
+        let doc = expected("RUNWARDEN_SYSCALLS");
+        for d in crate::sys::seccomp::SYSCALLS {
+            assert!(
+                doc.contains(&format!(" {},", d.name)) || doc.ends_with(&format!(" {}", d.name)),
+                "{}",
+                d.name
+            );
+        }
     }
 
     #[test]

@@ -120,6 +120,11 @@ impl Detector {
         findings.into_iter().map(|f| self.emit(f)).sum()
     }
 
+    fn on_syscall(&mut self, e: &crate::event::SyscallEvent) -> u64 {
+        let findings = self.engine.evaluate_syscall(e, self.mode);
+        findings.into_iter().map(|f| self.emit(f)).sum()
+    }
+
     fn on_file(&mut self, e: &FileEvent) -> u64 {
         let findings = self.engine.evaluate_file(e, self.mode);
         findings.into_iter().map(|f| self.emit(f)).sum()
@@ -372,6 +377,14 @@ impl Worker {
                 if let Some(d) = self.detector.as_mut() {
                     self.stats.findings += d.on_file(&f);
                 }
+            }
+            ProcessEvent::Syscall(mut c) => {
+                // The opt-in syscall mode: the caller's program and lineage come from the table.
+                c.process = Some(crate::trace::enforce::actor_of(&self.table, c.pid));
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.on_syscall(&c);
+                }
+                log_event("syscall", &ProcessEvent::Syscall(c));
             }
             ProcessEvent::Finding(f) => {
                 if let Some(d) = self.detector.as_mut() {

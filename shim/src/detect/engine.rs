@@ -64,7 +64,7 @@ fn matches(This(this): This<Arc<String>>, pattern: Arc<String>) -> Result<bool, 
 
 /// The rules of `kind` whose condition is true in `ctx`. A condition that fails to evaluate (a type
 /// error on this event) counts as no match and is counted in `errors`.
-fn run_rules<'r>(
+pub(super) fn run_rules<'r>(
     rules: &'r [CompiledRule],
     kind: EventKind,
     ctx: &Context,
@@ -94,8 +94,8 @@ fn root_context(lists: &HashMap<String, Vec<String>>) -> Context<'static, 'stati
 }
 
 pub struct Engine {
-    rules: Vec<CompiledRule>,
-    root: Context<'static, 'static>,
+    pub(super) rules: Vec<CompiledRule>,
+    pub(super) root: Context<'static, 'static>,
     /// The workload's captured environment at its first exec: `start.env` in conditions, the
     /// reference for "not present at start" (e.g. proxy variables).
     start_env: Option<std::collections::BTreeMap<String, String>>,
@@ -103,7 +103,7 @@ pub struct Engine {
     pub eval_errors: u64,
 }
 
-fn value_from<T: serde::Serialize>(v: &T) -> Value {
+pub(super) fn value_from<T: serde::Serialize>(v: &T) -> Value {
     cel::to_value(v).unwrap_or(Value::Null)
 }
 
@@ -255,7 +255,7 @@ pub fn build_file_finding(
 }
 
 /// The fields every finding of a rule shares; the caller adds processes, files, indicators and links.
-fn base_finding(
+pub(super) fn base_finding(
     rule: &LoadedRule,
     description: String,
     resource: &Resource,
@@ -291,7 +291,7 @@ fn base_finding(
     }
 }
 
-fn ancestor_ref(a: &crate::event::Ancestor) -> AncestorRef {
+pub(super) fn ancestor_ref(a: &crate::event::Ancestor) -> AncestorRef {
     AncestorRef {
         pid: a.pid,
         binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),

@@ -12,6 +12,9 @@ pub mod resource;
 pub mod score;
 pub mod script;
 pub mod signatures;
+pub mod syscall;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_syscall;

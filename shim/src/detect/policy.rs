@@ -19,6 +19,7 @@ pub const DEFAULT_FILES: &[(&str, &str)] = &[
     ("policies/rules/lists.yaml", include_str!("../../../policies/rules/lists.yaml")),
     ("policies/rules/exec.yaml", include_str!("../../../policies/rules/exec.yaml")),
     ("policies/rules/file.yaml", include_str!("../../../policies/rules/file.yaml")),
+    ("policies/rules/syscall.yaml", include_str!("../../../policies/rules/syscall.yaml")),
 ];
 
 /// What a rule does when it matches, in enforce mode (in detect mode every action is reported only).
@@ -40,6 +41,8 @@ pub enum EventKind {
     Exec,
     /// A watched file changed or a watched secret was opened (`fs::watch`).
     File,
+    /// A syscall listed in `RUNWARDEN_SYSCALLS` was called (`detect::syscall`).
+    Syscall,
 }
 
 #[derive(Debug, Clone, Deserialize)]

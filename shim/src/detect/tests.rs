@@ -437,6 +437,8 @@ fn every_rule_has_positive_and_negative_cases() {
     let mut neg: BTreeSet<&str> = negatives().iter().map(|(r, _)| *r).collect();
     pos.extend(file_positives().iter().map(|(r, _)| *r));
     neg.extend(file_negatives().iter().map(|(r, _)| *r));
+    pos.extend(super::tests_syscall::syscall_positives().iter().map(|(r, _)| *r));
+    neg.extend(super::tests_syscall::syscall_negatives().iter().map(|(r, _)| *r));
     for r in &policy.rules {
         assert!(pos.contains(r.spec.id.as_str()), "rule {} has no positive case", r.spec.id);
         assert!(neg.contains(r.spec.id.as_str()), "rule {} has no negative case", r.spec.id);
