@@ -93,6 +93,26 @@ pub fn lookup(name: &str) -> Option<usize> {
     SYSCALLS.iter().position(|d| d.name == name)
 }
 
+/// `RUNWARDEN_SYSCALLS`: `off` or empty (none), `default` ([`DEFAULT_SET`]), or names of [`SYSCALLS`],
+/// comma-separated, each kept once. `None` when a name is not in the table.
+pub fn parse_list(v: &str) -> Option<Vec<&'static str>> {
+    let mut out: Vec<&'static str> = Vec::new();
+    let v = v.trim();
+    if v.is_empty() || v == "off" {
+        return Some(out);
+    }
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let names: Vec<&'static str> =
+            if item == "default" { DEFAULT_SET.to_vec() } else { vec![SYSCALLS[lookup(item)?].name] };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    Some(out)
+}
+
 /// Which syscall table a call came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

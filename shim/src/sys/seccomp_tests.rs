@@ -76,6 +76,21 @@ fn other_syscalls_and_foreign_arches_are_allowed() {
 }
 
 #[test]
+fn the_variable_s_values() {
+    assert_eq!(parse_list(""), Some(vec![]));
+    assert_eq!(parse_list(" off "), Some(vec![]));
+    assert_eq!(
+        parse_list("ptrace, connect,ptrace,,memfd_create"),
+        Some(vec!["ptrace", "connect", "memfd_create"])
+    );
+    assert_eq!(parse_list("default,bpf").unwrap().len(), DEFAULT_SET.len() + 1);
+    assert!(DEFAULT_SET.iter().all(|n| lookup(n).is_some()));
+    for bad in ["conect", "connect,execve", "all", "CONNECT", "off,connect"] {
+        assert_eq!(parse_list(bad), None, "{bad}");
+    }
+}
+
+#[test]
 fn capability_parsing() {
     assert!(parse_has_cap_sys_admin("Name:\tx\nCapEff:\t000001ffffffffff\n"));
     assert!(parse_has_cap_sys_admin("CapEff:\t0000000000200000\n"));

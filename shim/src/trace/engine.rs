@@ -304,7 +304,11 @@ impl<'a> Engine<'a> {
         self.stats.syscalls += 1;
         let pid = self.tasks.tgid(tid).unwrap_or(tid);
         let ev = match super::syscall::capture(self.reader.root(), tid, pid, tag) {
-            Ok(ev) => ev,
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                tracing::debug!(tid, "seccomp stop of another filter (the workload's own); resumed");
+                return;
+            }
             Err(e) => {
                 tracing::debug!(tid, error = %e, "seccomp stop: the caller vanished before it could be read");
                 return;

@@ -198,11 +198,28 @@ pub fn decode(
     (args, d)
 }
 
+/// The number the call must have in `orig_rax` for `tag`: a workload's own filter may return RET_TRACE
+/// with data that happens to decode as one of our tags; its stops are not reported as ours.
+pub fn expected_nr(tag: Tag) -> Option<u64> {
+    use crate::sys::seccomp::{I386_SOCKETCALL, X32_SYSCALL_BIT};
+    let nr = match (tag.abi, tag.via_socketcall) {
+        (Abi::I386, true) => I386_SOCKETCALL,
+        (Abi::I386, false) => tag.def.i386?,
+        (Abi::X86_64, _) => tag.def.x86_64,
+        (Abi::X32, _) => tag.def.x32 | X32_SYSCALL_BIT,
+    };
+    Some(u64::from(nr))
+}
+
 /// Builds the event for the call a tracee is stopped in. `tid` is stopped; `pid` is its process.
+/// `None` when the stop is not one of our filter's (see [`expected_nr`]).
 #[cfg(target_arch = "x86_64")]
-pub fn capture(proc_root: &Path, tid: i32, pid: i32, tag: Tag) -> std::io::Result<SyscallEvent> {
+pub fn capture(proc_root: &Path, tid: i32, pid: i32, tag: Tag) -> std::io::Result<Option<SyscallEvent>> {
     use crate::sys::ptrace;
     let regs = ptrace::regs(tid)?;
+    if expected_nr(tag) != Some(regs.orig_rax) {
+        return Ok(None);
+    }
     let raw = args_of(&regs, tag.abi);
     let mut mem = |addr: u64, len: usize| {
         if addr == 0 || len == 0 {
@@ -222,7 +239,7 @@ pub fn capture(proc_root: &Path, tid: i32, pid: i32, tag: Tag) -> std::io::Resul
         detail.protocol =
             crate::sys::seccomp::socket_protocol(&link).map(|p| p.trim_end_matches("v6").to_string());
     }
-    Ok(SyscallEvent {
+    Ok(Some(SyscallEvent {
         time: SystemTime::now(),
         pid,
         tid,
@@ -231,7 +248,7 @@ pub fn capture(proc_root: &Path, tid: i32, pid: i32, tag: Tag) -> std::io::Resul
         args,
         detail,
         process: None,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -297,6 +314,15 @@ mod tests {
         let (args, d) = decode(t("connect", Abi::I386, true), [3, 0x5000, 0, 0, 0, 0], &mut mem, &no_fd);
         assert_eq!(args, [5, 0x1000, 16, 0, 0, 0]);
         assert_eq!(d.summary, "connect(fd 5, inet 127.0.0.1:8080)");
+    }
+
+    #[test]
+    fn stops_are_checked_against_the_number_of_their_tag() {
+        assert_eq!(expected_nr(t("ptrace", Abi::X86_64, false)), Some(101));
+        assert_eq!(expected_nr(t("ptrace", Abi::I386, false)), Some(26));
+        assert_eq!(expected_nr(t("ptrace", Abi::X32, false)), Some(0x4000_0000 + 521));
+        assert_eq!(expected_nr(t("connect", Abi::I386, true)), Some(102));
+        assert_eq!(expected_nr(t("kexec_file_load", Abi::I386, false)), None);
     }
 
     #[test]
