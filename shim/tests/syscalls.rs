@@ -159,6 +159,21 @@ fn connect_is_seen_with_its_peer_and_its_result_unchanged() {
 }
 
 #[test]
+fn a_thread_s_call_is_attributed_to_its_process() {
+    let fx = fixture_str();
+    let (on, _) = run_mode(Some("connect"), &format!("exec {fx} connect 1 thread"), &[]);
+    on.assert_code(0);
+    let tid: i64 = on.stdout().lines().next().and_then(|l| l.strip_prefix("tid ")?.parse().ok()).unwrap();
+    assert!(on.stdout().ends_with("connect -1 111\n"), "{}", on.stdout());
+    let events = syscall_events(&on);
+    let e = events.iter().find(|e| e["name"] == "connect").expect("connect event");
+    assert_eq!(e["tid"], tid);
+    assert_ne!(e["pid"], tid, "the process, not the thread: {e}");
+    assert_eq!(e["process"]["exe"], fx.as_str());
+    assert_eq!(e["detail"]["port"], 1);
+}
+
+#[test]
 fn i386_calls_are_traced_by_their_own_numbers_and_not_broken() {
     let fx = fixture_str();
     let script = format!("{fx} i386");
