@@ -180,5 +180,7 @@ rules:
     assert_eq!(v["connections"][0]["destinationIp"], "203.0.113.7");
     assert_eq!(v["connections"][0]["destinationPort"], 4444);
     assert_eq!(v["connections"][0]["protocol"], "TCP");
+    // The source is not known before the call runs: left out, not filled with placeholders.
+    assert!(v["connections"][0].get("sourceIp").is_none() && v["connections"][0].get("sourcePort").is_none());
     assert_eq!(v["indicator"]["ipAddresses"][0], "203.0.113.7");
 }
