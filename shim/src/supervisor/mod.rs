@@ -177,6 +177,10 @@ fn start_watcher(
     }
 }
 
+/// How long the tracer waits for the child's report on its seccomp filter (it comes within
+/// microseconds; only a SIGSTOP from outside could delay it).
+const SYSCALL_MODE_REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The opt-in syscall mode's filter, built before the fork; `None` when the mode is off.
 fn syscall_filter(names: &[&'static str]) -> Option<crate::sys::seccomp::Filter> {
     use crate::sys::seccomp::{lookup, Filter};
@@ -201,7 +205,7 @@ fn syscall_mode_outcome(
     names: &[&'static str],
     required: bool,
 ) -> Result<bool, SupervisorError> {
-    match child.filter_status() {
+    match child.filter_status(SYSCALL_MODE_REPORT_TIMEOUT) {
         Some(Ok(nnp)) => {
             tracing::info!(
                 syscalls = %names.join(","),
@@ -214,14 +218,19 @@ fn syscall_mode_outcome(
         outcome => {
             let err = match outcome {
                 Some(Err(e)) => e,
-                _ => std::io::Error::other("the workload ended before it reported"),
+                _ => std::io::Error::other("the workload did not report whether the filter is in place"),
             };
             if required {
                 let _ = sig::send(child.pid, libc::SIGKILL);
                 let _ = crate::sys::wait_any(false);
                 return Err(SupervisorError::SyscallModeRequired(err));
             }
-            tracing::warn!(error = %err, "syscall mode is off: the seccomp filter cannot be installed; the workload runs without it");
+            if err.raw_os_error().is_some() {
+                tracing::warn!(error = %err, "syscall mode is off: the seccomp filter cannot be installed; the workload runs without it");
+            } else {
+                // Silent child (stopped from outside, or gone): the filter may or may not be there.
+                tracing::warn!(error = %err, "syscall mode unknown: the workload runs, perhaps without the filter");
+            }
             Ok(false)
         }
     }

@@ -174,10 +174,26 @@ impl HeldChild {
     }
 
     /// The seccomp filter's outcome after `release(true)`: whether no_new_privs was set, or why the
-    /// install failed; `None` when the child went away without saying. Blocks until the child has
-    /// reported, which it does before it can enter any ptrace stop (its signals are still blocked and
-    /// it has not exec'd yet), so calling it before the tracer loop runs is safe.
-    pub fn filter_status(&self) -> Option<io::Result<bool>> {
+    /// install failed; `None` when the child went away without saying, or did not say within
+    /// `timeout`. The child reports before it can enter any ptrace stop (its signals are blocked and
+    /// it has not exec'd yet), so this is called before the tracer loop runs; the timeout only guards
+    /// against the one signal that cannot be blocked (a SIGSTOP from outside would hold the child in a
+    /// stop that only the loop handles).
+    pub fn filter_status(&self, timeout: std::time::Duration) -> Option<io::Result<bool>> {
+        let fd = self.filter_status.as_raw_fd();
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+        loop {
+            // SAFETY: one valid pollfd for a descriptor we own.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            match n {
+                0 => return None,
+                n if n > 0 => break,
+                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                _ => return None,
+            }
+        }
+        // The child writes its 4 bytes with one write (atomic on a pipe), so they are all there now.
         let mut buf = [0u8; 4];
         let mut got = 0;
         while got < buf.len() {
