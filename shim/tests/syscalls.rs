@@ -290,7 +290,16 @@ fn a_filter_that_cannot_be_installed_fails_open_unless_required() {
     assert_eq!(out.stdout(), "", "the workload ran without the required filter");
     assert!(out.stderr().contains("RUNWARDEN_SYSCALLS"), "{}", out.stderr());
 
-    // Without ptrace (refused), the filter is not installed at all: RET_TRACE would be ENOSYS.
+    // Without ptrace (switched off, or refused), the filter is not installed at all: RET_TRACE would
+    // be ENOSYS with no tracer to take the stop.
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_SYSCALLS", "connect").env("RUNWARDEN_TRACE", "off").env("RUNWARDEN_WATCH", "off");
+    cmd.args(["--", "sh", "-c", &format!("{STATUS}; {fx} connect 1")]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert_eq!(out.stdout(), format!("{}connect -1 111\n", bare(STATUS)));
+    assert!(out.stderr().contains("syscall mode is off: it needs ptrace"), "{}", out.stderr());
+
     let mut cmd = Command::new(&fx);
     strip_config(&mut cmd);
     cmd.args(["deny-ptrace", "--"]).arg(runwarden()).args(["--", &fx, "connect", "1"]);
