@@ -317,7 +317,7 @@ impl<'a> Engine<'a> {
         if let Some(verdict) = self.cfg.enforcer.as_mut().map(|enf| enf.on_syscall(&ev)) {
             // Queued before the resume: the kernel skips a call whose caller has a fatal signal
             // pending after a seccomp stop (kernel/seccomp.c, __seccomp_filter).
-            self.act(pid, verdict, &format!("at its syscall {}", ev.name));
+            self.act(pid, verdict, || format!("at its syscall {}", ev.name));
         }
         self.events.send(ProcessEvent::Syscall(Box::new(ev)));
     }
@@ -326,11 +326,11 @@ impl<'a> Engine<'a> {
     fn enforce(&mut self, ev: &crate::event::ExecEvent) {
         let Some(enf) = self.cfg.enforcer.as_mut() else { return };
         let verdict = enf.on_exec(ev);
-        self.act(ev.pid, verdict, &format!("at its exec of {}", ev.binary.path));
+        self.act(ev.pid, verdict, || format!("at its exec of {}", ev.binary.path));
     }
 
     /// Carries out an enforcement verdict on a process held at a stop.
-    fn act(&mut self, pid: pid_t, verdict: Verdict, at: &str) {
+    fn act(&mut self, pid: pid_t, verdict: Verdict, at: impl FnOnce() -> String) {
         let (findings, stop) = match verdict {
             Verdict::Allow => return,
             Verdict::Kill(f) => (f, false),
@@ -340,7 +340,7 @@ impl<'a> Engine<'a> {
         if let Err(e) = sys::signal::send(pid, libc::SIGKILL) {
             tracing::error!(pid, error = %e, "enforcement: cannot kill the process");
         }
-        tracing::warn!(pid, stop, "enforcement: process killed {at}");
+        tracing::warn!(pid, stop, "enforcement: process killed {}", at());
         for f in findings {
             self.events.send(ProcessEvent::Finding(Box::new(f)));
         }
