@@ -99,6 +99,13 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "an absolute directory prefixed to every watched system path, for chroot-like layouts and tests (default /)",
     ),
     ("RUNWARDEN_IMAGE", "the image URI shown in findings' containers (e.g. europe-docker.pkg.dev/p/repo/app@sha256:...)"),
+    (
+        "RUNWARDEN_SYSCALLS",
+        "off (default), default (connect,ptrace,init_module,finit_module,process_vm_writev), or comma-separated \
+         syscalls stopped at exactly through seccomp: connect, ptrace, init_module, finit_module, delete_module, \
+         memfd_create, process_vm_readv, process_vm_writev, bpf, mount, umount2, pivot_root, chroot, unshare, \
+         setns, kexec_load, kexec_file_load, personality, userfaultfd, perf_event_open, open_by_handle_at, keyctl",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -140,6 +147,8 @@ pub struct Config {
     pub watch: bool,
     /// Prefix of the watched system paths (`/` in a container).
     pub watch_root: PathBuf,
+    /// The opt-in syscall mode: names from `sys::seccomp::SYSCALLS` (empty: off, no filter).
+    pub syscalls: Vec<&'static str>,
 }
 
 impl Default for Config {
@@ -158,6 +167,7 @@ impl Default for Config {
             baseline: None,
             watch: true,
             watch_root: PathBuf::from("/"),
+            syscalls: Vec::new(),
         }
     }
 }
@@ -397,6 +407,9 @@ impl Config {
                         return Err(invalid(name, v));
                     }
                 }
+                "RUNWARDEN_SYSCALLS" => {
+                    c.syscalls = crate::sys::seccomp::parse_list(v).ok_or_else(|| invalid(name, v))?
+                }
                 "RUNWARDEN_MODE" => {
                     c.mode = match v.trim() {
                         "detect" => Mode::Detect,
@@ -596,6 +609,23 @@ mod tests {
         assert_eq!(parse_size("100000"), Some(100_000));
         assert_eq!(parse_size("1TB"), None);
         assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn syscall_mode() {
+        assert!(cfg(&[]).unwrap().syscalls.is_empty());
+        let c = cfg(&[("RUNWARDEN_SYSCALLS", "ptrace, connect,ptrace")]).unwrap();
+        assert_eq!(c.syscalls, vec!["ptrace", "connect"]);
+        for bad in ["conect", "connect,execve"] {
+            let msg = cfg(&[("RUNWARDEN_SYSCALLS", bad)]).unwrap_err().to_string();
+            assert!(
+                msg.starts_with(&format!("RUNWARDEN_SYSCALLS={bad:?}")) && msg.contains("keyctl"),
+                "{msg}"
+            );
+        }
+        // The documented list is the supported table.
+        let doc = expected("RUNWARDEN_SYSCALLS");
+        assert!(crate::sys::seccomp::SYSCALLS.iter().all(|d| doc.contains(&format!(" {}", d.name))), "{doc}");
     }
 
     #[test]

@@ -127,6 +127,11 @@ impl Detector {
         findings.into_iter().map(|f| self.emit(f)).sum()
     }
 
+    fn on_syscall(&mut self, e: &crate::event::SyscallEvent) -> u64 {
+        let findings = self.engine.evaluate_syscall(e, self.mode);
+        findings.into_iter().map(|f| self.emit(f)).sum()
+    }
+
     fn on_file(&mut self, e: &FileEvent) -> u64 {
         let findings = self.engine.evaluate_file(e, self.mode);
         findings.into_iter().map(|f| self.emit(f)).sum()
@@ -430,6 +435,39 @@ impl Worker {
                 if let Some(d) = self.detector.as_mut() {
                     self.stats.findings += d.on_file(&f);
                 }
+            }
+            ProcessEvent::Syscall(mut c) => {
+                // The opt-in syscall mode: the caller's program and lineage come from the table.
+                c.process = Some(crate::trace::enforce::actor_of(&self.table, c.pid));
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.on_syscall(&c);
+                }
+                // An internet connect is also a connection for the network rules (Stratum pools,
+                // IoC addresses): exact, before it happens, where the scanner may miss a short one.
+                let inet = matches!(c.detail.family.as_deref(), Some("inet" | "inet6"));
+                if let (true, "connect", Some(ip), Some(port)) =
+                    (inet, c.name, c.detail.address.clone(), c.detail.port)
+                {
+                    let conn = crate::event::ConnectionEvent {
+                        time: c.time,
+                        process: ExecEvent { sensor: Sensor::Seccomp, ..self.snapshot(c.pid, c.time) },
+                        protocol: if c.detail.protocol.as_deref() == Some("UDP") { "UDP" } else { "TCP" },
+                        local_ip: String::new(),
+                        local_port: 0,
+                        remote_ip: ip,
+                        remote_port: port,
+                        listening: false,
+                        inode: 0,
+                        main_process: false,
+                    };
+                    let ioc = self.intel.as_ref().is_some_and(|i| i.iocs.ips.contains(&conn.remote_ip));
+                    if let Some(d) = self.detector.as_mut() {
+                        let subject =
+                            ScanSubject::Connection { event: &conn, service_port: self.service_port, ioc };
+                        self.stats.findings += d.on_scan(EventKind::Connection, &conn.process, subject);
+                    }
+                }
+                log_event("syscall", &ProcessEvent::Syscall(c));
             }
             ProcessEvent::Finding(f) => {
                 if let Some(d) = self.detector.as_mut() {

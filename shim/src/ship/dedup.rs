@@ -37,7 +37,18 @@ fn key(f: &Finding) -> String {
     let args = p.map(|p| p.args.join("\u{1f}")).unwrap_or_default();
     // File findings: the same change to the same file (the process is often unknown).
     let files: Vec<String> = f.files.iter().map(|c| format!("{} {}", c.operation, c.path)).collect();
-    format!("{}\u{1e}{exe}\u{1e}{args}\u{1e}{}", f.rule.id, files.join("\u{1f}"))
+    // Connection findings: the same peer (a process dialling two bad addresses is two incidents).
+    let peers: Vec<String> = f
+        .connections
+        .iter()
+        .map(|c| format!("{:?}:{:?}", c.destination_ip, c.destination_port.unwrap_or(c.source_port)))
+        .collect();
+    format!(
+        "{}\u{1e}{exe}\u{1e}{args}\u{1e}{}\u{1e}{}",
+        f.rule.id,
+        files.join("\u{1f}"),
+        peers.join("\u{1f}")
+    )
 }
 
 fn summary(w: Window) -> Finding {
