@@ -113,6 +113,10 @@ fn scc_reverse_shell_through_a_fifo_and_nc() {
         "{stdin}"
     );
     assert!(p["stdio"]["stdout"].as_str().unwrap().contains(" through nc (pid "), "{p:#}");
+    // cat, which feeds the shell from the FIFO nc writes, is remote command execution's relay too.
+    let rce = one(&findings, "remote_command_stdio_rewired");
+    assert_eq!(rce["category"], "Execution: Possible Remote Command Execution Detected");
+    assert_eq!(rce["processes"][0]["name"], "cat");
     // The shell's ancestors name the pipeline.
     assert_eq!(f["ancestors"][0]["args"][0], "bash", "{f:#}");
 }
@@ -279,6 +283,29 @@ fn scc_added_malicious_library_loaded() {
     assert_eq!(f["externalUri"], format!("https://www.virustotal.com/gui/file/{sha}"));
     // The specific category replaces the generic one.
     assert!(by_rule(&findings, "added_library_loaded").is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn scc_modified_malicious_library_loaded() {
+    // The image baseline lists the library with other contents: it was changed after the build.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_scanning(dir.path());
+    let lib = dir.path().join("libgcrypt-helper.so.1");
+    let baseline = dir.path().join("baseline.json");
+    let listed = serde_json::json!({
+        "version": 1, "created": "2026-01-01T00:00:00Z", "root": "/",
+        "files": { lib.display().to_string(): {"sha256": "0".repeat(64), "size": 1, "mode": 420} }
+    });
+    std::fs::write(&baseline, listed.to_string()).unwrap();
+    cmd.env("RUNWARDEN_BASELINE", &baseline);
+    cmd.args(["--", "sh", "-c", &library_script(&lib, true)]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let findings = read_findings(&sink);
+    let f = one(&findings, "modified_malicious_library_loaded");
+    assert_eq!(f["category"], "Execution: Modified Malicious Library Loaded");
+    assert_eq!(f["severity"], "CRITICAL");
+    assert_eq!(f["processes"][0]["libraries"][0]["path"], lib.display().to_string());
+    assert!(by_rule(&findings, "added_malicious_library_loaded").is_empty(), "{findings:#?}");
 }
 
 #[test]
