@@ -117,6 +117,7 @@ fn scc_reverse_shell_through_a_fifo_and_nc() {
     let rce = one(&findings, "remote_command_stdio_rewired");
     assert_eq!(rce["category"], "Execution: Possible Remote Command Execution Detected");
     assert_eq!(rce["processes"][0]["name"], "cat");
+    assert_eq!(f["connections"][0]["destinationPort"], port, "the relay's connection: {f:#}");
     // The shell's ancestors name the pipeline.
     assert_eq!(f["ancestors"][0]["args"][0], "bash", "{f:#}");
 }

@@ -372,6 +372,28 @@ fn indicator_of(ev: &ExecEvent) -> Indicator {
     ind
 }
 
+/// The connection a socket descriptor's peer describes: "tcp 10.0.0.5:41234->203.0.113.7:4444
+/// ESTABLISHED" (also through a relay: "through nc (pid 42) to tcp ..."). None for listeners,
+/// unconnected and unix sockets.
+fn connection_of(fd: &super::model::Fd) -> Option<super::finding::Connection> {
+    if !(fd.inet && fd.remote) {
+        return None;
+    }
+    let desc = fd.peer.rsplit(" to ").next().unwrap_or(&fd.peer);
+    let mut words = desc.split_whitespace();
+    let proto = words.next()?;
+    let (local, remote) = words.next()?.split_once("->")?;
+    let local: std::net::SocketAddr = local.parse().ok()?;
+    let remote: std::net::SocketAddr = remote.parse().ok()?;
+    Some(super::finding::Connection {
+        protocol: if proto.starts_with("udp") { "UDP" } else { "TCP" }.to_string(),
+        source_ip: local.ip().to_string(),
+        source_port: local.port(),
+        destination_ip: Some(remote.ip().to_string()),
+        destination_port: Some(remote.port()),
+    })
+}
+
 /// The finding's action given the rule and the mode.
 pub fn action_for(rule: RuleAction, mode: Mode) -> Action {
     match (mode, rule) {
@@ -422,6 +444,18 @@ pub fn build_finding(
     f.processes = vec![process];
     f.ancestors = ev.ancestors.iter().map(ancestor_ref).collect();
     f.indicator = indicator_of(ev);
+    // A standard stream on an internet socket is the finding's connection (a reverse shell's peer).
+    for fd in [&model.proc.stdin, &model.proc.stdout] {
+        if let Some(c) = connection_of(fd) {
+            if !f
+                .connections
+                .iter()
+                .any(|x| x.destination_ip == c.destination_ip && x.destination_port == c.destination_port)
+            {
+                f.connections.push(c);
+            }
+        }
+    }
     // The VirusTotal link names the malicious script when there is one, else the binary.
     f.external_uri = ev
         .script
