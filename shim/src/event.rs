@@ -91,6 +91,9 @@ pub struct ConnectionEvent {
     pub inode: u64,
     /// The holder is the workload's main process (the service itself).
     pub main_process: bool,
+    /// The holder is a fork of the main process that runs the same program with the same arguments
+    /// (a pre-fork server's worker), filled in by the pipeline.
+    pub service_worker: bool,
 }
 
 /// A mapped library (`proc::maps`) with the process that mapped it.

@@ -382,6 +382,42 @@ helper.kill(); helper.wait()
     assert!(std::fs::metadata(format!("{}.1", log.display())).is_ok(), "the log never rotated");
 }
 
+#[test]
+fn pre_fork_workers_binding_their_own_sockets_are_the_service() {
+    // A pre-fork server without PORT: each forked worker binds the port itself (SO_REUSEPORT).
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_scanning(dir.path());
+    cmd.env_remove("PORT");
+    let probe = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let app = format!(
+        r#"
+import os, socket, time
+def serve():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("0.0.0.0", {port}))
+    s.listen()
+    time.sleep(2)
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        serve()
+        os._exit(0)
+    kids.append(pid)
+serve()
+for k in kids:
+    os.waitpid(k, 0)
+"#
+    );
+    cmd.args(["--", "python3", "-c", &app]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let findings = read_findings(&sink);
+    assert!(by_rule(&findings, "new_listening_socket").is_empty(), "{findings:#?}");
+}
+
 fn which(name: &str) -> std::path::PathBuf {
     let out = std::process::Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
     let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
