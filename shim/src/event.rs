@@ -305,6 +305,10 @@ pub struct Binary {
     pub ioc_family: Option<String>,
     #[serde(skip)]
     pub key: Option<FileKey>,
+    /// For a program with no path left (a memfd, a deleted file): the file itself, opened at the exec
+    /// stop, so it can be hashed after a short-lived process is gone.
+    #[serde(skip)]
+    pub held: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// A YARA rule that matched, with its `family` meta.

@@ -618,7 +618,11 @@ impl Worker {
 
     fn enrich(&mut self, e: &mut ExecEvent, with_script: bool) {
         if let Some(key) = e.binary.key {
-            let via_proc = self.cfg.proc_root.join(format!("{}/exe", e.pid));
+            // The program held open at the exec stop (memfd, deleted) is read through our own fd.
+            let via_proc = match &e.binary.held {
+                Some(f) => PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&**f))),
+                None => self.cfg.proc_root.join(format!("{}/exe", e.pid)),
+            };
             let by_path = PathBuf::from(&e.binary.path);
             e.binary.sha256 = self.hashes.hash(key, &[via_proc.as_path(), by_path.as_path()]);
             let ctime = u64::try_from(key.ctime_ns)
