@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::AuthError;
 use crate::config::ReadAuth;
-use crate::storage::query::{Filter, Page};
+use crate::storage::query::{Filter, FilterError, Page};
 use crate::storage::Instance;
 use crate::{export, model, Shared};
 
@@ -44,8 +44,8 @@ pub async fn read_guard(app: &Shared, headers: &HeaderMap) -> Result<(), Respons
     app.auth.check(headers).await.map(|_| ()).map_err(|e| auth_failure(&e, true))
 }
 
-pub fn filter_from(params: &[(String, String)]) -> Result<(Filter, Page), Response> {
-    Filter::from_params(params, model::now_us()).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+pub fn filter_from(params: &[(String, String)]) -> Result<(Filter, Page), FilterError> {
+    Filter::from_params(params, model::now_us())
 }
 
 fn storage_failure(e: crate::storage::StorageError) -> Response {
@@ -63,7 +63,7 @@ pub async fn list_findings(
     }
     let (filter, page) = match filter_from(&params) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let format = params.iter().rev().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("json");
     if !matches!(format, "json" | "csv") {
@@ -105,17 +105,23 @@ pub async fn get_finding(State(app): State<Shared>, headers: HeaderMap, Path(id)
     }
 }
 
-pub async fn counts(State(app): State<Shared>, headers: HeaderMap, Query(params): Query<Vec<(String, String)>>) -> Response {
+pub async fn counts(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
     if let Err(r) = read_guard(&app, &headers).await {
         return r;
     }
     let (filter, _) = match filter_from(&params) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match app.store.counts(&filter).await {
         Ok(c) => {
-            let obj = |v: &[(String, i64)]| Value::Object(v.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<Map<_, _>>());
+            let obj = |v: &[(String, i64)]| {
+                Value::Object(v.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<Map<_, _>>())
+            };
             Json(json!({ "total": c.total, "byCategory": obj(&c.by_category), "bySeverity": obj(&c.by_severity) }))
                 .into_response()
         }
@@ -155,11 +161,16 @@ pub fn instance_json(i: &Instance, now_us: i64) -> Value {
     v
 }
 
-pub async fn instances(State(app): State<Shared>, headers: HeaderMap, Query(params): Query<Vec<(String, String)>>) -> Response {
+pub async fn instances(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
     if let Err(r) = read_guard(&app, &headers).await {
         return r;
     }
-    let status = params.iter().find(|(k, _)| k == "status").map(|(_, v)| v.as_str()).filter(|s| !s.is_empty());
+    let status =
+        params.iter().find(|(k, _)| k == "status").map(|(_, v)| v.as_str()).filter(|s| !s.is_empty());
     if let Some(s) = status {
         if !matches!(s, "live" | "silent" | "ended") {
             return error(StatusCode::BAD_REQUEST, format!("status={s:?}: expected live, silent or ended"));

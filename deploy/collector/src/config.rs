@@ -122,10 +122,16 @@ impl Config {
             }
         }
         let get = |name: &str| {
-            vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).filter(|v| !v.is_empty())
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
         };
         let addr = match (get("COLLECTOR_ADDR"), get("PORT")) {
-            (Some(a), _) => a.parse().map_err(|e| invalid("COLLECTOR_ADDR", &a, format!("not HOST:PORT ({e})")))?,
+            (Some(a), _) => {
+                a.parse().map_err(|e| invalid("COLLECTOR_ADDR", &a, format!("not HOST:PORT ({e})")))?
+            }
             // Cloud Run says which port through $PORT and expects every interface.
             (None, Some(p)) => {
                 let port: u16 = p.parse().map_err(|e| invalid("PORT", &p, format!("not a port ({e})")))?;
@@ -138,7 +144,11 @@ impl Config {
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
-            return Err(invalid("DATABASE_URL", &database_url, "expected sqlite://PATH or postgres://...".into()));
+            return Err(invalid(
+                "DATABASE_URL",
+                &database_url,
+                "expected sqlite://PATH or postgres://...".into(),
+            ));
         }
         let tokens = match get("COLLECTOR_TOKENS_FILE") {
             Some(path) => read_tokens(&path)?,
@@ -146,7 +156,8 @@ impl Config {
         };
         let google = match get("COLLECTOR_GOOGLE_AUDIENCE") {
             Some(audience) => {
-                let jwks_url = get("COLLECTOR_GOOGLE_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.to_string());
+                let jwks_url =
+                    get("COLLECTOR_GOOGLE_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.to_string());
                 if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://")) {
                     return Err(invalid("COLLECTOR_GOOGLE_JWKS_URL", &jwks_url, "not an http(s) URL".into()));
                 }
@@ -191,7 +202,9 @@ impl Config {
             }
         };
         let size = |var: &'static str, default: usize| match get(var) {
-            Some(v) => parse_size(&v).ok_or_else(|| invalid(var, &v, "expected a size like 4MiB, 512KiB".into())),
+            Some(v) => {
+                parse_size(&v).ok_or_else(|| invalid(var, &v, "expected a size like 4MiB, 512KiB".into()))
+            }
             None => Ok(default),
         };
         let max_body_bytes = size("COLLECTOR_MAX_BODY", DEFAULT_MAX_BODY_BYTES)?;
@@ -242,8 +255,11 @@ fn parse_bool(var: &'static str, v: &str) -> Result<bool> {
 /// One token per line; blank lines and `#` comments skipped (a Secret Manager secret mounted as a file).
 fn read_tokens(path: &str) -> Result<Vec<String>> {
     let var = "COLLECTOR_TOKENS_FILE";
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::TokensFile { var, path: path.to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TokensFile {
+        var,
+        path: path.to_string(),
+        source,
+    })?;
     let tokens: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -254,7 +270,11 @@ fn read_tokens(path: &str) -> Result<Vec<String>> {
         return Err(invalid(var, path, "the file holds no token".into()));
     }
     if let Some(n) = tokens.iter().position(|t| t.chars().count() < MIN_TOKEN_CHARS) {
-        return Err(invalid(var, path, format!("token on non-comment line {} is shorter than {MIN_TOKEN_CHARS} characters", n + 1)));
+        return Err(invalid(
+            var,
+            path,
+            format!("token on non-comment line {} is shorter than {MIN_TOKEN_CHARS} characters", n + 1),
+        ));
     }
     Ok(tokens)
 }
@@ -303,8 +323,9 @@ mod tests {
     fn cloud_run_port_needs_auth() {
         let e = Config::from_vars(&vars(&[("PORT", "8080")])).unwrap_err();
         assert!(matches!(e, ConfigError::NoAuth { .. }), "{e}");
-        let c = Config::from_vars(&vars(&[("PORT", "9000"), ("COLLECTOR_GOOGLE_AUDIENCE", "https://c.run.app")]))
-            .unwrap();
+        let c =
+            Config::from_vars(&vars(&[("PORT", "9000"), ("COLLECTOR_GOOGLE_AUDIENCE", "https://c.run.app")]))
+                .unwrap();
         assert_eq!(c.addr, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(c.read_auth, ReadAuth::Ingest);
         assert_eq!(c.google.unwrap().jwks_url, GOOGLE_JWKS_URL);

@@ -25,21 +25,30 @@ pub async fn post_findings(State(app): State<Shared>, headers: HeaderMap, body: 
     if let Err(e) = app.auth.check(&headers).await {
         return auth_failure(&e, false);
     }
-    let header_str = |name| headers.get(name).map(|v: &header::HeaderValue| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let header_str = |name| {
+        headers.get(name).map(|v: &header::HeaderValue| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+    };
     if let Some(ct) = header_str(header::CONTENT_TYPE) {
         if !ct.starts_with("application/json") {
-            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("Content-Type {ct:?}: expected application/json"));
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Type {ct:?}: expected application/json"),
+            );
         }
     }
     let gzip = match header_str(header::CONTENT_ENCODING).as_deref() {
         None | Some("identity") => false,
         Some("gzip") => true,
         Some(other) => {
-            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("Content-Encoding {other:?}: expected gzip or none"))
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Encoding {other:?}: expected gzip or none"),
+            )
         }
     };
     let max = app.config.max_body_bytes;
-    let too_large = || error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {max} bytes (COLLECTOR_MAX_BODY)"));
+    let too_large =
+        || error(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {max} bytes (COLLECTOR_MAX_BODY)"));
     if header_str(header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > max) {
         return too_large();
     }
@@ -54,7 +63,7 @@ pub async fn post_findings(State(app): State<Shared>, headers: HeaderMap, body: 
                 decoded = b;
                 &decoded
             }
-            Err(resp) => return resp,
+            Err((status, reason)) => return error(status, reason),
         }
     } else {
         &raw
@@ -89,15 +98,17 @@ pub async fn post_findings(State(app): State<Shared>, headers: HeaderMap, body: 
 }
 
 /// Inflates a gzip body, refusing more than `max` bytes of output.
-fn inflate(raw: &[u8], max: usize) -> Result<Vec<u8>, Response> {
+fn inflate(raw: &[u8], max: usize) -> Result<Vec<u8>, (StatusCode, String)> {
     let mut out = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     match flate2::read::GzDecoder::new(raw).take(limit).read_to_end(&mut out) {
-        Ok(_) if out.len() > max => Err(error(
+        Ok(_) if out.len() > max => Err((
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("gzip body inflates to more than {max} bytes (COLLECTOR_MAX_DECODED)"),
         )),
         Ok(_) => Ok(out),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("Content-Encoding gzip but the body is not gzip: {e}"))),
+        Err(e) => {
+            Err((StatusCode::BAD_REQUEST, format!("Content-Encoding gzip but the body is not gzip: {e}")))
+        }
     }
 }

@@ -86,6 +86,7 @@ impl<S: Subscriber> Layer<S> for CloudLoggingLayer {
 
 /// Installs the global logger; later calls (tests) are no-ops.
 pub fn init(level: Level) {
-    let subscriber = tracing_subscriber::registry().with(LevelFilter::from_level(level)).with(CloudLoggingLayer);
+    let subscriber =
+        tracing_subscriber::registry().with(LevelFilter::from_level(level)).with(CloudLoggingLayer);
     let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -134,7 +134,8 @@ impl Rejection {
 
 /// Parses and checks a (decompressed) request body.
 pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<Batch, Rejection> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| Rejection::body(format!("invalid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| Rejection::body(format!("invalid JSON: {e}")))?;
     let Value::Object(mut top) = value else {
         return Err(Rejection::body("the body must be a JSON object {\"findings\": [...]}"));
     };
@@ -142,7 +143,9 @@ pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<Batch, Rejection
         Some(Value::Array(a)) => a,
         Some(Value::Null) | None if top.contains_key("heartbeat") => Vec::new(),
         Some(_) => return Err(Rejection::body("\"findings\" must be an array")),
-        None => return Err(Rejection::body("missing \"findings\" (an array, may be empty with a heartbeat)")),
+        None => {
+            return Err(Rejection::body("missing \"findings\" (an array, may be empty with a heartbeat)"))
+        }
     };
     if findings.len() > max_findings {
         return Err(Rejection::body(format!(
@@ -150,11 +153,8 @@ pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<Batch, Rejection
             findings.len()
         )));
     }
-    let findings = findings
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| parse_finding(i, v))
-        .collect::<Result<Vec<_>, _>>()?;
+    let findings =
+        findings.into_iter().enumerate().map(|(i, v)| parse_finding(i, v)).collect::<Result<Vec<_>, _>>()?;
     let heartbeat = match top.remove("heartbeat") {
         None | Some(Value::Null) => None,
         Some(v) => Some(parse_heartbeat(v)?),
@@ -164,7 +164,11 @@ pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<Batch, Rejection
 
 fn parse_finding(i: usize, v: Value) -> Result<Finding, Rejection> {
     let Value::Object(obj) = &v else {
-        return Err(Rejection { reason: format!("findings[{i}]: not a JSON object"), index: Some(i), field: None });
+        return Err(Rejection {
+            reason: format!("findings[{i}]: not a JSON object"),
+            index: Some(i),
+            field: None,
+        });
     };
     let at = |field: &str, reason: &str| Rejection::at(Some(i), field, reason);
     let id = id_field(obj, "findingId").map_err(|r| at("findingId", r))?;
@@ -180,7 +184,8 @@ fn parse_finding(i: usize, v: Value) -> Result<Finding, Rejection> {
         Some(_) => return Err(at("severity", "must be a string")),
         None => return Err(at("severity", "missing")),
     };
-    let event_time_us = time_field(obj, "eventTime", true).map_err(|r| at("eventTime", r))?.unwrap_or_default();
+    let event_time_us =
+        time_field(obj, "eventTime", true).map_err(|r| at("eventTime", r))?.unwrap_or_default();
     let resource = match obj.get("resource") {
         None => Resource::default(),
         Some(r) => parse_resource(r).map_err(|(f, r)| at(&format!("resource.{f}"), r))?,
@@ -295,7 +300,9 @@ fn id_field(obj: &Map<String, Value>, field: &str) -> Result<String, &'static st
 
 fn time_field(obj: &Map<String, Value>, field: &str, required: bool) -> Result<Option<i64>, &'static str> {
     match obj.get(field) {
-        Some(Value::String(s)) => parse_time(s).map(Some).ok_or("must be an RFC 3339 UTC time like 2026-11-22T23:59:59.123456Z"),
+        Some(Value::String(s)) => {
+            parse_time(s).map(Some).ok_or("must be an RFC 3339 UTC time like 2026-11-22T23:59:59.123456Z")
+        }
         Some(_) => Err("must be a string"),
         None if required => Err("missing"),
         None => Ok(None),
@@ -417,7 +424,9 @@ mod tests {
         assert_eq!(r.index, Some(1));
         assert_eq!(r.field.as_deref(), Some("severity"));
         assert!(r.reason.starts_with("findings[1].severity"), "{}", r.reason);
-        for (field, value) in [("findingId", json!(7)), ("eventTime", json!("yesterday")), ("category", json!(""))] {
+        for (field, value) in
+            [("findingId", json!(7)), ("eventTime", json!("yesterday")), ("category", json!(""))]
+        {
             let mut bad = finding("x");
             bad[field] = value;
             let r = parse_batch(json!({"findings": [bad]}).to_string().as_bytes(), 10).unwrap_err();

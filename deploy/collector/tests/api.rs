@@ -17,7 +17,13 @@ fn ingest_query_and_redelivery() {
         let c = collector_on(db);
         let a = finding("Reverse Shell", "CRITICAL", "api", "i-1", "2026-11-20T10:00:00.000001Z");
         let b = finding("Added Binary Executed", "LOW", "api", "i-2", "2026-11-21T10:00:00Z");
-        let d = finding("Execution: Program Run from Temporary Directory", "MEDIUM", "worker", "i-3", "2026-11-22T10:00:00Z");
+        let d = finding(
+            "Execution: Program Run from Temporary Directory",
+            "MEDIUM",
+            "worker",
+            "i-3",
+            "2026-11-22T10:00:00Z",
+        );
         let (st, resp) = post_json(&c, &json!({ "findings": [a, b, d] }), None);
         assert_eq!((st, &resp), (200, &json!({ "accepted": 3, "duplicates": 0 })), "{name}");
 
@@ -30,7 +36,11 @@ fn ingest_query_and_redelivery() {
         assert_eq!(st, 200, "{name}");
         assert_eq!(all["total"], 4, "{name}");
         // Newest first, stored exactly as sent.
-        assert_eq!(ids(&all), [&e, &d, &b, &a].map(|f| f["findingId"].as_str().unwrap().to_string()), "{name}");
+        assert_eq!(
+            ids(&all),
+            [&e, &d, &b, &a].map(|f| f["findingId"].as_str().unwrap().to_string()),
+            "{name}"
+        );
         assert_eq!(all["findings"][3], a, "{name}");
 
         let count = |q: &str| get_json(&c, &format!("/v1/findings?{q}")).1["total"].as_i64().unwrap();
@@ -61,7 +71,11 @@ fn ingest_query_and_redelivery() {
 
         let (st, counts) = get_json(&c, "/v1/counts?service=api");
         assert_eq!(st, 200);
-        assert_eq!(counts, json!({ "total": 2, "byCategory": { "Added Binary Executed": 1, "Reverse Shell": 1 }, "bySeverity": { "CRITICAL": 1, "LOW": 1 } }), "{name}");
+        assert_eq!(
+            counts,
+            json!({ "total": 2, "byCategory": { "Added Binary Executed": 1, "Reverse Shell": 1 }, "bySeverity": { "CRITICAL": 1, "LOW": 1 } }),
+            "{name}"
+        );
 
         // CSV export with the same filter.
         let resp = agent().get(&c.url("/v1/findings?format=csv&severity=CRITICAL")).call().unwrap();
@@ -70,7 +84,13 @@ fn ingest_query_and_redelivery() {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3, "{name}: {csv}");
         assert!(lines[0].starts_with("findingId,eventTime,severity,category"), "{csv}");
-        assert!(lines[1].starts_with(&format!("{},2026-11-23T10:00:00.000000Z,CRITICAL,Reverse Shell,worker", e["findingId"].as_str().unwrap())), "{csv}");
+        assert!(
+            lines[1].starts_with(&format!(
+                "{},2026-11-23T10:00:00.000000Z,CRITICAL,Reverse Shell,worker",
+                e["findingId"].as_str().unwrap()
+            )),
+            "{csv}"
+        );
         assert!(lines[1].contains("/usr/bin/dash"), "{csv}");
 
         // Bad query parameters name themselves.
@@ -81,7 +101,11 @@ fn ingest_query_and_redelivery() {
         }
 
         // Retention: findings whose event is older than the cutoff go.
-        let deleted = c.block_on(c.app.store.purge(runwarden_collector::model::parse_time("2026-11-21T12:00:00Z").unwrap())).unwrap();
+        let deleted = c
+            .block_on(
+                c.app.store.purge(runwarden_collector::model::parse_time("2026-11-21T12:00:00Z").unwrap()),
+            )
+            .unwrap();
         assert_eq!(deleted, 2, "{name}");
         assert_eq!(count(""), 2, "{name}");
     }
@@ -102,31 +126,48 @@ fn gzip_bodies_and_heartbeats() {
                 .set("Content-Encoding", "gzip")
                 .send_bytes(&gzip(body.to_string().as_bytes())),
         );
-        assert_eq!((st, resp), (200, json!({ "accepted": 1, "duplicates": 0, "heartbeat": "recorded" })), "{name}");
+        assert_eq!(
+            (st, resp),
+            (200, json!({ "accepted": 1, "duplicates": 0, "heartbeat": "recorded" })),
+            "{name}"
+        );
         // The same batch again (a retry): nothing new.
         let (_, resp) = post_json(&c, &body, None);
         assert_eq!(resp, json!({ "accepted": 0, "duplicates": 1, "heartbeat": "duplicate" }), "{name}");
 
         // Heartbeat-only batches; one instance that will go silent (1 s interval), one that ended, and
         // one without an instance id (keyed by service/revision).
-        for hb in [heartbeat(Some("i-quiet"), "api", 1, false), heartbeat(Some("i-done"), "api", 1, true), heartbeat(None, "local", 60, false)] {
+        for hb in [
+            heartbeat(Some("i-quiet"), "api", 1, false),
+            heartbeat(Some("i-done"), "api", 1, true),
+            heartbeat(None, "local", 60, false),
+        ] {
             let (st, resp) = post_json(&c, &json!({ "findings": [], "heartbeat": hb }), None);
             assert_eq!((st, &resp["heartbeat"]), (200, &json!("recorded")), "{name}");
         }
-        let (st, resp) = post_json(&c, &json!({ "heartbeat": heartbeat(Some("i-live"), "api", 60, false) }), None);
+        let (st, resp) =
+            post_json(&c, &json!({ "heartbeat": heartbeat(Some("i-live"), "api", 60, false) }), None);
         assert_eq!((st, &resp["heartbeat"]), (200, &json!("recorded")), "{name}: a batch may omit findings");
         std::thread::sleep(std::time::Duration::from_millis(2700));
         let (st, list) = get_json(&c, "/v1/instances");
         assert_eq!(st, 200);
         let status = |key: &str| {
-            list["instances"].as_array().unwrap().iter().find(|i| i["instanceKey"] == key).map(|i| i["status"].clone())
+            list["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["instanceKey"] == key)
+                .map(|i| i["status"].clone())
         };
         assert_eq!(status("i-live"), Some(json!("live")), "{name}: {list}");
         assert_eq!(status("i-quiet"), Some(json!("silent")), "{name}: {list}");
         assert_eq!(status("i-done"), Some(json!("ended")), "{name}: {list}");
         assert_eq!(status("local/local-00001-abc"), Some(json!("live")), "{name}: {list}");
         let i = list["instances"].as_array().unwrap().iter().find(|i| i["instanceKey"] == "i-live").unwrap();
-        assert_eq!((&i["sensor"], &i["counts"]["delivered"], &i["service"]), (&json!("ptrace"), &json!(2), &json!("api")));
+        assert_eq!(
+            (&i["sensor"], &i["counts"]["delivered"], &i["service"]),
+            (&json!("ptrace"), &json!(2), &json!("api"))
+        );
         let (_, silent) = get_json(&c, "/v1/instances?status=silent");
         assert_eq!(silent["instances"].as_array().unwrap().len(), 1, "{name}");
     }
@@ -150,12 +191,20 @@ fn malformed_and_oversized_bodies_are_4xx_with_a_reason() {
     let mut bad = good.clone();
     bad["findingId"] = json!("other");
     bad["eventTime"] = json!("yesterday");
-    let cases: Vec<(Vec<u8>, &str, Option<&str>, u16, &str)> = vec![
+    // (body, Content-Type, Content-Encoding, expected status, expected words in the reason)
+    type Case<'a> = (Vec<u8>, &'a str, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (b"{\"findings\": [".to_vec(), "application/json", None, 400, "invalid JSON"),
         (b"not json".to_vec(), "application/json", None, 400, "invalid JSON"),
         (b"[]".to_vec(), "application/json", None, 400, "JSON object"),
         (b"{\"findings\": {}}".to_vec(), "application/json", None, 400, "must be an array"),
-        (json!({ "findings": [good, bad] }).to_string().into_bytes(), "application/json", None, 400, "findings[1].eventTime"),
+        (
+            json!({ "findings": [good, bad] }).to_string().into_bytes(),
+            "application/json",
+            None,
+            400,
+            "findings[1].eventTime",
+        ),
         (b"{}".to_vec(), "text/plain", None, 415, "Content-Type"),
         (b"{}".to_vec(), "application/json", Some("br"), 415, "Content-Encoding"),
         (b"{\"findings\": []}".to_vec(), "application/json", Some("gzip"), 400, "not gzip"),

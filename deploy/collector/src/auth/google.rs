@@ -94,7 +94,8 @@ impl GoogleVerifier {
             _ => bad(&e.to_string()),
         })?;
         let claims = data.claims;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
         if claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECONDS) {
             return Err(bad("issued in the future"));
         }
@@ -173,7 +174,10 @@ mod tests {
 
     #[test]
     fn cache_control() {
-        assert_eq!(max_age("public, max-age=23169, must-revalidate, no-transform"), Some(Duration::from_secs(23169)));
+        assert_eq!(
+            max_age("public, max-age=23169, must-revalidate, no-transform"),
+            Some(Duration::from_secs(23169))
+        );
         assert_eq!(max_age("no-cache"), None);
     }
 }

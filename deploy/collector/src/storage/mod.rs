@@ -142,7 +142,8 @@ pub struct Store {
     read: AnyPool,
 }
 
-const INSERT_FINDING: &str = "INSERT INTO findings (finding_id, event_time, received_at, category, severity, \
+const INSERT_FINDING: &str =
+    "INSERT INTO findings (finding_id, event_time, received_at, category, severity, \
      severity_rank, project_id, location, service, revision, instance_id, action, rule_id, description, \
      search_text, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (finding_id) DO NOTHING";
@@ -229,7 +230,12 @@ impl Store {
 
     /// Stores a batch in one transaction: all of it or (on a database error) none of it, so a retry
     /// after a failure delivers the rest and counts the already-stored as duplicates.
-    pub async fn ingest(&self, findings: &[Finding], heartbeat: Option<&Heartbeat>, now_us: i64) -> Result<Ingested> {
+    pub async fn ingest(
+        &self,
+        findings: &[Finding],
+        heartbeat: Option<&Heartbeat>,
+        now_us: i64,
+    ) -> Result<Ingested> {
         let mut tx = self.write.begin().await.map_err(q("begin"))?;
         let mut out = Ingested::default();
         for f in findings {
@@ -299,8 +305,13 @@ impl Store {
         );
         let mut all = params.clone();
         all.extend([Param::Int(page.limit), Param::Int(page.offset)]);
-        let rows = bind_all(sqlx::query(&sql), &all).fetch_all(&self.read).await.map_err(q("list findings"))?;
-        let listed = rows.iter().map(listed).collect::<std::result::Result<Vec<_>, _>>().map_err(q("read finding row"))?;
+        let rows =
+            bind_all(sqlx::query(&sql), &all).fetch_all(&self.read).await.map_err(q("list findings"))?;
+        let listed = rows
+            .iter()
+            .map(listed)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(q("read finding row"))?;
         let total: i64 = bind_all(sqlx::query(&format!("SELECT COUNT(*) AS n FROM findings{cond}")), &params)
             .fetch_one(&self.read)
             .await
@@ -312,7 +323,11 @@ impl Store {
     /// The finding as received.
     pub async fn get(&self, id: &str) -> Result<Option<Listed>> {
         let sql = format!("SELECT {LIST_COLUMNS} FROM findings WHERE finding_id = $1");
-        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.read).await.map_err(q("get finding"))?;
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(q("get finding"))?;
         row.as_ref().map(listed).transpose().map_err(q("read finding row"))
     }
 
@@ -323,10 +338,15 @@ impl Store {
         };
         let mut out = Counts::default();
         for (col, dest) in [("category", &mut out.by_category), ("severity", &mut out.by_severity)] {
-            let rows =
-                bind_all(sqlx::query(&group(col)), &params).fetch_all(&self.read).await.map_err(q("count findings"))?;
+            let rows = bind_all(sqlx::query(&group(col)), &params)
+                .fetch_all(&self.read)
+                .await
+                .map_err(q("count findings"))?;
             for r in rows {
-                dest.push((r.try_get("k").map_err(q("read count"))?, r.try_get("n").map_err(q("read count"))?));
+                dest.push((
+                    r.try_get("k").map_err(q("read count"))?,
+                    r.try_get("n").map_err(q("read count"))?,
+                ));
             }
         }
         out.total = out.by_severity.iter().map(|(_, n)| n).sum();
@@ -339,7 +359,10 @@ impl Store {
             .fetch_all(&self.read)
             .await
             .map_err(q("list categories"))?;
-        rows.iter().map(|r| r.try_get("category")).collect::<std::result::Result<_, _>>().map_err(q("read category"))
+        rows.iter()
+            .map(|r| r.try_get("category"))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(q("read category"))
     }
 
     /// Instances, most recently heard first.

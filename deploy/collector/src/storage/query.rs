@@ -66,19 +66,35 @@ impl Filter {
                 "category" => f.categories.push(v.to_string()),
                 "severity" => {
                     for s in v.split(',') {
-                        f.severities.push(Severity::parse(s.trim()).ok_or(err("expected CRITICAL, HIGH, MEDIUM or LOW"))?);
+                        f.severities.push(
+                            Severity::parse(s.trim()).ok_or(err("expected CRITICAL, HIGH, MEDIUM or LOW"))?,
+                        );
                     }
                 }
                 "service" => f.service = Some(v.to_string()),
                 "revision" => f.revision = Some(v.to_string()),
                 "instance" => f.instance = Some(v.to_string()),
-                "since" => f.since_us = Some(parse_when(v, now_us).ok_or(err("expected RFC 3339 UTC or a duration like 24h"))?),
-                "until" => f.until_us = Some(parse_when(v, now_us).ok_or(err("expected RFC 3339 UTC or a duration like 24h"))?),
+                "since" => {
+                    f.since_us = Some(
+                        parse_when(v, now_us).ok_or(err("expected RFC 3339 UTC or a duration like 24h"))?,
+                    )
+                }
+                "until" => {
+                    f.until_us = Some(
+                        parse_when(v, now_us).ok_or(err("expected RFC 3339 UTC or a duration like 24h"))?,
+                    )
+                }
                 "q" => f.text = Some(v.to_string()),
                 "limit" => {
-                    page.limit = v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or(err("expected 1 to 10000"))?
+                    page.limit = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or(err("expected 1 to 10000"))?
                 }
-                "offset" => page.offset = v.parse().ok().filter(|n: &i64| *n >= 0).ok_or(err("expected 0 or more"))?,
+                "offset" => {
+                    page.offset = v.parse().ok().filter(|n: &i64| *n >= 0).ok_or(err("expected 0 or more"))?
+                }
                 // Read by the handlers (export format, detail tab), not a filter.
                 "format" | "tab" => {}
                 _ => return Err(err("unknown parameter")),
@@ -101,11 +117,16 @@ impl Filter {
             conds.push(format!("category IN ({})", ph.join(", ")));
         }
         if !self.severities.is_empty() {
-            let ph: Vec<String> =
-                self.severities.iter().map(|s| next(Param::Text(s.as_str().to_string()), &mut params)).collect();
+            let ph: Vec<String> = self
+                .severities
+                .iter()
+                .map(|s| next(Param::Text(s.as_str().to_string()), &mut params))
+                .collect();
             conds.push(format!("severity IN ({})", ph.join(", ")));
         }
-        for (col, v) in [("service", &self.service), ("revision", &self.revision), ("instance_id", &self.instance)] {
+        for (col, v) in
+            [("service", &self.service), ("revision", &self.revision), ("instance_id", &self.instance)]
+        {
             if let Some(v) = v {
                 let ph = next(Param::Text(v.clone()), &mut params);
                 conds.push(format!("{col} = {ph}"));
@@ -135,7 +156,8 @@ impl Filter {
         let mut out = Vec::new();
         out.extend(self.categories.iter().map(|c| ("category", c.clone())));
         out.extend(self.severities.iter().map(|s| ("severity", s.as_str().to_string())));
-        for (k, v) in [("service", &self.service), ("revision", &self.revision), ("instance", &self.instance)] {
+        for (k, v) in [("service", &self.service), ("revision", &self.revision), ("instance", &self.instance)]
+        {
             if let Some(v) = v {
                 out.push((k, v.clone()));
             }
@@ -244,7 +266,13 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        for (k, v) in [("severity", "SEVERE"), ("since", "last week"), ("limit", "0"), ("limit", "x"), ("sevrity", "LOW")] {
+        for (k, v) in [
+            ("severity", "SEVERE"),
+            ("since", "last week"),
+            ("limit", "0"),
+            ("limit", "x"),
+            ("sevrity", "LOW"),
+        ] {
             let e = Filter::from_params(&p(&[(k, v)]), 0).unwrap_err();
             assert_eq!(e.param, k);
         }

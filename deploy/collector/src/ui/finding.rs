@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::list::encode_path;
-use super::{esc, error_page, page, time, Nav};
+use super::{error_page, esc, page, time, Nav};
 use crate::api::read_guard;
 use crate::Shared;
 
@@ -89,12 +89,30 @@ fn summary(b: &mut String, v: &Value, event_time_us: i64) {
     row(b, "State", s(v, "state"));
     row(b, "Action", s(v, "action"));
     let rule = &v["rule"];
-    row(b, "Rule", &[s(rule, "id"), s(rule, "source")].iter().filter(|x| !x.is_empty()).cloned().collect::<Vec<_>>().join(" from "));
+    row(
+        b,
+        "Rule",
+        &[s(rule, "id"), s(rule, "source")]
+            .iter()
+            .filter(|x| !x.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" from "),
+    );
     let m = &v["mitreAttack"];
-    let techniques = m["primaryTechniques"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
-    row(b, "MITRE ATT&CK", &format!("{} {}", s(m, "primaryTactic"), techniques.unwrap_or_default()).trim().to_string());
+    let techniques = m["primaryTechniques"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+    row(b, "MITRE ATT&CK", format!("{} {}", s(m, "primaryTactic"), techniques.unwrap_or_default()).trim());
     let r = &v["resource"];
-    for (label, key) in [("Service", "service"), ("Revision", "revision"), ("Instance", "instanceId"), ("Project", "projectId"), ("Location", "location"), ("Resource", "name")] {
+    for (label, key) in [
+        ("Service", "service"),
+        ("Revision", "revision"),
+        ("Instance", "instanceId"),
+        ("Project", "projectId"),
+        ("Location", "location"),
+        ("Resource", "name"),
+    ] {
         row(b, label, s(r, key));
     }
     if let Some(c) = v["containers"].get(0) {
@@ -111,11 +129,25 @@ fn summary(b: &mut String, v: &Value, event_time_us: i64) {
         b.push_str("<h2>Process tree</h2><ul class=\"tree\" id=\"process-tree\">");
         let mut depth = 0;
         for a in ancestors.iter().rev() {
-            let _ = write!(b, "<li style=\"padding-left:{}ch\">{} [{}] {}</li>", depth * 2, if depth > 0 { "└─" } else { "" }, a["pid"], esc(&args_or_path(a)));
+            let _ = write!(
+                b,
+                "<li style=\"padding-left:{}ch\">{} [{}] {}</li>",
+                depth * 2,
+                if depth > 0 { "└─" } else { "" },
+                a["pid"],
+                esc(&args_or_path(a))
+            );
             depth += 1;
         }
         for p in &processes {
-            let _ = write!(b, "<li style=\"padding-left:{}ch\"><b>{} [{}] {}</b></li>", depth * 2, if depth > 0 { "└─" } else { "" }, p["pid"], esc(&args_or_path(p)));
+            let _ = write!(
+                b,
+                "<li style=\"padding-left:{}ch\"><b>{} [{}] {}</b></li>",
+                depth * 2,
+                if depth > 0 { "└─" } else { "" },
+                p["pid"],
+                esc(&args_or_path(p))
+            );
         }
         b.push_str("</ul>");
     }
@@ -138,10 +170,12 @@ fn summary(b: &mut String, v: &Value, event_time_us: i64) {
             b.push_str("</dl>");
             let contents = s(script, "contents");
             if !contents.is_empty() {
-                let excerpt: String = contents.lines().take(SCRIPT_EXCERPT_LINES).collect::<Vec<_>>().join("\n");
+                let excerpt: String =
+                    contents.lines().take(SCRIPT_EXCERPT_LINES).collect::<Vec<_>>().join("\n");
                 let excerpt: String = excerpt.chars().take(SCRIPT_EXCERPT_CHARS).collect();
                 let more = excerpt.len() < contents.trim_end().len() || script["contentsTruncated"] == true;
-                let _ = write!(b, "<pre id=\"script\">{}{}</pre>", esc(&excerpt), if more { "\n…" } else { "" });
+                let _ =
+                    write!(b, "<pre id=\"script\">{}{}</pre>", esc(&excerpt), if more { "\n…" } else { "" });
             }
         }
         if let Some(stdio) = p["stdio"].as_object() {
@@ -170,14 +204,21 @@ fn summary(b: &mut String, v: &Value, event_time_us: i64) {
     if let Some(files) = v["files"].as_array().filter(|f| !f.is_empty()) {
         b.push_str("<h2>Files</h2><table><tr><th>Operation</th><th>Path</th><th>SHA-256</th></tr>");
         for f in files {
-            let _ = write!(b, "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", esc(s(f, "operation")), esc(s(f, "path")), esc(s(f, "sha256")));
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(s(f, "operation")),
+                esc(s(f, "path")),
+                esc(s(f, "sha256"))
+            );
         }
         b.push_str("</table>");
     }
     let ind = &v["indicator"];
     let mut indicators: Vec<String> = Vec::new();
     for key in ["ipAddresses", "domains", "uris"] {
-        indicators.extend(ind[key].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string));
+        indicators
+            .extend(ind[key].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string));
     }
     for sig in ind["signatures"].as_array().into_iter().flatten() {
         indicators.extend(sig["yaraRuleSignature"]["yaraRule"].as_str().map(|r| format!("YARA rule {r}")));
@@ -229,10 +270,20 @@ fn virustotal(v: &Value) -> Option<String> {
 fn next_steps(category: &str, v: &Value) -> Vec<String> {
     let c = category.to_lowercase();
     let mut out = vec!["Check whether this was expected (a deploy step, someone debugging). If not, treat the instance as compromised.".to_string()];
-    if c.contains("shell") || c.contains("remote") || c.contains("netcat") || c.contains("socat") || c.contains("listening") {
+    if c.contains("shell")
+        || c.contains("remote")
+        || c.contains("netcat")
+        || c.contains("socat")
+        || c.contains("listening")
+    {
         out.push("Find the peer in Connections and block it at the VPC egress firewall; search the service's request logs around the event time for the request that started it (the exploited endpoint).".into());
     }
-    if c.contains("binary") || c.contains("library") || c.contains("fileless") || c.contains("temporary") || c.contains("malicious") {
+    if c.contains("binary")
+        || c.contains("library")
+        || c.contains("fileless")
+        || c.contains("temporary")
+        || c.contains("malicious")
+    {
         out.push("Look the hash up on VirusTotal and find how the file arrived (a download tool or a write in the findings just before this one).".into());
     }
     if c.contains("credential") || c.contains("metadata token") {
@@ -241,7 +292,11 @@ fn next_steps(category: &str, v: &Value) -> Vec<String> {
     if c.contains("mining") || c.contains("stratum") {
         out.push("Block the mining pool's address, check CPU use and billing for the service, and find the entry point.".into());
     }
-    if c.contains("escape") || c.contains("privilege escalation") || c.contains("kernel module") || c.contains("tampering") {
+    if c.contains("escape")
+        || c.contains("privilege escalation")
+        || c.contains("kernel module")
+        || c.contains("tampering")
+    {
         out.push("Look for other findings from the same instance and revision: an escape or escalation attempt usually follows an earlier foothold.".into());
     }
     if s(v, "action") == "ALERT" {

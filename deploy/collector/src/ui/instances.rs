@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::{ago, esc, error_page, page, time, Nav};
+use super::{ago, error_page, esc, page, time, Nav};
 use crate::api::read_guard;
 use crate::storage::InstanceStatus;
 use crate::{model, Shared};

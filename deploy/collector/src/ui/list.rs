@@ -8,15 +8,20 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{esc, error_page, page, time, Nav};
+use super::{error_page, esc, page, time, Nav};
 use crate::api::read_guard;
 use crate::model::{self, Severity};
 use crate::storage::query::{encode_params, Filter};
 use crate::Shared;
 
 /// The time windows offered by the form.
-const SINCE_CHOICES: [(&str, &str); 5] =
-    [("", "any time"), ("1h", "last hour"), ("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days")];
+const SINCE_CHOICES: [(&str, &str); 5] = [
+    ("", "any time"),
+    ("1h", "last hour"),
+    ("24h", "last 24 hours"),
+    ("7d", "last 7 days"),
+    ("30d", "last 30 days"),
+];
 
 pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, String)>) -> Response {
     if let Err(r) = read_guard(&app, &headers).await {
@@ -39,12 +44,20 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
     };
     // Links keep the parameters as given (so "since=24h" stays relative), minus the ones they set.
     let keep = |drop: &[&str]| -> Vec<(String, String)> {
-        params.iter().filter(|(k, v)| !v.trim().is_empty() && !drop.contains(&k.as_str()) && k != "format").cloned().collect()
+        params
+            .iter()
+            .filter(|(k, v)| !v.trim().is_empty() && !drop.contains(&k.as_str()) && k != "format")
+            .cloned()
+            .collect()
     };
-    let raw = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let raw = |name: &str| {
+        params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default()
+    };
 
     let mut b = String::new();
-    b.push_str("<h1>Findings</h1><form class=\"filters\" method=\"get\" action=\"/findings\" id=\"filters\">");
+    b.push_str(
+        "<h1>Findings</h1><form class=\"filters\" method=\"get\" action=\"/findings\" id=\"filters\">",
+    );
     let selected = |on: bool| if on { " selected" } else { "" };
     b.push_str("<label>Category<select name=\"category\" id=\"f-category\"><option value=\"\">any</option>");
     for c in &categories {
@@ -56,7 +69,11 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
     }
     b.push_str("</select></label>");
     for (name, label) in [("service", "Service"), ("revision", "Revision"), ("instance", "Instance")] {
-        let _ = write!(b, "<label>{label}<input name=\"{name}\" id=\"f-{name}\" value=\"{}\" size=\"16\"></label>", esc(&raw(name)));
+        let _ = write!(
+            b,
+            "<label>{label}<input name=\"{name}\" id=\"f-{name}\" value=\"{}\" size=\"16\"></label>",
+            esc(&raw(name))
+        );
     }
     let since = raw("since");
     b.push_str("<label>Time<select name=\"since\" id=\"f-since\">");
@@ -87,7 +104,12 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
     for (cat, n) in &counts.by_category {
         let mut p = keep(&["category", "offset"]);
         p.push(("category".into(), cat.clone()));
-        let _ = write!(b, "<a class=\"chip\" href=\"/findings?{}\">{}<b>{n}</b></a>", esc(&encode_params(&p)), esc(cat));
+        let _ = write!(
+            b,
+            "<a class=\"chip\" href=\"/findings?{}\">{}<b>{n}</b></a>",
+            esc(&encode_params(&p)),
+            esc(cat)
+        );
     }
     b.push_str("</div>");
 
@@ -133,12 +155,18 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
         format!("/findings?{}", encode_params(&p))
     };
     if pg.offset > 0 {
-        let _ = write!(b, "<a id=\"prev\" href=\"{}\">&larr; newer</a>", esc(&at((pg.offset - pg.limit).max(0))));
+        let _ =
+            write!(b, "<a id=\"prev\" href=\"{}\">&larr; newer</a>", esc(&at((pg.offset - pg.limit).max(0))));
     }
     if pg.offset + pg.limit < total {
         let _ = write!(b, "<a id=\"next\" href=\"{}\">older &rarr;</a>", esc(&at(pg.offset + pg.limit)));
     }
-    let _ = write!(b, "<span class=\"muted\">{}-{} of {total}</span></div>", (pg.offset + 1).min(total), (pg.offset + rows.len() as i64));
+    let _ = write!(
+        b,
+        "<span class=\"muted\">{}-{} of {total}</span></div>",
+        (pg.offset + 1).min(total),
+        (pg.offset + rows.len() as i64)
+    );
     page("Findings", Nav::Findings, &b).into_response()
 }
 

@@ -98,7 +98,11 @@ pub fn page(title: &str, nav: Nav, body: &str) -> Html<String> {
 
 /// An error page with the status kept.
 pub fn error_page(status: axum::http::StatusCode, message: &str) -> Response {
-    let body = format!("<h1>{}</h1><p>{}</p><p><a href=\"/findings\">Back to findings</a></p>", status, esc(message));
+    let body = format!(
+        "<h1>{}</h1><p>{}</p><p><a href=\"/findings\">Back to findings</a></p>",
+        status,
+        esc(message)
+    );
     (status, page("Error", Nav::Findings, &body)).into_response()
 }
 
@@ -108,7 +112,10 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(esc("<script>alert('x')</script>&\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
+        assert_eq!(
+            esc("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
     }
 
     #[test]

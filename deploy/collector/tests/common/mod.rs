@@ -83,7 +83,9 @@ pub fn databases() -> Vec<Db> {
     let url = format!("sqlite://{}", dir.path().join("collector.db").display());
     let mut out = vec![Db { name: "sqlite", url, dir: Some(dir) }];
     match std::env::var("RUNWARDEN_TEST_PG_URL") {
-        Ok(admin) if !admin.is_empty() => out.push(Db { name: "postgres", url: fresh_pg_database(&admin), dir: None }),
+        Ok(admin) if !admin.is_empty() => {
+            out.push(Db { name: "postgres", url: fresh_pg_database(&admin), dir: None })
+        }
         _ if pg_expected() => panic!(
             "CI is set but RUNWARDEN_TEST_PG_URL is not: the PostgreSQL tests must run in CI \
              (.ci/run starts PostgreSQL with deploy/collector/tests/pg-setup.sh)"
@@ -102,8 +104,12 @@ pub fn fresh_pg_database(admin_url: &str) -> String {
     let name = format!("rwtest_{}", uuid::Uuid::now_v7().simple());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to RUNWARDEN_TEST_PG_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+        let mut conn =
+            sqlx::PgConnection::connect(admin_url).await.expect("connect to RUNWARDEN_TEST_PG_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
         conn.close().await.unwrap();
     });
     let (base, _) = admin_url.rsplit_once('/').expect("RUNWARDEN_TEST_PG_URL ends in /DATABASE");
