@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Google's JWKS for ID tokens (the keys rotate; `Cache-Control: max-age` says for how long to keep them).
@@ -293,12 +292,6 @@ pub fn parse_size(s: &str) -> Option<usize> {
         _ => return None,
     };
     n.checked_mul(mult).filter(|b| *b > 0)
-}
-
-/// The path of a `sqlite:` URL, for messages.
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    Some(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
 }
 
 #[cfg(test)]

@@ -175,7 +175,7 @@ fn gzip_bodies_and_heartbeats() {
 
 #[test]
 fn malformed_and_oversized_bodies_are_4xx_with_a_reason() {
-    let db = databases().remove(0);
+    let db = sqlite();
     let mut config = runwarden_collector::config::Config::local(&db.url);
     config.max_body_bytes = 64 << 10;
     config.max_decoded_bytes = 256 << 10;

@@ -77,7 +77,7 @@ fn sign(key: &Key, kid: &str, claims: &Value) -> String {
 }
 
 fn collector(jwks_url: &str, emails: &[&str]) -> Collector {
-    let db = databases().remove(0);
+    let db = sqlite();
     let mut config = Config::local(&db.url);
     config.open = false;
     config.tokens = vec![TOKEN.to_string()];

@@ -112,7 +112,7 @@ impl Drop for Browser {
 #[test]
 fn list_filter_and_open_a_finding() {
     let Some(browser) = Browser::start() else { return };
-    let db = databases().remove(0);
+    let db = sqlite();
     let c = collector_on(db);
     let shell = finding("Reverse Shell", "CRITICAL", "api", "i-1", "2026-11-20T10:00:00Z");
     let others = [

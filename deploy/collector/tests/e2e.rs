@@ -30,7 +30,7 @@ fn runwarden_binary() -> PathBuf {
 #[test]
 fn runwarden_ships_real_findings_to_the_collector() {
     let runwarden = runwarden_binary();
-    let db = databases().remove(0);
+    let db = sqlite();
     let mut config = Config::local(&db.url);
     config.open = false;
     config.tokens = vec![TOKEN.to_string()];

@@ -33,4 +33,10 @@ if ! as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atqc \
     "SELECT 1 FROM pg_database WHERE datname = 'runwarden_test'" | grep -q 1; then
     as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc 'CREATE DATABASE runwarden_test' >/dev/null
 fi
+# Databases the tests created (one per test, named rwtest_*) are dropped by the next setup.
+as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atqc \
+    "SELECT datname FROM pg_database WHERE datname LIKE 'rwtest\_%'" |
+    while read -r db; do
+        as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+    done
 echo "postgres://postgres@127.0.0.1:${port}/runwarden_test"

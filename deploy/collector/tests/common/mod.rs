@@ -76,12 +76,17 @@ fn pg_expected() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
 
+/// A SQLite database in a temp dir (for tests about something other than storage).
+pub fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
+    Db { name: "sqlite", url, dir: Some(dir) }
+}
+
 /// SQLite always; PostgreSQL when RUNWARDEN_TEST_PG_URL is set (a fresh database per call). Under CI the
 /// variable must be set: a PostgreSQL test that silently did not run would pass for the wrong reason.
 pub fn databases() -> Vec<Db> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("collector.db").display());
-    let mut out = vec![Db { name: "sqlite", url, dir: Some(dir) }];
+    let mut out = vec![sqlite()];
     match std::env::var("RUNWARDEN_TEST_PG_URL") {
         Ok(admin) if !admin.is_empty() => {
             out.push(Db { name: "postgres", url: fresh_pg_database(&admin), dir: None })
