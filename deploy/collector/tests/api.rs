@@ -174,6 +174,24 @@ fn gzip_bodies_and_heartbeats() {
 }
 
 #[test]
+fn pages_escape_finding_text() {
+    let c = collector_on(sqlite());
+    let mut f = finding("Reverse Shell", "CRITICAL", "api", "i-1", "2026-11-20T10:00:00Z");
+    f["description"] = json!("<script>alert('x')</script><img src=x onerror=alert(1)>");
+    f["processes"][0]["args"] = json!(["sh", "-c", "\"><script>alert(2)</script>"]);
+    assert_eq!(post_json(&c, &json!({ "findings": [f] }), None).0, 200);
+    let id = f["findingId"].as_str().unwrap();
+    for path in ["/findings".to_string(), format!("/findings/{id}"), format!("/findings/{id}?tab=json")] {
+        let resp = agent().get(&c.url(&path)).call().unwrap();
+        let csp = resp.header("content-security-policy").unwrap().to_string();
+        assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        let html = resp.into_string().unwrap();
+        assert!(!html.contains("<script") && !html.contains("<img"), "{path}: unescaped finding text");
+        assert!(html.contains("&lt;script&gt;alert("), "{path}: the text is shown, escaped");
+    }
+}
+
+#[test]
 fn malformed_and_oversized_bodies_are_4xx_with_a_reason() {
     let db = sqlite();
     let mut config = runwarden_collector::config::Config::local(&db.url);

@@ -128,7 +128,8 @@ fn list_filter_and_open_a_finding() {
     ];
     let mut all = vec![shell.clone()];
     all.extend(others);
-    assert_eq!(post_json(&c, &json!({ "findings": all }), None).0, 200);
+    let beat = heartbeat(Some("i-1"), "api", 60, false);
+    assert_eq!(post_json(&c, &json!({ "findings": all, "heartbeat": beat }), None).0, 200);
 
     browser.goto(&c.url("/"));
     assert!(browser.url().ends_with("/findings"), "{}", browser.url());
@@ -166,7 +167,8 @@ fn list_filter_and_open_a_finding() {
     assert_eq!(shown, shell);
     assert!(browser.find_all("#summary").is_empty());
 
-    // The instances page renders (empty: no heartbeats sent here).
+    // The instances page: the one heartbeat sent, live.
     browser.click("header a[href='/instances']");
-    assert!(browser.text("#instances").contains("No heartbeats yet"));
+    assert_eq!(browser.find_all("#instances tr.instance-live").len(), 1);
+    assert!(browser.text("#instances tr.instance-live").contains("i-1"));
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
 use super::list::encode_path;
@@ -61,7 +61,7 @@ pub async fn page_route(
     } else {
         summary(&mut b, &v, f.event_time_us);
     }
-    page(&f.category, Nav::Findings, &b).into_response()
+    page(&f.category, Nav::Findings, &b)
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {

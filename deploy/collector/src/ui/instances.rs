@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
 use super::{ago, error_page, esc, page, time, Nav};
@@ -76,5 +76,5 @@ pub async fn page_route(State(app): State<Shared>, headers: HeaderMap) -> Respon
         b.push_str("<tr><td colspan=\"13\" class=\"muted\">No heartbeats yet. runwarden sends one every RUNWARDEN_HEARTBEAT (60s by default).</td></tr>");
     }
     b.push_str("</tbody></table>");
-    page("Instances", Nav::Instances, &b).into_response()
+    page("Instances", Nav::Instances, &b)
 }

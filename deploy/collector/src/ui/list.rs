@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::{error_page, esc, page, time, Nav};
 use crate::api::read_guard;
@@ -167,7 +167,7 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
         (pg.offset + 1).min(total),
         (pg.offset + rows.len() as i64)
     );
-    page("Findings", Nav::Findings, &b).into_response()
+    page("Findings", Nav::Findings, &b)
 }
 
 pub async fn page_route(
