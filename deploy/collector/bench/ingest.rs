@@ -1,12 +1,12 @@
 //! Sustained ingest benchmark, run by hand (not part of the test run):
 //!
-//!     export RUNWARDEN_TEST_PG_URL=$(deploy/collector/tests/pg-setup.sh)   # to include PostgreSQL
+//!     export RW_TEST_PG_URL=$(deploy/collector/tests/pg-setup.sh)   # to include PostgreSQL
 //!     cargo bench -p runwarden-collector --bench ingest
 //!
 //! A collector on loopback; BENCH_SENDERS (default 8) threads each POST gzipped batches of realistic
 //! findings (the shape runwarden sends, ~2 KiB of JSON each, unique ids) back to back for BENCH_SECONDS
 //! (default 15) per case; cases: batches of 100 (runwarden's maximum) and of 10 findings, on SQLite and
-//! (when RUNWARDEN_TEST_PG_URL is set) PostgreSQL. Prints findings/s and request latency percentiles.
+//! (when RW_TEST_PG_URL is set) PostgreSQL. Prints findings/s and request latency percentiles.
 //! The senders (JSON + gzip) run on the same machine, so the numbers are a floor for the collector.
 
 #[path = "../tests/common/mod.rs"]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL for the collector's tests (idempotent: a second run finds it running) and
-# prints the URL to export as RUNWARDEN_TEST_PG_URL. Debian's `postgresql` package (any major version);
+# prints the URL to export as RW_TEST_PG_URL. Debian's `postgresql` package (any major version);
 # the cluster lives in $RUNWARDEN_PG_DIR (default /var/tmp/runwarden-pg), owned by the postgres user,
 # listening on 127.0.0.1:$RUNWARDEN_PG_PORT (default 55432) with trust auth: for tests only.
-# Usage: export RUNWARDEN_TEST_PG_URL=$(deploy/collector/tests/pg-setup.sh)
+# Usage: export RW_TEST_PG_URL=$(deploy/collector/tests/pg-setup.sh)
 set -euo pipefail
 
 dir="${RUNWARDEN_PG_DIR:-/var/tmp/runwarden-pg}"

@@ -1,6 +1,6 @@
 //! Shared by the collector's integration tests: a real collector on a loopback port (its own tokio
 //! runtime, so tests stay plain `#[test]`s with a blocking HTTP client), the databases to run against
-//! (SQLite in a temp dir always; a fresh PostgreSQL database when RUNWARDEN_TEST_PG_URL is set), and
+//! (SQLite in a temp dir always; a fresh PostgreSQL database when RW_TEST_PG_URL is set), and
 //! finding bodies shaped like runwarden's.
 #![allow(dead_code)]
 
@@ -83,21 +83,21 @@ pub fn sqlite() -> Db {
     Db { name: "sqlite", url, dir: Some(dir) }
 }
 
-/// SQLite always; PostgreSQL when RUNWARDEN_TEST_PG_URL is set (a fresh database per call). Under CI the
+/// SQLite always; PostgreSQL when RW_TEST_PG_URL is set (a fresh database per call). Under CI the
 /// variable must be set: a PostgreSQL test that silently did not run would pass for the wrong reason.
 pub fn databases() -> Vec<Db> {
     let mut out = vec![sqlite()];
-    match std::env::var("RUNWARDEN_TEST_PG_URL") {
+    match std::env::var("RW_TEST_PG_URL") {
         Ok(admin) if !admin.is_empty() => {
             out.push(Db { name: "postgres", url: fresh_pg_database(&admin), dir: None })
         }
         _ if pg_expected() => panic!(
-            "CI is set but RUNWARDEN_TEST_PG_URL is not: the PostgreSQL tests must run in CI \
+            "CI is set but RW_TEST_PG_URL is not: the PostgreSQL tests must run in CI \
              (.ci/run starts PostgreSQL with deploy/collector/tests/pg-setup.sh)"
         ),
         _ => eprintln!(
-            "\n*** RUNWARDEN_TEST_PG_URL is not set: PostgreSQL tests SKIPPED (run \
-             `export RUNWARDEN_TEST_PG_URL=$(deploy/collector/tests/pg-setup.sh)` to include them) ***\n"
+            "\n*** RW_TEST_PG_URL is not set: PostgreSQL tests SKIPPED (run \
+             `export RW_TEST_PG_URL=$(deploy/collector/tests/pg-setup.sh)` to include them) ***\n"
         ),
     }
     out
@@ -110,14 +110,14 @@ pub fn fresh_pg_database(admin_url: &str) -> String {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut conn =
-            sqlx::PgConnection::connect(admin_url).await.expect("connect to RUNWARDEN_TEST_PG_URL");
+            sqlx::PgConnection::connect(admin_url).await.expect("connect to RW_TEST_PG_URL");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
             .expect("create test database");
         conn.close().await.unwrap();
     });
-    let (base, _) = admin_url.rsplit_once('/').expect("RUNWARDEN_TEST_PG_URL ends in /DATABASE");
+    let (base, _) = admin_url.rsplit_once('/').expect("RW_TEST_PG_URL ends in /DATABASE");
     format!("{base}/{name}")
 }
 
