@@ -207,7 +207,12 @@ impl Store {
                     .connect(&url)
             };
             let write = pool(1).await.map_err(open_err)?;
-            let read = pool(4).await.map_err(open_err)?;
+            // An in-memory database exists once per connection: readers must share the writer's.
+            let read = if url.contains(":memory:") || url.contains("mode=memory") {
+                write.clone()
+            } else {
+                pool(4).await.map_err(open_err)?
+            };
             Store { backend: Backend::Sqlite, write, read }
         } else {
             let pool = AnyPoolOptions::new()
@@ -446,6 +451,18 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn in_memory_sqlite_is_one_database() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let f = crate::model::parse_batch(
+            br#"{"findings": [{"findingId": "a", "category": "c", "severity": "LOW", "eventTime": "2026-11-20T10:00:00Z"}]}"#,
+            10,
+        )
+        .unwrap();
+        assert_eq!(store.ingest(&f.findings, None, 0).await.unwrap().accepted, 1);
+        assert_eq!(store.list(&Filter::default(), Page::default()).await.unwrap().1, 1);
+    }
 
     #[test]
     fn passwords_are_not_shown() {

@@ -109,8 +109,7 @@ pub fn fresh_pg_database(admin_url: &str) -> String {
     let name = format!("rwtest_{}", uuid::Uuid::now_v7().simple());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let mut conn =
-            sqlx::PgConnection::connect(admin_url).await.expect("connect to RW_TEST_PG_URL");
+        let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to RW_TEST_PG_URL");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
