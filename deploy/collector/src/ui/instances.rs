@@ -19,7 +19,7 @@ pub async fn page_route(State(app): State<Shared>, headers: HeaderMap) -> Respon
     if let Err(r) = read_guard(&app, &headers).await {
         return r;
     }
-    let list = match app.store.instances().await {
+    let mut list = match app.store.instances().await {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "instances page failed");
@@ -27,6 +27,12 @@ pub async fn page_route(State(app): State<Shared>, headers: HeaderMap) -> Respon
         }
     };
     let now = model::now_us();
+    // Silent instances first (they want attention), then live, then ended; newest first within each.
+    list.sort_by_key(|i| match i.status(now) {
+        InstanceStatus::Silent => 0,
+        InstanceStatus::Live => 1,
+        InstanceStatus::Ended => 2,
+    });
     let count = |st: InstanceStatus| list.iter().filter(|i| i.status(now) == st).count();
     let mut b = String::new();
     let _ = write!(
