@@ -1,0 +1,498 @@
+//! Where findings and heartbeats are kept: SQLite by default (one file in WAL mode, no setup), PostgreSQL
+//! when `DATABASE_URL` is `postgres://...` (many collectors behind a load balancer, one database).
+//!
+//! Both go through sqlx's `Any` driver with one set of portable SQL (`$N` parameters, `ON CONFLICT`,
+//! integer microsecond times); only the migrations (migrations/{sqlite,postgres}) and the pool setup
+//! differ. SQLite takes one writer at a time, so it gets a one-connection write pool (writers queue in
+//! the pool instead of spinning on `SQLITE_BUSY`) beside a read pool; WAL lets readers run meanwhile.
+//! Delivery is idempotent: a `findingId` already stored is counted as a duplicate and left as it was.
+#![forbid(unsafe_code)]
+
+pub mod migrate;
+pub mod query;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor as _, Row as _};
+
+use crate::model::{Finding, Heartbeat};
+use query::{Filter, Page, Param};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("cannot migrate the {backend} database: {source}")]
+    Migrate { backend: &'static str, source: sqlx::migrate::MigrateError },
+    #[error("database {op}: {source}")]
+    Query { op: &'static str, source: sqlx::Error },
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
+    move |source| StorageError::Query { op, source }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// What one ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ingested {
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// `Some(true)` recorded, `Some(false)` already had it (or a newer one), `None` no heartbeat.
+    pub heartbeat: Option<bool>,
+}
+
+/// One row of the findings list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub event_time_us: i64,
+    pub category: String,
+    pub severity: String,
+    pub service: Option<String>,
+    pub revision: Option<String>,
+    pub instance_id: Option<String>,
+    pub action: Option<String>,
+    pub description: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub key: String,
+    pub instance_id: Option<String>,
+    pub project_id: Option<String>,
+    pub location: Option<String>,
+    pub service: Option<String>,
+    pub revision: Option<String>,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+    pub heartbeat_time_us: i64,
+    pub start_time_us: Option<i64>,
+    pub interval_seconds: i64,
+    pub is_final: bool,
+    pub runwarden_version: Option<String>,
+    pub sensor: Option<String>,
+    pub mode: Option<String>,
+    pub counts: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceStatus {
+    Live,
+    /// No heartbeat for 2.5 intervals and it did not say it was ending.
+    Silent,
+    /// Its last heartbeat was `final`: it shut down on purpose.
+    Ended,
+}
+
+impl InstanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Live => "live",
+            InstanceStatus::Silent => "silent",
+            InstanceStatus::Ended => "ended",
+        }
+    }
+}
+
+impl Instance {
+    /// Judged on the collector's clock (when the heartbeat arrived), so a skewed instance clock
+    /// neither hides nor invents silence.
+    pub fn status(&self, now_us: i64) -> InstanceStatus {
+        if self.is_final {
+            InstanceStatus::Ended
+        } else if now_us - self.last_seen_us > self.interval_seconds * 2_500_000 {
+            InstanceStatus::Silent
+        } else {
+            InstanceStatus::Live
+        }
+    }
+}
+
+/// Findings per category and per severity for a filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: i64,
+    pub by_category: Vec<(String, i64)>,
+    pub by_severity: Vec<(String, i64)>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    write: AnyPool,
+    read: AnyPool,
+}
+
+const INSERT_FINDING: &str =
+    "INSERT INTO findings (finding_id, event_time, received_at, category, severity, \
+     severity_rank, project_id, location, service, revision, instance_id, action, rule_id, description, \
+     search_text, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (finding_id) DO NOTHING";
+
+/// A retried heartbeat (same id) or one older than the stored one changes nothing.
+const UPSERT_INSTANCE: &str = "INSERT INTO instances (instance_key, instance_id, project_id, location, \
+     service, revision, first_seen, last_seen, heartbeat_time, heartbeat_id, start_time, interval_seconds, \
+     is_final, runwarden_version, sensor, mode, counts) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16) ON CONFLICT (instance_key) DO UPDATE SET instance_id = excluded.instance_id, \
+     project_id = excluded.project_id, location = excluded.location, service = excluded.service, \
+     revision = excluded.revision, last_seen = excluded.last_seen, heartbeat_time = excluded.heartbeat_time, \
+     heartbeat_id = excluded.heartbeat_id, start_time = excluded.start_time, \
+     interval_seconds = excluded.interval_seconds, is_final = excluded.is_final, \
+     runwarden_version = excluded.runwarden_version, sensor = excluded.sensor, mode = excluded.mode, \
+     counts = excluded.counts WHERE instances.heartbeat_id <> excluded.heartbeat_id \
+     AND instances.heartbeat_time <= excluded.heartbeat_time";
+
+const LIST_COLUMNS: &str =
+    "finding_id, event_time, category, severity, service, revision, instance_id, action, description, body";
+
+const INSTANCE_COLUMNS: &str = "instance_key, instance_id, project_id, location, service, revision, \
+     first_seen, last_seen, heartbeat_time, start_time, interval_seconds, is_final, runwarden_version, \
+     sensor, mode, counts";
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    params: &[Param],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for p in params {
+        query = match p {
+            Param::Int(i) => query.bind(*i),
+            Param::Text(s) => query.bind(s.clone()),
+        };
+    }
+    query
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let open_err = |source| StorageError::Open { url: redact_url(url), source };
+        let store = if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") {
+                url.to_string()
+            } else {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            };
+            let pool = |max: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL: readers do not block the writer; NORMAL sync is durable across a
+                            // process crash (WAL), at most the last commits lost on power loss.
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+            };
+            let write = pool(1).await.map_err(open_err)?;
+            // An in-memory database exists once per connection: readers must share the writer's.
+            let read = if url.contains(":memory:") || url.contains("mode=memory") {
+                write.clone()
+            } else {
+                pool(4).await.map_err(open_err)?
+            };
+            Store { backend: Backend::Sqlite, write, read }
+        } else {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await
+                .map_err(open_err)?;
+            Store { backend: Backend::Postgres, write: pool.clone(), read: pool }
+        };
+        migrate::run(&store.write, store.backend)
+            .await
+            .map_err(|source| StorageError::Migrate { backend: store.backend.name(), source })?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Stores a batch in one transaction: all of it or (on a database error) none of it, so a retry
+    /// after a failure delivers the rest and counts the already-stored as duplicates.
+    pub async fn ingest(
+        &self,
+        findings: &[Finding],
+        heartbeat: Option<&Heartbeat>,
+        now_us: i64,
+    ) -> Result<Ingested> {
+        let mut tx = self.write.begin().await.map_err(q("begin"))?;
+        let mut out = Ingested::default();
+        for f in findings {
+            let r = &f.resource;
+            let done = sqlx::query(INSERT_FINDING)
+                .bind(f.id.clone())
+                .bind(f.event_time_us)
+                .bind(now_us)
+                .bind(f.category.clone())
+                .bind(f.severity.as_str())
+                .bind(f.severity.rank())
+                .bind(r.project_id.clone())
+                .bind(r.location.clone())
+                .bind(r.service.clone())
+                .bind(r.revision.clone())
+                .bind(r.instance_id.clone())
+                .bind(f.action.clone())
+                .bind(f.rule_id.clone())
+                .bind(f.description.clone())
+                .bind(f.search_text.clone())
+                .bind(f.body.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("insert finding"))?;
+            if done.rows_affected() == 1 {
+                out.accepted += 1;
+            } else {
+                out.duplicates += 1;
+            }
+        }
+        if let Some(h) = heartbeat {
+            let r = &h.resource;
+            let done = sqlx::query(UPSERT_INSTANCE)
+                .bind(h.instance_key())
+                .bind(r.instance_id.clone())
+                .bind(r.project_id.clone())
+                .bind(r.location.clone())
+                .bind(r.service.clone())
+                .bind(r.revision.clone())
+                .bind(now_us)
+                .bind(h.time_us)
+                .bind(h.id.clone())
+                .bind(h.start_time_us)
+                .bind(h.interval_seconds)
+                .bind(i64::from(h.is_final))
+                .bind(h.runwarden_version.clone())
+                .bind(h.sensor.clone())
+                .bind(h.mode.clone())
+                .bind(h.counts.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("upsert instance"))?;
+            out.heartbeat = Some(done.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(q("commit"))?;
+        Ok(out)
+    }
+
+    /// One page of findings, newest first, and how many match in all.
+    pub async fn list(&self, filter: &Filter, page: Page) -> Result<(Vec<Listed>, i64)> {
+        let (cond, params) = filter.where_clause(1);
+        let n = params.len();
+        let sql = format!(
+            "SELECT {LIST_COLUMNS} FROM findings{cond} ORDER BY event_time DESC, finding_id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut all = params.clone();
+        all.extend([Param::Int(page.limit), Param::Int(page.offset)]);
+        let rows =
+            bind_all(sqlx::query(&sql), &all).fetch_all(&self.read).await.map_err(q("list findings"))?;
+        let listed = rows
+            .iter()
+            .map(listed)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(q("read finding row"))?;
+        let total: i64 = bind_all(sqlx::query(&format!("SELECT COUNT(*) AS n FROM findings{cond}")), &params)
+            .fetch_one(&self.read)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .map_err(q("count findings"))?;
+        Ok((listed, total))
+    }
+
+    /// The finding as received.
+    pub async fn get(&self, id: &str) -> Result<Option<Listed>> {
+        let sql = format!("SELECT {LIST_COLUMNS} FROM findings WHERE finding_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(q("get finding"))?;
+        row.as_ref().map(listed).transpose().map_err(q("read finding row"))
+    }
+
+    pub async fn counts(&self, filter: &Filter) -> Result<Counts> {
+        let (cond, params) = filter.where_clause(1);
+        let group = |col: &str| {
+            format!("SELECT {col} AS k, COUNT(*) AS n FROM findings{cond} GROUP BY {col} ORDER BY n DESC, k")
+        };
+        let mut out = Counts::default();
+        for (col, dest) in [("category", &mut out.by_category), ("severity", &mut out.by_severity)] {
+            let rows = bind_all(sqlx::query(&group(col)), &params)
+                .fetch_all(&self.read)
+                .await
+                .map_err(q("count findings"))?;
+            for r in rows {
+                dest.push((
+                    r.try_get("k").map_err(q("read count"))?,
+                    r.try_get("n").map_err(q("read count"))?,
+                ));
+            }
+        }
+        out.total = out.by_severity.iter().map(|(_, n)| n).sum();
+        Ok(out)
+    }
+
+    /// Every category stored (for the filter form's list).
+    pub async fn categories(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT category FROM findings ORDER BY category")
+            .fetch_all(&self.read)
+            .await
+            .map_err(q("list categories"))?;
+        rows.iter()
+            .map(|r| r.try_get("category"))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(q("read category"))
+    }
+
+    /// Instances, most recently heard first.
+    pub async fn instances(&self) -> Result<Vec<Instance>> {
+        let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY last_seen DESC LIMIT 5000");
+        let rows = sqlx::query(&sql).fetch_all(&self.read).await.map_err(q("list instances"))?;
+        rows.iter().map(instance).collect::<std::result::Result<_, _>>().map_err(q("read instance row"))
+    }
+
+    /// Deletes findings whose event is older than `before_us`, and instances not heard from since.
+    pub async fn purge(&self, before_us: i64) -> Result<u64> {
+        let f = sqlx::query("DELETE FROM findings WHERE event_time < $1")
+            .bind(before_us)
+            .execute(&self.write)
+            .await
+            .map_err(q("purge findings"))?;
+        sqlx::query("DELETE FROM instances WHERE last_seen < $1")
+            .bind(before_us)
+            .execute(&self.write)
+            .await
+            .map_err(q("purge instances"))?;
+        Ok(f.rows_affected())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+fn listed(r: &AnyRow) -> std::result::Result<Listed, sqlx::Error> {
+    Ok(Listed {
+        id: r.try_get("finding_id")?,
+        event_time_us: r.try_get("event_time")?,
+        category: r.try_get("category")?,
+        severity: r.try_get("severity")?,
+        service: r.try_get("service")?,
+        revision: r.try_get("revision")?,
+        instance_id: r.try_get("instance_id")?,
+        action: r.try_get("action")?,
+        description: r.try_get("description")?,
+        body: r.try_get("body")?,
+    })
+}
+
+fn instance(r: &AnyRow) -> std::result::Result<Instance, sqlx::Error> {
+    Ok(Instance {
+        key: r.try_get("instance_key")?,
+        instance_id: r.try_get("instance_id")?,
+        project_id: r.try_get("project_id")?,
+        location: r.try_get("location")?,
+        service: r.try_get("service")?,
+        revision: r.try_get("revision")?,
+        first_seen_us: r.try_get("first_seen")?,
+        last_seen_us: r.try_get("last_seen")?,
+        heartbeat_time_us: r.try_get("heartbeat_time")?,
+        start_time_us: r.try_get("start_time")?,
+        interval_seconds: r.try_get("interval_seconds")?,
+        is_final: r.try_get::<i64, _>("is_final")? != 0,
+        runwarden_version: r.try_get("runwarden_version")?,
+        sensor: r.try_get("sensor")?,
+        mode: r.try_get("mode")?,
+        counts: r.try_get("counts")?,
+    })
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn in_memory_sqlite_is_one_database() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let f = crate::model::parse_batch(
+            br#"{"findings": [{"findingId": "a", "category": "c", "severity": "LOW", "eventTime": "2026-11-20T10:00:00Z"}]}"#,
+            10,
+        )
+        .unwrap();
+        assert_eq!(store.ingest(&f.findings, None, 0).await.unwrap().accepted, 1);
+        assert_eq!(store.list(&Filter::default(), Page::default()).await.unwrap().1, 1);
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(redact_url("postgres://rw:secret@db:5432/x"), "postgres://rw:***@db:5432/x");
+        assert_eq!(redact_url("sqlite://./a.db"), "sqlite://./a.db");
+    }
+
+    #[test]
+    fn silence_is_two_and_a_half_intervals() {
+        let mut i = Instance {
+            key: "i".into(),
+            instance_id: None,
+            project_id: None,
+            location: None,
+            service: None,
+            revision: None,
+            first_seen_us: 0,
+            last_seen_us: 0,
+            heartbeat_time_us: 0,
+            start_time_us: None,
+            interval_seconds: 60,
+            is_final: false,
+            runwarden_version: None,
+            sensor: None,
+            mode: None,
+            counts: "{}".into(),
+        };
+        assert_eq!(i.status(150_000_000), InstanceStatus::Live);
+        assert_eq!(i.status(150_000_001), InstanceStatus::Silent);
+        i.is_final = true;
+        assert_eq!(i.status(1_000_000_000), InstanceStatus::Ended);
+    }
+}
