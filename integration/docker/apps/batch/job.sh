@@ -54,7 +54,8 @@ for url in $hooks; do
     curl -fsS "$url" | sh
 done
 
-echo "job: task $task of $tasks processed $(ls "$work/in" | wc -l) inputs, $(wc -l <"$work/out/SHA256SUMS") outputs"
+set -- "$work"/in/*
+echo "job: task $task of $tasks processed $# inputs, $(wc -l <"$work/out/SHA256SUMS") outputs"
 if [ -n "${JOB_WAIT_SECONDS:-}" ]; then
     # Sleep in the background and wait, so that the TERM trap runs as soon as the signal arrives.
     sleep "$JOB_WAIT_SECONDS" &
