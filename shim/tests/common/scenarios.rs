@@ -1,6 +1,7 @@
 //! The attack scenario table shared by the Docker and gVisor suites (included with `#[path]`): one row
-//! per catalogue category runwarden fires today (shared/design/FINDINGS.md), saying how the attack
-//! arrives, and which finding must reach the sink, field by field. Adding a category is one row.
+//! per default rule (policies/rules/*.yaml, the catalogue of shared/design/FINDINGS.md that runwarden
+//! fires today), saying how the attack arrives, what it needs from the container, and which finding
+//! must reach the sink, field by field. Adding a category is one row in scenario_rows.rs.
 //!
 //! Tools this test machine cannot ship (peirates, steghide, sudo...) are stand-ins served by the
 //! attacker's web server: /bin/true (or /bin/sh where the tool starts a shell) under the tool's name,
@@ -9,6 +10,10 @@
 #![allow(dead_code)] // the Docker and gVisor suites use different parts
 
 use serde_json::Value;
+
+#[path = "scenario_rows.rs"]
+mod rows;
+pub use rows::{NOT_YET_COVERED, SCENARIOS};
 
 /// How an attack reaches the workload.
 pub enum Arrival {
@@ -138,10 +143,6 @@ impl Vars {
             .replace("{runwarden}", &self.runwarden)
     }
 }
-
-#[path = "scenario_rows.rs"]
-mod rows;
-pub use rows::{NOT_YET_COVERED, SCENARIOS};
 
 /// The files the attacker's web server hands out: tools under /t/, scripts and data under /f/, the
 /// batch job's hooks under /h/<row>.sh and its manifest at /h/manifest.
