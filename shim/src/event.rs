@@ -20,6 +20,16 @@ pub enum Sensor {
     Inotify,
 }
 
+impl Sensor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensor::Ptrace => "ptrace",
+            Sensor::Scanner => "scanner",
+            Sensor::Inotify => "inotify",
+        }
+    }
+}
+
 /// How a new process came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +59,58 @@ pub enum ProcessEvent {
     Finding(Box<crate::detect::finding::Finding>),
     /// A watched file changed or a watched secret was opened (`fs::watch`).
     File(Box<FileEvent>),
+    /// The scanner: a running process's stdio now reaches the network, rewired after its exec
+    /// (`exec 0<&5`) or through pipes and FIFOs to a process holding a socket (`relays`).
+    Stdio(Box<ExecEvent>),
+    /// The scanner: a new outbound connection or listening socket, attributed to a process.
+    Connection(Box<ConnectionEvent>),
+    /// The scanner: a process has a shared library mapped that it did not have before.
+    Library(Box<LibraryEvent>),
+}
+
+/// A connection or listener the scanner found (`proc::net`), with the process holding it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    /// The holder as it is now (program, arguments, stdio; `sensor` is the scanner).
+    pub process: ExecEvent,
+    /// TCP | UDP
+    pub protocol: &'static str,
+    pub local_ip: String,
+    pub local_port: u16,
+    pub remote_ip: String,
+    pub remote_port: u16,
+    pub listening: bool,
+    pub inode: u64,
+    /// The holder is the workload's main process (the service itself).
+    pub main_process: bool,
+}
+
+/// A mapped library (`proc::maps`) with the process that mapped it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LibraryEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    pub process: ExecEvent,
+    /// The library file: path, identity, and (filled in by the pipeline) hash, verdict, signatures.
+    pub library: Binary,
+}
+
+/// A standard descriptor that is a pipe or FIFO leading to a process holding a network socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StdioRelay {
+    /// 0, 1 or 2.
+    pub fd: u8,
+    pub pid: i32,
+    /// The relay's command name ("nc").
+    pub name: String,
+    /// Its socket: "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED".
+    pub peer: String,
+    /// Processes between (1: the relay holds the other end itself).
+    pub hops: usize,
 }
 
 /// What happened to a watched file.
@@ -252,6 +314,9 @@ pub struct ExecEvent {
     /// The code an interpreter runs (file, inline or piped) and its verdict (filled in by the pipeline).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub script: Option<ScriptEvidence>,
+    /// Standard descriptors that are pipes to a process holding a network socket (scanner only).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub relays: Vec<StdioRelay>,
 }
 
 /// A captured script and what the scoring model and the signatures say of it.
@@ -292,6 +357,7 @@ impl Default for ExecEvent {
             ancestors: Vec::new(),
             indicators: Vec::new(),
             script: None,
+            relays: Vec::new(),
         }
     }
 }

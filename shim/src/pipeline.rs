@@ -17,14 +17,17 @@ use serde::Serialize;
 use crate::detect::engine::{Engine, Mode as DetectMode};
 use crate::detect::finding::Resource;
 use crate::detect::ioc::Iocs;
+use crate::detect::policy::EventKind;
 use crate::detect::policy::{Policy, RuleAction};
+use crate::detect::scan::ScanSubject;
 use crate::detect::signatures::Signatures;
 use crate::detect::{score, script};
 use crate::event::ScriptEvidence;
 use crate::event::SignatureHit;
-use crate::event::{ExecEvent, FileEvent, ProcessEvent, Stdio};
-use crate::fs::baseline::{Baseline, Judge};
+use crate::event::{Binary, ExecEvent, FileEvent, ProcessEvent, Sensor, Stdio};
+use crate::fs::baseline::{Baseline, Judge, Verdict};
 use crate::fs::hash::HashCache;
+use crate::proc::capture::ProcReader;
 use crate::proc::scan::Scanner;
 use crate::proc::sockets::describe_socket;
 use crate::proc::table::ProcessTable;
@@ -45,6 +48,7 @@ enum Msg {
     /// The tracer knows its mode and the main pid: scanning can start.
     Begin {
         mode: Mode,
+        main_pid: i32,
     },
     Event(ProcessEvent),
 }
@@ -68,8 +72,8 @@ impl EventSender {
         self.push(Msg::Event(ev));
     }
 
-    pub fn begin(&self, mode: Mode) {
-        self.push(Msg::Begin { mode });
+    pub fn begin(&self, mode: Mode, main_pid: i32) {
+        self.push(Msg::Begin { mode, main_pid });
     }
 }
 
@@ -125,6 +129,11 @@ impl Detector {
         findings.into_iter().map(|f| self.emit(f)).sum()
     }
 
+    fn on_scan(&mut self, kind: EventKind, process: &ExecEvent, subject: ScanSubject) -> u64 {
+        let findings = self.engine.evaluate_scan(kind, process, subject, self.mode);
+        findings.into_iter().map(|f| self.emit(f)).sum()
+    }
+
     /// Ships a finding raised elsewhere (the tracer's enforcer).
     fn ship(&mut self, f: crate::detect::finding::Finding) -> u64 {
         self.emit(f)
@@ -149,6 +158,15 @@ pub struct PipelineStats {
     pub events: u64,
     pub execs: u64,
     pub untraced: u64,
+    /// Scanner events: stdio reaching the network, connections and listeners, libraries judged.
+    pub stdio_events: u64,
+    pub connections: u64,
+    pub libraries: u64,
+    /// Where the scanner read sockets from ("sock_diag" or "/proc/net").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_source: Option<&'static str>,
+    /// Connection events over the per-pass bound (counted, not evaluated).
+    pub connections_dropped: u64,
     pub scans: u64,
     pub hash_hits: u64,
     pub hash_misses: u64,
@@ -220,6 +238,10 @@ struct Worker {
     table: ProcessTable,
     hashes: HashCache,
     scanner: Option<Scanner>,
+    /// Reads the processes scanner events are about.
+    reader: ProcReader,
+    /// The service's port (`PORT`, set by Cloud Run): a listener there is the service's.
+    service_port: Option<u16>,
     stats: PipelineStats,
 }
 
@@ -268,6 +290,8 @@ impl Worker {
             }
         });
         Worker {
+            reader: ProcReader::new(cfg.proc_root.clone()),
+            service_port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()),
             judge: Judge::new(baseline, *STARTED),
             intel,
             cfg,
@@ -318,13 +342,17 @@ impl Worker {
 
     fn receive(&mut self, msg: Msg) {
         match msg {
-            Msg::Begin { mode } => {
-                self.scanner = Some(Scanner::new(
+            Msg::Begin { mode, main_pid } => {
+                let scanner = Scanner::new(
                     self.cfg.proc_root.clone(),
                     self.cfg.self_pid,
                     mode,
                     self.cfg.env_names.clone(),
-                ));
+                );
+                // The stdio, connection and library watchers feed rules: on when detection is.
+                let scanner = if self.detector.is_some() { scanner.with_sensors(main_pid) } else { scanner };
+                self.stats.socket_source = scanner.socket_source();
+                self.scanner = Some(scanner);
             }
             Msg::Event(ev) => self.handle(ev),
         }
@@ -335,7 +363,10 @@ impl Worker {
             return;
         };
         self.stats.scans += 1;
-        for ev in scanner.pass() {
+        let table = &self.table;
+        let events = scanner.pass(&|pid| table.get(pid).and_then(|e| e.stdio.clone()));
+        self.stats.connections_dropped = scanner.connections_dropped();
+        for ev in events {
             self.handle(ev);
         }
         self.table.prune(Instant::now());
@@ -350,7 +381,7 @@ impl Worker {
             }
             ProcessEvent::Exec(mut e) => {
                 self.stats.execs += 1;
-                self.enrich(&mut e);
+                self.enrich(&mut e, true);
                 self.table.exec(&e);
                 if let Some(d) = self.detector.as_mut() {
                     self.stats.findings += d.on_exec(&e);
@@ -387,6 +418,51 @@ impl Worker {
                     data = %json(&ev),
                     "a process escaped tracing (CLONE_UNTRACED or attached late); it is watched by /proc scans only"
                 );
+                let mut p = self.snapshot(u.pid, u.time);
+                p.ppid = u.ppid;
+                if p.binary.path.is_empty() {
+                    p.binary.path = u.exe.clone().unwrap_or_default();
+                    p.args = u.args.clone();
+                }
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.on_scan(EventKind::Untraced, &p, ScanSubject::Process);
+                }
+            }
+            ProcessEvent::Stdio(mut e) => {
+                self.stats.stdio_events += 1;
+                self.enrich(&mut e, true);
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.on_scan(EventKind::Stdio, &e, ScanSubject::Process);
+                }
+                log_event("stdio reaches the network", &ProcessEvent::Stdio(e));
+            }
+            ProcessEvent::Connection(mut c) => {
+                self.stats.connections += 1;
+                c.process = self.snapshot(c.process.pid, c.time);
+                let ioc = self.intel.as_ref().is_some_and(|i| i.iocs.ips.contains(&c.remote_ip));
+                if let Some(d) = self.detector.as_mut() {
+                    let subject = ScanSubject::Connection { event: &c, service_port: self.service_port, ioc };
+                    self.stats.findings += d.on_scan(EventKind::Connection, &c.process, subject);
+                }
+                log_event("connection", &ProcessEvent::Connection(c));
+            }
+            ProcessEvent::Library(mut l) => {
+                self.judge_library(l.process.pid, &mut l.library);
+                let verdict = l.library.verdict.unwrap_or(Verdict::Unknown);
+                let foreign = matches!(verdict, Verdict::Added | Verdict::Modified)
+                    || !l.library.signatures.is_empty()
+                    || l.library.ioc_family.is_some()
+                    || l.library.memfd;
+                if !foreign {
+                    return;
+                }
+                self.stats.libraries += 1;
+                l.process = self.snapshot(l.process.pid, l.time);
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings +=
+                        d.on_scan(EventKind::Library, &l.process, ScanSubject::Library(&l.library));
+                }
+                log_event("library", &ProcessEvent::Library(l));
             }
         }
     }
@@ -419,7 +495,49 @@ impl Worker {
         })
     }
 
-    fn enrich(&mut self, e: &mut ExecEvent) {
+    /// The process a scanner event is about, as it is now (from the table if it is already gone).
+    fn snapshot(&mut self, pid: i32, time: std::time::SystemTime) -> ExecEvent {
+        let mut p = match self.reader.exec_event(pid, None, Sensor::Scanner, &self.cfg.env_names) {
+            Ok(p) => p,
+            Err(_) => {
+                let mut p = ExecEvent { pid, sensor: Sensor::Scanner, ..Default::default() };
+                if let Some(e) = self.table.get(pid) {
+                    p.ppid = e.ppid;
+                    p.binary.path = e.exe.clone().unwrap_or_default();
+                    p.args = e.args.clone();
+                }
+                p
+            }
+        };
+        p.time = time;
+        self.enrich(&mut p, false);
+        p
+    }
+
+    /// Hash, baseline verdict, signatures and IoC family of a mapped library.
+    fn judge_library(&mut self, pid: i32, lib: &mut Binary) {
+        let Some(key) = lib.key else {
+            return;
+        };
+        let path = PathBuf::from(&lib.path);
+        let via_root = self.cfg.proc_root.join(format!("{pid}/root{}", lib.path));
+        let candidates = [path.as_path(), via_root.as_path()];
+        lib.sha256 = self.hashes.hash(key, &candidates);
+        let ctime =
+            u64::try_from(key.ctime_ns).ok().map(|ns| std::time::UNIX_EPOCH + Duration::from_nanos(ns));
+        lib.verdict = Some(self.judge.verdict(&lib.path, lib.sha256.as_deref(), ctime));
+        if let Some(intel) = self.intel.as_mut() {
+            lib.signatures = intel
+                .signatures
+                .scan_file(key, &candidates)
+                .into_iter()
+                .map(|m| SignatureHit { rule: m.rule, family: m.family })
+                .collect();
+            lib.ioc_family = lib.sha256.as_ref().and_then(|h| intel.iocs.hashes.get(h).cloned());
+        }
+    }
+
+    fn enrich(&mut self, e: &mut ExecEvent, with_script: bool) {
         if let Some(key) = e.binary.key {
             let via_proc = self.cfg.proc_root.join(format!("{}/exe", e.pid));
             let by_path = PathBuf::from(&e.binary.path);
@@ -441,7 +559,7 @@ impl Worker {
         }
         if let Some(intel) = self.intel.as_ref() {
             e.indicators = intel.iocs.matches_in(&e.args.join(" "));
-            e.script = self.script_evidence(e, intel);
+            e.script = if with_script { self.script_evidence(e, intel) } else { None };
             if let Some(s) = &e.script {
                 for url in intel.iocs.matches_in(&s.script.contents) {
                     if !e.indicators.contains(&url) {

@@ -64,7 +64,7 @@ fn matches(This(this): This<Arc<String>>, pattern: Arc<String>) -> Result<bool, 
 
 /// The rules of `kind` whose condition is true in `ctx`. A condition that fails to evaluate (a type
 /// error on this event) counts as no match and is counted in `errors`.
-fn run_rules<'r>(
+pub(super) fn run_rules<'r>(
     rules: &'r [CompiledRule],
     kind: EventKind,
     ctx: &Context,
@@ -94,16 +94,16 @@ fn root_context(lists: &HashMap<String, Vec<String>>) -> Context<'static, 'stati
 }
 
 pub struct Engine {
-    rules: Vec<CompiledRule>,
-    root: Context<'static, 'static>,
+    pub(super) rules: Vec<CompiledRule>,
+    pub(super) root: Context<'static, 'static>,
     /// The workload's captured environment at its first exec: `start.env` in conditions, the
     /// reference for "not present at start" (e.g. proxy variables).
-    start_env: Option<std::collections::BTreeMap<String, String>>,
+    pub(super) start_env: Option<std::collections::BTreeMap<String, String>>,
     pub resource: Resource,
     pub eval_errors: u64,
 }
 
-fn value_from<T: serde::Serialize>(v: &T) -> Value {
+pub(super) fn value_from<T: serde::Serialize>(v: &T) -> Value {
     cel::to_value(v).unwrap_or(Value::Null)
 }
 
@@ -255,7 +255,7 @@ pub fn build_file_finding(
 }
 
 /// The fields every finding of a rule shares; the caller adds processes, files, indicators and links.
-fn base_finding(
+pub(super) fn base_finding(
     rule: &LoadedRule,
     description: String,
     resource: &Resource,
@@ -329,12 +329,18 @@ pub fn render<M: serde::Serialize>(template: &str, model: &M) -> String {
 }
 
 fn describe_fd(f: &super::model::Fd) -> String {
-    match f.kind.as_str() {
+    let base = match f.kind.as_str() {
         "socket" if !f.peer.is_empty() => format!("socket {}", f.peer),
         "socket" => format!("socket inode {}", f.inode),
         "pipe" => format!("pipe inode {}", f.inode),
         "file" | "tty" => format!("{} {}", f.kind, f.path),
         other => other.to_string(),
+    };
+    // A pipe or FIFO leading to a socket holder says where it leads.
+    if f.relay.is_empty() {
+        base
+    } else {
+        format!("{base} {}", f.peer)
     }
 }
 

@@ -104,8 +104,11 @@ pub struct Connection {
     pub protocol: String,
     pub source_ip: String,
     pub source_port: u16,
-    pub destination_ip: String,
-    pub destination_port: u16,
+    /// Absent for a listening socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -9,9 +9,12 @@ pub mod model;
 pub mod policy;
 pub mod redact;
 pub mod resource;
+pub mod scan;
 pub mod score;
 pub mod script;
 pub mod signatures;
 
+#[cfg(test)]
+mod scan_tests;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::event::{Ancestor, ExecEvent, FileEvent, Stdio};
+use crate::event::{Ancestor, Binary, ConnectionEvent, ExecEvent, FileEvent, Stdio};
 
 /// The last path component: what `ps` calls the command name.
 pub fn basename(path: &str) -> &str {
@@ -25,9 +25,12 @@ pub struct Fd {
     pub peer: String,
     /// For sockets: true when it is an internet socket (tcp/udp, v4 or v6).
     pub inet: bool,
-    /// For internet sockets: true when connected to a peer (not listening, not unconnected).
+    /// For internet sockets: true when connected to a peer (not listening, not unconnected). For a
+    /// pipe: true when it leads to a process holding such a socket (`relay`).
     pub remote: bool,
     pub inode: u64,
+    /// For a pipe or FIFO that leads to a socket holder: "nc (pid 42)" (scanner events only).
+    pub relay: String,
 }
 
 impl Fd {
@@ -149,7 +152,18 @@ pub struct ExecModel {
 
 impl ExecModel {
     pub fn from_event(e: &ExecEvent) -> ExecModel {
-        let [stdin, stdout, stderr] = [&e.stdio[0], &e.stdio[1], &e.stdio[2]].map(Fd::from_stdio);
+        let [mut stdin, mut stdout, mut stderr] = [&e.stdio[0], &e.stdio[1], &e.stdio[2]].map(Fd::from_stdio);
+        for r in &e.relays {
+            let fd = match r.fd {
+                0 => &mut stdin,
+                1 => &mut stdout,
+                _ => &mut stderr,
+            };
+            fd.relay = format!("{} (pid {})", r.name, r.pid);
+            fd.peer = format!("through {} to {}", fd.relay, r.peer);
+            fd.inet = true;
+            fd.remote = true;
+        }
         let tty = [&stdin, &stdout, &stderr].iter().any(|f| f.kind == "tty");
         let proc = ProcModel {
             pid: e.pid.into(),
@@ -281,4 +295,109 @@ impl FileModel {
             parent,
         }
     }
+}
+
+/// `conn`: a connection or listening socket found by the scanner (rules with `event: connection`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConnModel {
+    /// TCP | UDP
+    pub protocol: String,
+    pub local_ip: String,
+    pub local_port: i64,
+    /// Empty and 0 for a listener.
+    pub remote_ip: String,
+    pub remote_port: i64,
+    pub listening: bool,
+    /// Connected to a peer, from a local port no listener owns (the process dialled out).
+    pub outbound: bool,
+    /// The peer (or, for a listener, the bound address) is a loopback address.
+    pub loopback: bool,
+    /// The holder is the workload's main process.
+    pub main_process: bool,
+    /// The local port is the service's (`PORT`, as Cloud Run sets it).
+    pub service_port: bool,
+    /// The peer address is on the IoC address list.
+    pub ioc: bool,
+    /// "10.0.0.5:41234->203.0.113.7:3333", or "0.0.0.0:4444" for a listener.
+    pub peer: String,
+}
+
+impl ConnModel {
+    pub fn from_event(c: &ConnectionEvent, service_port: Option<u16>, ioc: bool) -> ConnModel {
+        let is_loopback = |ip: &str| ip.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
+        let peer = if c.listening {
+            join_addr(&c.local_ip, c.local_port)
+        } else {
+            format!("{}->{}", join_addr(&c.local_ip, c.local_port), join_addr(&c.remote_ip, c.remote_port))
+        };
+        ConnModel {
+            protocol: c.protocol.to_string(),
+            local_ip: c.local_ip.clone(),
+            local_port: c.local_port.into(),
+            remote_ip: if c.listening { String::new() } else { c.remote_ip.clone() },
+            remote_port: if c.listening { 0 } else { c.remote_port.into() },
+            listening: c.listening,
+            outbound: !c.listening,
+            loopback: if c.listening { is_loopback(&c.local_ip) } else { is_loopback(&c.remote_ip) },
+            main_process: c.main_process,
+            service_port: service_port == Some(c.local_port),
+            ioc,
+            peer,
+        }
+    }
+}
+
+fn join_addr(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// `lib`: a mapped library found by the scanner (rules with `event: library`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LibModel {
+    pub path: String,
+    pub name: String,
+    pub sha256: String,
+    /// builtin | added | modified | unknown, against the image baseline.
+    pub verdict: String,
+    pub signatures: Vec<String>,
+    /// A signature matched or the sha256 is on the IoC list.
+    pub malicious: bool,
+    pub family: String,
+    /// The file was deleted (or replaced) after it was mapped.
+    pub deleted: bool,
+    pub memfd: bool,
+}
+
+impl LibModel {
+    pub fn from_binary(b: &Binary) -> LibModel {
+        LibModel {
+            path: b.path.clone(),
+            name: basename(&b.path).to_string(),
+            sha256: b.sha256.clone().unwrap_or_default(),
+            verdict: b.verdict.map(|v| v.as_str()).unwrap_or("unknown").to_string(),
+            signatures: b.signatures.iter().map(|s| s.rule.clone()).collect(),
+            malicious: !b.signatures.is_empty() || b.ioc_family.is_some(),
+            family: b
+                .ioc_family
+                .clone()
+                .or_else(|| b.signatures.iter().find_map(|s| s.family.clone()))
+                .unwrap_or_default(),
+            deleted: b.deleted,
+            memfd: b.memfd,
+        }
+    }
+}
+
+/// Everything a scanner rule sees: the process (as for `exec`) and, by event, `conn` or `lib`
+/// (empty for the other events).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanModel {
+    #[serde(flatten)]
+    pub exec: ExecModel,
+    pub conn: ConnModel,
+    pub lib: LibModel,
 }

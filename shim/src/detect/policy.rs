@@ -19,6 +19,7 @@ pub const DEFAULT_FILES: &[(&str, &str)] = &[
     ("policies/rules/lists.yaml", include_str!("../../../policies/rules/lists.yaml")),
     ("policies/rules/exec.yaml", include_str!("../../../policies/rules/exec.yaml")),
     ("policies/rules/file.yaml", include_str!("../../../policies/rules/file.yaml")),
+    ("policies/rules/scan.yaml", include_str!("../../../policies/rules/scan.yaml")),
 ];
 
 /// What a rule does when it matches, in enforce mode (in detect mode every action is reported only).
@@ -40,6 +41,17 @@ pub enum EventKind {
     Exec,
     /// A watched file changed or a watched secret was opened (`fs::watch`).
     File,
+    /// The scanner found a running process's stdio reaching the network (rewired after exec, or
+    /// through pipes to a socket holder). Same model as `exec`.
+    Stdio,
+    /// The scanner found a new outbound connection or listening socket: the `exec` model of the
+    /// holder, plus `conn`.
+    Connection,
+    /// The scanner found a newly mapped library that is not the image's: the `exec` model of the
+    /// process, plus `lib`.
+    Library,
+    /// The scanner found a descendant that escaped tracing: the `exec` model of what it runs.
+    Untraced,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -12,7 +12,7 @@ use crate::fs::baseline::Verdict;
 
 const REMOTE: &str = "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED";
 
-fn ev(exe: &str, args: &[&str]) -> ExecEvent {
+pub(super) fn ev(exe: &str, args: &[&str]) -> ExecEvent {
     ExecEvent {
         time: SystemTime::now(),
         sensor: Sensor::Ptrace,
@@ -51,7 +51,7 @@ fn parent(mut e: ExecEvent, exe: &str, args: &[&str]) -> ExecEvent {
     e
 }
 
-fn stdin(mut e: ExecEvent, s: Stdio) -> ExecEvent {
+pub(super) fn stdin(mut e: ExecEvent, s: Stdio) -> ExecEvent {
     e.stdio[0] = s;
     e
 }
@@ -61,12 +61,12 @@ fn env(mut e: ExecEvent, k: &str, v: &str) -> ExecEvent {
     e
 }
 
-fn verdict(mut e: ExecEvent, v: Verdict) -> ExecEvent {
+pub(super) fn verdict(mut e: ExecEvent, v: Verdict) -> ExecEvent {
     e.binary.verdict = Some(v);
     e
 }
 
-fn malicious(mut e: ExecEvent) -> ExecEvent {
+pub(super) fn malicious(mut e: ExecEvent) -> ExecEvent {
     e.binary.signatures =
         vec![crate::event::SignatureHit { rule: "miner_xmrig_family".into(), family: Some("xmrig".into()) }];
     e
@@ -89,11 +89,11 @@ fn with_script(mut e: ExecEvent, language: &'static str, malicious: bool) -> Exe
     e
 }
 
-fn socket() -> Stdio {
+pub(super) fn socket() -> Stdio {
     Stdio::Socket { inode: 9, peer: Some(REMOTE.into()) }
 }
 
-fn engine() -> Engine {
+pub(super) fn engine() -> Engine {
     Engine::new(Policy::load(DEFAULT_FILES, &[]).expect("defaults load"), Resource::default())
         .expect("compile")
 }
@@ -437,6 +437,8 @@ fn every_rule_has_positive_and_negative_cases() {
     let mut neg: BTreeSet<&str> = negatives().iter().map(|(r, _)| *r).collect();
     pos.extend(file_positives().iter().map(|(r, _)| *r));
     neg.extend(file_negatives().iter().map(|(r, _)| *r));
+    pos.extend(super::scan_tests::positives().iter().map(|c| c.rule));
+    neg.extend(super::scan_tests::negatives().iter().map(|c| c.rule));
     for r in &policy.rules {
         assert!(pos.contains(r.spec.id.as_str()), "rule {} has no positive case", r.spec.id);
         assert!(neg.contains(r.spec.id.as_str()), "rule {} has no negative case", r.spec.id);

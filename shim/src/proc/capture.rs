@@ -157,6 +157,7 @@ impl ProcReader {
             ancestors: Vec::new(),
             indicators: Vec::new(),
             script: None,
+            relays: Vec::new(),
         })
     }
 }

@@ -4,7 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod capture;
+pub mod fds;
+pub mod maps;
+pub mod net;
 pub mod parse;
 pub mod scan;
+pub mod sensors;
 pub mod sockets;
 pub mod table;

@@ -107,6 +107,19 @@ pub fn parse_fd_link(link: &str) -> Stdio {
     }
 }
 
+/// A descriptor's identity as a comparable string ("socket:[12]", "pipe:[7]", a path, "" when
+/// closed): what the scanner compares between the exec stop and later passes (peers left out).
+pub fn stdio_key(s: &Stdio) -> String {
+    match s {
+        Stdio::Socket { inode, .. } => format!("socket:[{inode}]"),
+        Stdio::Pipe { inode } => format!("pipe:[{inode}]"),
+        Stdio::File { path } | Stdio::Tty { path } => path.clone(),
+        Stdio::Anon { name } => format!("anon_inode:{name}"),
+        Stdio::Closed => String::new(),
+        Stdio::Other { link } => link.clone(),
+    }
+}
+
 /// The executable named by a `/proc/<pid>/exe` link: (path, deleted, memfd).
 pub fn parse_exe_link(link: &str) -> (String, bool, bool) {
     let (path, deleted) = match link.strip_suffix(" (deleted)") {

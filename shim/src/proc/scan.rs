@@ -13,6 +13,7 @@ use crate::event::{ProcessEvent, Sensor, UntracedEvent};
 use crate::trace::Mode;
 
 use super::capture::ProcReader;
+use super::sensors::{Live, Sensors, SocketIndex};
 
 /// The fields of /proc/<pid>/stat a pass needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,9 @@ pub struct Scanner {
     seen: HashMap<i32, Seen>,
     reader: ProcReader,
     reported_untraced: HashSet<(i32, u64)>,
+    /// Stdio, connection and library watchers (off in the unit tests of the pass itself).
+    sensors: Option<Sensors>,
+    main_pid: Option<i32>,
 }
 
 impl Scanner {
@@ -100,14 +104,36 @@ impl Scanner {
             env_names,
             seen: HashMap::new(),
             reported_untraced: HashSet::new(),
+            sensors: None,
+            main_pid: None,
         }
     }
 
-    /// One pass; returns the events it found.
-    pub fn pass(&mut self) -> Vec<ProcessEvent> {
+    /// Turns on the stdio, connection and library watchers; `main_pid` is the workload's main
+    /// process (the service itself, for the listening-socket rules).
+    pub fn with_sensors(mut self, main_pid: i32) -> Self {
+        self.sensors = Some(Sensors::new(&self.root, self.self_pid));
+        self.main_pid = Some(main_pid);
+        self
+    }
+
+    /// Where sockets are read from ("sock_diag" or "/proc/net"), when the watchers are on.
+    pub fn socket_source(&self) -> Option<&'static str> {
+        self.sensors.as_ref().map(|s| s.lister.source)
+    }
+
+    /// Connection events not reported because a pass found more than its bound.
+    pub fn connections_dropped(&self) -> u64 {
+        self.sensors.as_ref().map_or(0, |s| s.net.dropped)
+    }
+
+    /// One pass; returns the events it found. `exec_links` gives the stdio links a process had at
+    /// its last exec (the process table's record), so stdio rewired since is told apart.
+    pub fn pass(&mut self, exec_links: &dyn Fn(i32) -> Option<[String; 3]>) -> Vec<ProcessEvent> {
         let pids = list_pids(&self.root);
         let live: HashSet<i32> = pids.iter().copied().collect();
         self.seen.retain(|pid, _| live.contains(pid));
+        let mut stats: HashMap<i32, StatFields> = HashMap::with_capacity(pids.len());
 
         // Classify new pids. A parent may be new too (and listed after its child), so repeat until no
         // new pid can be placed; what is left has a parent outside our tree.
@@ -116,6 +142,7 @@ impl Scanner {
             .filter(|p| **p != self.self_pid)
             .filter_map(|p| {
                 let st = read_stat(&self.root, *p)?;
+                stats.insert(*p, st);
                 let known = self.seen.get(p).is_some_and(|s| s.starttime == st.starttime);
                 (!known).then_some((*p, st))
             })
@@ -152,6 +179,23 @@ impl Scanner {
                 }
             }
             Mode::Poll => self.poll_programs(&mut events),
+        }
+        if let Some(sensors) = self.sensors.as_mut() {
+            let running: Vec<Live> = self
+                .seen
+                .iter()
+                .filter(|(_, s)| s.ours)
+                .filter_map(|(pid, _)| stats.get(pid).map(|st| (*pid, st)))
+                .filter(|(_, st)| st.state != 'Z' && st.state != 'X')
+                .map(|(pid, st)| Live { pid, starttime: st.starttime })
+                .collect();
+            let sockets = SocketIndex::new(sensors.lister.list());
+            let stdio = sensors.stdio.pass(&mut self.reader, &running, &sockets, exec_links, &self.env_names);
+            events.extend(stdio.into_iter().map(|e| ProcessEvent::Stdio(Box::new(e))));
+            let conns = sensors.net.pass(&self.root, &running, &sockets, self.main_pid);
+            events.extend(conns.into_iter().map(|c| ProcessEvent::Connection(Box::new(c))));
+            let libs = sensors.libs.pass(&self.root, &running);
+            events.extend(libs.into_iter().map(|l| ProcessEvent::Library(Box::new(l))));
         }
         events
     }
@@ -255,7 +299,7 @@ mod tests {
         write_proc(r, 12, 10, 4, 0, 'Z'); // zombie: not reported
         write_proc(r, 50, 0, 5, 0, 'S'); // not ours
         let mut s = Scanner::new(r, 1, Mode::Ptrace, vec![]);
-        let ev = s.pass();
+        let ev = s.pass(&|_| None);
         assert_eq!(ev.len(), 1, "{ev:?}");
         match &ev[0] {
             ProcessEvent::Untraced(u) => {
@@ -264,9 +308,9 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(s.pass().is_empty(), "reported twice");
+        assert!(s.pass(&|_| None).is_empty(), "reported twice");
         // A new escaped grandchild is found on the next pass.
         write_proc(r, 13, 11, 6, 0, 'S');
-        assert_eq!(s.pass().len(), 1);
+        assert_eq!(s.pass(&|_| None).len(), 1);
     }
 }

@@ -20,6 +20,8 @@ pub struct Entry {
     pub exe: Option<String>,
     pub args: Vec<String>,
     pub exited: Option<Instant>,
+    /// fds 0-2 at the last exec (`parse::stdio_key`), for the scanner to notice rewiring.
+    pub stdio: Option<[String; 3]>,
 }
 
 #[derive(Debug, Default)]
@@ -36,7 +38,7 @@ impl ProcessTable {
             Some(p) => (p.exe.clone(), p.args.clone()),
             None => (None, Vec::new()),
         };
-        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None });
+        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None, stdio: None });
     }
 
     pub fn exec(&mut self, ev: &ExecEvent) {
@@ -46,10 +48,12 @@ impl ProcessTable {
             exe: None,
             args: Vec::new(),
             exited: None,
+            stdio: None,
         });
         e.exe = Some(ev.binary.path.clone());
         e.args = ev.args.clone();
         e.exited = None;
+        e.stdio = Some([0, 1, 2].map(|i| super::parse::stdio_key(&ev.stdio[i])));
     }
 
     pub fn exit(&mut self, pid: i32, now: Instant) {

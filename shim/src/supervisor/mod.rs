@@ -197,7 +197,7 @@ fn trace_workload(
     };
     tracing::info!(mode = %mode, pid = child.pid, program, "workload started");
     engine_cfg.mode = mode;
-    events.begin(mode);
+    events.begin(mode, child.pid);
 
     if let Err(e) = child.release() {
         tracing::error!(error = %e, "cannot release the workload; it will run untraced");

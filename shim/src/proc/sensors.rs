@@ -1,0 +1,338 @@
+//! What the periodic scan looks at in each live descendant besides its existence (`proc::scan`):
+//! stdio rewired after exec or piped to a socket holder, new connections and listeners, newly mapped
+//! libraries. Each watcher keeps what it saw last pass and reports only changes, so a pass over a
+//! quiet workload costs three readlinks per process plus one `sock_diag` dump; fd tables and maps
+//! are read only for processes that changed (maps also every [`LIB_RESCAN`]).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::event::{Binary, ConnectionEvent, ExecEvent, LibraryEvent, Sensor, StdioRelay};
+
+use super::capture::ProcReader;
+use super::fds::{self, PipeHolders, StdFd};
+use super::maps;
+use super::net::{SocketEntry, SocketLister};
+
+/// How long after a process appears its pipes are followed to a socket holder each pass (the far
+/// end of `sh | nc host port` connects a moment after the shell starts).
+pub const PIPE_FOLLOW_WINDOW: Duration = Duration::from_secs(10);
+/// How often a process's mapped libraries are read again (dlopen after start).
+pub const LIB_RESCAN: Duration = Duration::from_secs(5);
+/// Bound on connection events per pass (a burst of outbound connections is summarised in the log).
+pub const CONNECTIONS_MAX_PER_PASS: usize = 64;
+/// Bound on remembered socket inodes (what has been reported or ignored).
+pub const KNOWN_SOCKETS_MAX: usize = 65_536;
+
+/// A live descendant, as `proc::scan` hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    pub pid: i32,
+    pub starttime: u64,
+}
+
+/// This pass's sockets, by inode.
+pub struct SocketIndex {
+    by_inode: HashMap<u64, SocketEntry>,
+    /// Local ports with a listener (any address): sockets on them are accepted, not outbound.
+    listen_ports: HashSet<u16>,
+}
+
+impl SocketIndex {
+    pub fn new(sockets: Vec<SocketEntry>) -> SocketIndex {
+        let listen_ports = sockets.iter().filter(|s| s.listening()).map(|s| s.local.port()).collect();
+        SocketIndex { by_inode: sockets.into_iter().map(|s| (s.inode, s)).collect(), listen_ports }
+    }
+
+    pub fn get(&self, inode: u64) -> Option<&SocketEntry> {
+        self.by_inode.get(&inode)
+    }
+
+    /// The first connected internet socket `pid` holds, described.
+    fn remote_of(&self, root: &Path, pid: i32) -> Option<String> {
+        fds::socket_inodes(root, pid)
+            .into_iter()
+            .find_map(|i| self.get(i).filter(|s| s.connected()).map(SocketEntry::describe))
+    }
+}
+
+#[derive(Debug)]
+struct StdioState {
+    starttime: u64,
+    first_seen: Instant,
+    links: [String; 3],
+    reported: HashSet<String>,
+}
+
+/// Stdio that reaches the network after exec.
+#[derive(Default)]
+pub struct StdioWatch {
+    state: HashMap<i32, StdioState>,
+}
+
+fn links_of(stdio: &[Option<StdFd>; 3]) -> [String; 3] {
+    [0, 1, 2].map(|i| {
+        stdio[i]
+            .as_ref()
+            .map(|s| super::parse::stdio_key(&super::parse::parse_fd_link(&s.link)))
+            .unwrap_or_default()
+    })
+}
+
+impl StdioWatch {
+    /// `exec_links` gives the stdio links a process had at its last exec (from the process table):
+    /// what the exec rules already judged.
+    pub fn pass(
+        &mut self,
+        reader: &mut ProcReader,
+        live: &[Live],
+        sockets: &SocketIndex,
+        exec_links: &dyn Fn(i32) -> Option<[String; 3]>,
+        env_names: &[String],
+    ) -> Vec<ExecEvent> {
+        let root = reader.root().to_path_buf();
+        let now = Instant::now();
+        let alive: HashSet<i32> = live.iter().map(|l| l.pid).collect();
+        self.state.retain(|pid, _| alive.contains(pid));
+
+        let mut holders = PipeHolders::default();
+        let mut read: Vec<(Live, [Option<StdFd>; 3])> = Vec::with_capacity(live.len());
+        for l in live {
+            let stdio = fds::read_stdio(&root, l.pid);
+            holders.add(l.pid, &stdio);
+            read.push((*l, stdio));
+        }
+
+        let mut out = Vec::new();
+        let mut remote_cache: HashMap<i32, Option<String>> = HashMap::new();
+        for (l, stdio) in read {
+            let links = links_of(&stdio);
+            let st = self.state.entry(l.pid).or_insert_with(|| StdioState {
+                starttime: l.starttime,
+                first_seen: now,
+                links: links.clone(),
+                reported: HashSet::new(),
+            });
+            if st.starttime != l.starttime {
+                *st = StdioState {
+                    starttime: l.starttime,
+                    first_seen: now,
+                    links: links.clone(),
+                    reported: HashSet::new(),
+                };
+            }
+            // Changed since the last pass, or (first pass for it) since its exec.
+            let changed = st.links != links || exec_links(l.pid).is_some_and(|e| e != links);
+            st.links = links.clone();
+            let young = now.duration_since(st.first_seen) <= PIPE_FOLLOW_WINDOW;
+            let has_pipe = stdio.iter().flatten().any(|s| s.pipe.is_some());
+            if !(changed || young && has_pipe) {
+                continue;
+            }
+
+            let mut network = false;
+            for s in stdio.iter().flatten() {
+                if let Some(sock) = fds::socket_inode(&s.link).and_then(|i| sockets.get(i)) {
+                    network |= sock.connected() && changed;
+                }
+            }
+            let mut relays = Vec::new();
+            for (fd, s) in stdio.iter().enumerate() {
+                let Some(pipe) = s.as_ref().and_then(|s| s.pipe) else { continue };
+                let relay = holders.find_relay(
+                    l.pid,
+                    pipe,
+                    |p| remote_cache.entry(p).or_insert_with(|| sockets.remote_of(&root, p)).clone(),
+                    |p| fds::pipe_ids(&root, p),
+                );
+                if let Some(r) = relay {
+                    let name = std::fs::read_to_string(root.join(format!("{}/comm", r.pid)))
+                        .map(|c| c.trim_end().to_string())
+                        .unwrap_or_default();
+                    relays.push(StdioRelay { fd: fd as u8, pid: r.pid, name, peer: r.peer, hops: r.hops });
+                }
+            }
+            if !network && relays.is_empty() {
+                continue;
+            }
+            let key = format!("{links:?}{:?}", relays.iter().map(|r| (r.fd, r.pid)).collect::<Vec<_>>());
+            if !st.reported.insert(key) {
+                continue;
+            }
+            if let Ok(mut ev) = reader.exec_event(l.pid, None, Sensor::Scanner, env_names) {
+                ev.relays = relays;
+                out.push(ev);
+            }
+        }
+        out
+    }
+}
+
+/// New connections and listeners, attributed to the descendant holding them.
+#[derive(Default)]
+pub struct NetWatch {
+    known: HashSet<u64>,
+    /// Recent socket holders, most recent first: likely owners of the next new socket.
+    recent_owners: Vec<i32>,
+    pub dropped: u64,
+}
+
+impl NetWatch {
+    pub fn pass(
+        &mut self,
+        root: &Path,
+        live: &[Live],
+        sockets: &SocketIndex,
+        main_pid: Option<i32>,
+    ) -> Vec<ConnectionEvent> {
+        let present: HashSet<u64> = sockets.by_inode.keys().copied().collect();
+        self.known.retain(|i| present.contains(i));
+        let mut pending: HashSet<u64> = HashSet::new();
+        for s in sockets.by_inode.values() {
+            if s.inode == 0 || self.known.contains(&s.inode) || self.known.len() >= KNOWN_SOCKETS_MAX {
+                continue;
+            }
+            self.known.insert(s.inode);
+            let outbound = s.connected() && !sockets.listen_ports.contains(&s.local.port());
+            if s.listening() || outbound {
+                pending.insert(s.inode);
+            }
+        }
+        if pending.is_empty() {
+            return Vec::new();
+        }
+        // Likely owners first, then the newest processes.
+        let mut order: Vec<i32> =
+            self.recent_owners.iter().copied().filter(|p| live.iter().any(|l| l.pid == *p)).collect();
+        let mut by_age: Vec<&Live> = live.iter().collect();
+        by_age.sort_by_key(|l| std::cmp::Reverse(l.starttime));
+        order.extend(by_age.into_iter().map(|l| l.pid).filter(|p| !self.recent_owners.contains(p)));
+
+        let mut out = Vec::new();
+        for pid in order {
+            if pending.is_empty() {
+                break;
+            }
+            for inode in fds::socket_inodes(root, pid) {
+                if !pending.remove(&inode) {
+                    continue;
+                }
+                let Some(s) = sockets.get(inode) else { continue };
+                self.recent_owners.retain(|p| *p != pid);
+                self.recent_owners.insert(0, pid);
+                self.recent_owners.truncate(8);
+                if out.len() >= CONNECTIONS_MAX_PER_PASS {
+                    self.dropped += 1;
+                    continue;
+                }
+                out.push(ConnectionEvent {
+                    time: SystemTime::now(),
+                    process: ExecEvent { pid, sensor: Sensor::Scanner, ..Default::default() },
+                    protocol: s.proto.as_str(),
+                    local_ip: s.local.ip().to_string(),
+                    local_port: s.local.port(),
+                    remote_ip: s.remote.ip().to_string(),
+                    remote_port: s.remote.port(),
+                    listening: s.listening(),
+                    inode,
+                    main_process: Some(pid) == main_pid,
+                });
+            }
+        }
+        // What is left is held by runwarden itself (its HTTP sinks) or by no descendant.
+        out
+    }
+}
+
+struct LibState {
+    starttime: u64,
+    exe: Option<String>,
+    last_read: Option<Instant>,
+    libs: HashSet<(String, u64)>,
+}
+
+/// Libraries mapped by each descendant.
+#[derive(Default)]
+pub struct LibWatch {
+    state: HashMap<i32, LibState>,
+}
+
+impl LibWatch {
+    pub fn pass(&mut self, root: &Path, live: &[Live]) -> Vec<LibraryEvent> {
+        let now = Instant::now();
+        let alive: HashSet<i32> = live.iter().map(|l| l.pid).collect();
+        self.state.retain(|pid, _| alive.contains(pid));
+        let mut out = Vec::new();
+        for l in live {
+            let st = self.state.entry(l.pid).or_insert_with(|| LibState {
+                starttime: l.starttime,
+                exe: None,
+                last_read: None,
+                libs: HashSet::new(),
+            });
+            if st.starttime != l.starttime {
+                *st = LibState { starttime: l.starttime, exe: None, last_read: None, libs: HashSet::new() };
+            }
+            match st.last_read {
+                // First seen this pass: give the loader the time to map what it maps at start.
+                None if st.exe.is_none() => {
+                    st.exe = std::fs::read_link(root.join(format!("{}/exe", l.pid)))
+                        .ok()
+                        .map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string());
+                    continue;
+                }
+                Some(t) if now.duration_since(t) < LIB_RESCAN => continue,
+                _ => {}
+            }
+            st.last_read = Some(now);
+            let Ok(mapped) = maps::read_maps(root, l.pid, st.exe.as_deref()) else { continue };
+            for m in mapped {
+                if !st.libs.insert((m.path.clone(), m.inode)) {
+                    continue;
+                }
+                let path = PathBuf::from(&m.path);
+                let key = (!m.deleted)
+                    .then(|| std::fs::metadata(&path).ok())
+                    .flatten()
+                    .filter(|meta| {
+                        use std::os::unix::fs::MetadataExt;
+                        meta.ino() == m.inode
+                    })
+                    .map(|meta| crate::fs::hash::key_of(&meta));
+                out.push(LibraryEvent {
+                    time: SystemTime::now(),
+                    process: ExecEvent { pid: l.pid, sensor: Sensor::Scanner, ..Default::default() },
+                    library: Binary {
+                        memfd: m.path.starts_with("/memfd:"),
+                        path: m.path,
+                        deleted: m.deleted,
+                        size: key.map(|k| k.size),
+                        key,
+                        ..Default::default()
+                    },
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The three watchers and the socket lister, driven by `proc::scan` each pass.
+pub struct Sensors {
+    pub stdio: StdioWatch,
+    pub net: NetWatch,
+    pub libs: LibWatch,
+    pub lister: SocketLister,
+}
+
+impl Sensors {
+    pub fn new(root: &Path, self_pid: i32) -> Sensors {
+        Sensors {
+            stdio: StdioWatch::default(),
+            net: NetWatch::default(),
+            libs: LibWatch::default(),
+            lister: SocketLister::new(root, self_pid),
+        }
+    }
+}
