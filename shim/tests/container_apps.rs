@@ -275,3 +275,29 @@ fn findings_raised_during_shutdown_are_delivered_before_the_container_is_gone() 
     assert_eq!(ids(&posted), ids(&written));
     assert!(c.logs().contains("http sink finished"), "{}", c.logs());
 }
+
+/// FAILS TODAY (runwarden false positive, left for shim/src): without `PORT` in the environment (a
+/// plain `docker run`; Cloud Run always sets it), the workers a pre-fork server forks, which inherit
+/// the master's listening socket, are each reported as "Command and Control: New Listening Socket"
+/// (MEDIUM, "python3.11 (pid 13) is listening on 0.0.0.0:8080, and it is not the service"): the rule
+/// only excuses the main process and $PORT. A socket inherited from the main process (same inode) is
+/// the service's. The prefork image sets `ENV PORT=8080`, so the other tests do not see this; here
+/// PORT is set empty (the server falls back to 8080, runwarden sees no service port).
+#[test]
+#[ignore = "runwarden false positive: pre-fork workers' inherited listener without PORT (see the comment)"]
+fn prefork_workers_sharing_the_masters_socket_are_not_new_listeners() {
+    ensure_network();
+    let image = "runwarden-test/prefork:latest";
+    build_app("prefork", image);
+    let sink = SinkDir::new();
+    let c = Container::run_with(image, "-noport", &[&sink_env(), "PORT="], &["-v", &sink.volume()]);
+    let ip = c.ip();
+    wait_ready(&ip, 8080, "/healthz");
+    for _ in 0..10 {
+        let _ = get(&ip, 8080, "/work");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let findings = read_sink(&sink);
+    assert!(loud(&findings).is_empty(), "benign pre-fork workers raised findings: {findings:#?}");
+    assert_eq!(c.stop(), 0);
+}

@@ -22,9 +22,10 @@ fn docker_rows() -> Vec<&'static Scenario> {
     SCENARIOS.iter().filter(|r| !matches!(r.runs, Runs::NotInDocker(_))).collect()
 }
 
-/// A policy directory whose IoC list names an unchanged binary of `image` (/usr/bin/users): a threat
-/// feed flagging something the image ships ("Built in Malicious Binary").
-fn policies_flagging_builtin(image: &str) -> tempfile::TempDir {
+/// A policy directory whose IoC lists name an unchanged binary of `image` (/usr/bin/users: a threat
+/// feed flagging something the image ships, "Built in Malicious Binary") and the attacker's address
+/// (`c2`: "Connection to Known Bad Address").
+fn policies_flagging(image: &str, c2: &str) -> tempfile::TempDir {
     let out = docker_ok(&["run", "--rm", "--entrypoint", "sha256sum", image, "/usr/bin/users"]);
     let sha = out.split_whitespace().next().unwrap().to_string();
     use std::os::unix::fs::PermissionsExt;
@@ -33,6 +34,7 @@ fn policies_flagging_builtin(image: &str) -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(dir.path().join("ioc")).unwrap();
     std::fs::write(dir.path().join("ioc/sha256.txt"), format!("{sha} test-feed-family\n")).unwrap();
+    std::fs::write(dir.path().join("ioc/ips.txt"), format!("{c2}\n")).unwrap();
     dir
 }
 
@@ -70,7 +72,7 @@ fn attack_table_in_the_web_app(variant: Variant) {
     let gw = ensure_network();
     let image = "runwarden-test/pyweb:latest";
     build_app("pyweb", image);
-    let policies = policies_flagging_builtin(image);
+    let policies = policies_flagging(image, &gw);
     let rows: Vec<&Scenario> = docker_rows()
         .into_iter()
         .filter(|r| !matches!(r.arrival, Arrival::Fetched(_)) && r.needs.runs_in(variant))
@@ -99,6 +101,8 @@ fn attack_table_in_the_web_app(variant: Variant) {
         &[
             &format!("RUNWARDEN_SINKS=stderr,file:{}", SinkDir::IN_CONTAINER),
             "RUNWARDEN_POLICIES=/rw-policies",
+            // Scanner rows live about 1.5 s: look often enough.
+            "RUNWARDEN_SCAN_INTERVAL=200ms",
             &format!("RUNWARDEN_IMAGE={image}"),
         ],
         &options,
@@ -120,7 +124,10 @@ fn attack_table_in_the_web_app(variant: Variant) {
     for row in &rows {
         let mut vars = Vars { web: web.clone(), ..base_vars.clone() };
         let session = typed_commands(row).map(|cmds| {
-            let (port, session) = reverse_shell_listener(&gw, cmds.to_string());
+            // Fixed ports (a Stratum pool's) differ per variant: the variants run in parallel.
+            let fixed = listener_port(row);
+            let port = if fixed == 0 { 0 } else { fixed + variant as u16 + 1 };
+            let (port, session) = reverse_shell_listener(&gw, port, cmds.to_string());
             vars.lport = port;
             session
         });
@@ -129,7 +136,7 @@ fn attack_table_in_the_web_app(variant: Variant) {
         let _ = get(&ip, 8080, &format!("/lookup?name={}", url_encode(&cmd)));
         if let Some(session) = session {
             let got = session.join().unwrap();
-            assert!(!got.is_empty() && !got.starts_with("no connection"), "{}: no shell: {got:?}", row.name);
+            assert!(!got.starts_with("no connection"), "{}: nothing connected: {got:?}", row.name);
         }
     }
     let vars_of = |row: &Scenario| Vars {

@@ -7,9 +7,9 @@
 //! the driver's own command lines carry none of them. Writes stay in the sandbox's overlay.
 //!
 //! Rows marked `Runs::NotInGvisor` say why they cannot run here; the others must give the same
-//! findings as in Docker, read from the stderr sink. For the scanner rows still to come: this runsc
-//! has no NETLINK_SOCK_DIAG (socket() fails with EPROTONOSUPPORT) but does have /proc/net/tcp, so
-//! connection and listening-socket detections need the /proc/net fallback under gVisor.
+//! findings as in Docker, read from the stderr sink. This runsc has no NETLINK_SOCK_DIAG (socket()
+//! fails with EPROTONOSUPPORT): the connection and listener rows pass through the scanner's
+//! /proc/net fallback.
 
 #[path = "common/scenarios.rs"]
 mod scenarios;
@@ -53,7 +53,11 @@ fn vars_for(row: &Scenario, index: usize) -> Vars {
     Vars {
         web: format!("http://127.0.0.1:{WEB_PORT}"),
         gw: "127.0.0.1".into(),
-        lport: if typed_commands(row).is_some() { 20000 + index as u16 } else { 0 },
+        lport: match (typed_commands(row), listener_port(row)) {
+            (None, _) => 0,
+            (Some(_), 0) => 20000 + index as u16,
+            (Some(_), fixed) => fixed,
+        },
         runwarden: env!("CARGO_BIN_EXE_runwarden").into(),
     }
 }
@@ -80,6 +84,8 @@ fn gvisor_attack_table() {
     let users = Command::new("sha256sum").arg("/usr/bin/users").output().unwrap();
     let sha = String::from_utf8_lossy(&users.stdout).split_whitespace().next().unwrap().to_string();
     write("policies/ioc/sha256.txt", format!("{sha} test-feed-family\n").as_bytes());
+    // The attacker's address: in the sandbox everything is on its loopback.
+    write("policies/ioc/ips.txt", b"127.0.0.1\n");
 
     let app = repo().join("integration/docker/apps/pyweb/app.py");
     let job = repo().join("integration/docker/apps/batch/job.sh");
@@ -136,6 +142,7 @@ fn gvisor_attack_table() {
         // The system's programs only (a test runner's PATH may hold directories nobody cannot read).
         .arg("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .arg(format!("RUNWARDEN_POLICIES={d_s}/policies"))
+        .arg("RUNWARDEN_SCAN_INTERVAL=200ms")
         .arg(env!("CARGO_BIN_EXE_runwarden"))
         .args(["--", "sh"])
         .arg(d.join("driver.sh"))

