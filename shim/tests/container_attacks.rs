@@ -300,3 +300,87 @@ fn execs_after_a_privilege_drop_are_still_seen() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// FAILS TODAY (runwarden gap, left for shim/src): a program executed from a memfd that exits at
+/// once (a stager) is reported without its sha256 (and so without the VirusTotal link): hashing runs
+/// off the tracer thread, after the process and its memfd are gone, and a memfd has no path to
+/// reopen. The memfd row of the table runs `sleep 1` so its finding has the hash; this one runs
+/// /bin/true. Hashing memfd executables at the exec stop (through /proc/<pid>/exe, before the
+/// process resumes) would close it.
+#[test]
+#[ignore = "runwarden gap: short-lived memfd programs are not hashed (see the comment)"]
+fn short_lived_memfd_programs_are_hashed() {
+    ensure_network();
+    let image = "runwarden-test/pyweb:latest";
+    build_app("pyweb", image);
+    let sink = SinkDir::new();
+    let c = Container::run_with(
+        image,
+        "-memfd",
+        &[&format!("RUNWARDEN_SINKS=file:{}", SinkDir::IN_CONTAINER)],
+        &["-v", &sink.volume()],
+    );
+    let ip = c.ip();
+    wait_ready(&ip, 8080, "/healthz");
+    let cmd = "x;python3 -c \"import os;fd=os.memfd_create('st');os.write(fd,open('/bin/true','rb').read());\
+               os.execv('/proc/self/fd/%d'%fd,['st'])\"";
+    let _ = get(&ip, 8080, &format!("/lookup?name={}", url_encode(cmd)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let f = loop {
+        if let Some(f) = read_sink(&sink).into_iter().find(|f| f["rule"]["id"] == "fileless_memfd") {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "no memfd finding:\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let sha = f["processes"][0]["binary"]["sha256"].as_str().unwrap_or("");
+    assert_eq!(sha.len(), 64, "the memfd program's finding has no sha256: {f:#}");
+}
+
+/// FAILS TODAY (runwarden redaction bug, left for shim/src/detect/redact.rs): the mysql-style
+/// `^(-p)\S+$` pattern is applied to every argument of every program, so `find`'s `-path`, `-print`
+/// and `-perm`, and openssl's `-pre`, reach the sinks as `-p[REDACTED]`: the credential-hunting
+/// findings lose the very arguments that show what was hunted. Limiting it to the programs that take
+/// `-pPASSWORD` (mysql, mysqldump, mariadb...) would keep both.
+#[test]
+#[ignore = "runwarden bug: find's -path/-print redacted as a mysql password (see the comment)"]
+fn find_arguments_are_not_redacted_as_passwords() {
+    ensure_network();
+    let image = "runwarden-test/pyweb:latest";
+    build_app("pyweb", image);
+    let sink = SinkDir::new();
+    let c = Container::run_with(
+        image,
+        "-redact",
+        &[&format!("RUNWARDEN_SINKS=file:{}", SinkDir::IN_CONTAINER)],
+        &["-v", &sink.volume()],
+    );
+    let ip = c.ip();
+    wait_ready(&ip, 8080, "/healthz");
+    let cmd = "x;find / -xdev -maxdepth 3 -path '*/.ssh/*' -name id_rsa -print";
+    let _ = get(&ip, 8080, &format!("/lookup?name={}", url_encode(cmd)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let f = loop {
+        let found =
+            read_sink(&sink).into_iter().find(|f| f["rule"]["id"] == "search_private_keys_or_passwords");
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "no finding:\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let args = &f["processes"][0]["args"];
+    let want = serde_json::json!([
+        "find",
+        "/",
+        "-xdev",
+        "-maxdepth",
+        "3",
+        "-path",
+        "*/.ssh/*",
+        "-name",
+        "id_rsa",
+        "-print"
+    ]);
+    assert_eq!(args, &want, "{f:#}");
+}
