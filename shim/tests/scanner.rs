@@ -128,7 +128,7 @@ fn scc_bind_shell_is_a_new_listening_socket() {
     drop(probe);
     let fifo = dir.path().join("b");
     let script = format!(
-        "mkfifo {f}; (nc -l -p {port} < {f} | sh > {f} 2>&1) & sleep 1.5; kill %1 2>/dev/null; pkill -f 'nc -l -p {port}'; wait; rm -f {f}",
+        "mkfifo {f}; timeout 1.5 nc -l -p {port} < {f} | sh > {f} 2>&1; rm -f {f}",
         f = fifo.display()
     );
     cmd.args(["--", "bash", "-c", &script]);

@@ -7,11 +7,10 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::event::{Binary, ExecEvent, FileKey, Sensor, Stdio};
+use crate::event::{Binary, ExecEvent, Sensor, Stdio};
 
 use super::parse;
 
@@ -74,14 +73,8 @@ impl ProcReader {
     pub fn binary(&self, pid: i32) -> io::Result<Binary> {
         let link = self.read_link(pid, "exe")?;
         let (path, deleted, memfd) = parse::parse_exe_link(&link);
-        let meta = std::fs::metadata(self.path(pid, "exe")).ok();
-        let key = meta.as_ref().map(|m| FileKey {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-        });
+        // stat(2), not statx(2): gVisor refuses statx on some of its files (`fs::hash::stat_key`).
+        let key = crate::fs::hash::stat_key(&self.path(pid, "exe")).ok();
         Ok(Binary {
             path,
             deleted,

@@ -7,7 +7,6 @@
 //! which is how both ends are matched up without reading every process's whole fd table.
 
 use std::collections::HashMap;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 /// Upper bound on descriptors read from one process when looking for its sockets (a server can
@@ -42,10 +41,7 @@ pub fn read_stdio(root: &Path, pid: i32) -> [Option<StdFd>; 3] {
         let path = dir.join(fd.to_string());
         let link = std::fs::read_link(&path).ok()?.to_string_lossy().into_owned();
         let pipe = if link.starts_with("pipe:[") || link.starts_with('/') {
-            std::fs::metadata(&path)
-                .ok()
-                .filter(|m| m.file_type().is_fifo())
-                .map(|m| PipeId { dev: m.dev(), ino: m.ino() })
+            crate::fs::hash::stat_fifo(&path).map(|(dev, ino)| PipeId { dev, ino })
         } else {
             None
         };
@@ -83,9 +79,9 @@ pub fn pipe_ids(root: &Path, pid: i32) -> Vec<PipeId> {
         if !(link.starts_with("pipe:[") || link.starts_with('/')) {
             continue;
         }
-        if let Ok(m) = std::fs::metadata(&path) {
-            let id = PipeId { dev: m.dev(), ino: m.ino() };
-            if m.file_type().is_fifo() && !out.contains(&id) {
+        if let Some((dev, ino)) = crate::fs::hash::stat_fifo(&path) {
+            let id = PipeId { dev, ino };
+            if !out.contains(&id) {
                 out.push(id);
             }
         }
@@ -181,6 +177,7 @@ impl PipeHolders {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn fd(link: &str, ino: Option<u64>) -> Option<StdFd> {
         Some(StdFd { link: link.into(), pipe: ino.map(|ino| PipeId { dev: 9, ino }) })

@@ -293,13 +293,9 @@ impl LibWatch {
                 }
                 let path = PathBuf::from(&m.path);
                 let key = (!m.deleted)
-                    .then(|| std::fs::metadata(&path).ok())
+                    .then(|| crate::fs::hash::stat_key(&path).ok())
                     .flatten()
-                    .filter(|meta| {
-                        use std::os::unix::fs::MetadataExt;
-                        meta.ino() == m.inode
-                    })
-                    .map(|meta| crate::fs::hash::key_of(&meta));
+                    .filter(|k| k.ino == m.inode);
                 out.push(LibraryEvent {
                     time: SystemTime::now(),
                     process: ExecEvent { pid: l.pid, sensor: Sensor::Scanner, ..Default::default() },
