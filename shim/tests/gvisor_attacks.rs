@@ -64,7 +64,7 @@ fn vars_for(row: &Scenario, index: usize) -> Vars {
 
 #[test]
 fn gvisor_attack_table() {
-    let rows: Vec<&Scenario> = SCENARIOS.iter().filter(|r| !matches!(r.runs, Runs::NotInGvisor(_))).collect();
+    let rows: Vec<&Scenario> = scenarios().filter(|r| !matches!(r.runs, Runs::NotInGvisor(_))).collect();
     let index = |row: &Scenario| rows.iter().position(|r| r.name == row.name).unwrap();
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -175,8 +175,7 @@ fn gvisor_attack_table() {
             .map(|f| format!("{} | {} | {}", f["category"], f["rule"]["id"], f["processes"][0]["args"]))
             .collect::<Vec<_>>()
     );
-    let skipped: Vec<String> = SCENARIOS
-        .iter()
+    let skipped: Vec<String> = scenarios()
         .filter_map(|r| match r.runs {
             Runs::NotInGvisor(why) => Some(format!("{}: {why}", r.name)),
             _ => None,

@@ -1,7 +1,8 @@
 //! The attack scenario table shared by the Docker and gVisor suites (included with `#[path]`): one row
 //! per default rule (policies/rules/*.yaml, the catalogue of shared/design/FINDINGS.md that runwarden
 //! fires today), saying how the attack arrives, what it needs from the container, and which finding
-//! must reach the sink, field by field. Adding a category is one row in scenario_rows.rs.
+//! must reach the sink, field by field. Adding a category is one row in scenario_rows.rs
+//! (exec rules) or sensor_rows.rs (scanner and file watcher rules).
 //!
 //! Tools this test machine cannot ship (peirates, steghide, sudo...) are stand-ins served by the
 //! attacker's web server: /bin/true (or /bin/sh where the tool starts a shell) under the tool's name,
@@ -13,7 +14,14 @@ use serde_json::Value;
 
 #[path = "scenario_rows.rs"]
 mod rows;
-pub use rows::{NOT_YET_COVERED, SCENARIOS};
+#[path = "sensor_rows.rs"]
+mod sensor_rows;
+pub use rows::NOT_YET_COVERED;
+
+/// Every row of the table: the exec sensor's, then the scanner's and the file watcher's.
+pub fn scenarios() -> impl Iterator<Item = &'static Scenario> {
+    rows::EXEC_ROWS.iter().chain(sensor_rows::SENSOR_ROWS)
+}
 
 /// How an attack reaches the workload.
 pub enum Arrival {
