@@ -17,6 +17,8 @@ use crate::ship::SinkSpec;
 
 pub const PREFIX: &str = "RUNWARDEN_";
 
+const HEARTBEAT_MIN: Duration = crate::ship::heartbeat::MIN_INTERVAL;
+
 /// Proxy and loader variables always captured at exec (they decide where traffic goes and what code is
 /// loaded): the catalogue's proxy-env and library-injection detections read them.
 pub const DEFAULT_ENV_CAPTURE: &[&str] = &[
@@ -75,6 +77,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("RUNWARDEN_HTTP_TIMEOUT", "a duration from 100ms to 60s (default 10s): one HTTP request's timeout"),
     ("RUNWARDEN_GZIP", "0 | 1 (default 1: HTTP request bodies are gzipped)"),
     (
+        "RUNWARDEN_HEARTBEAT",
+        "a duration from 5s to 1h such as 60s or 5m, or off (default 60s): how often each HTTP sink sends a heartbeat",
+    ),
+    (
+        "RUNWARDEN_CA_FILE",
+        "an absolute path to a PEM file of CA certificates trusted by the HTTP sinks besides the built-in roots",
+    ),
+    (
         "RUNWARDEN_POLICIES",
         "an absolute directory of policy .yaml files that add to, override or disable the defaults",
     ),
@@ -89,6 +99,13 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "an absolute directory prefixed to every watched system path, for chroot-like layouts and tests (default /)",
     ),
     ("RUNWARDEN_IMAGE", "the image URI shown in findings' containers (e.g. europe-docker.pkg.dev/p/repo/app@sha256:...)"),
+    (
+        "RUNWARDEN_SYSCALLS",
+        "off (default), default (connect,ptrace,init_module,finit_module,process_vm_writev), or comma-separated \
+         syscalls stopped at exactly through seccomp: connect, ptrace, init_module, finit_module, delete_module, \
+         memfd_create, process_vm_readv, process_vm_writev, bpf, mount, umount2, pivot_root, chroot, unshare, \
+         setns, kexec_load, kexec_file_load, personality, userfaultfd, perf_event_open, open_by_handle_at, keyctl",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,6 +147,8 @@ pub struct Config {
     pub watch: bool,
     /// Prefix of the watched system paths (`/` in a container).
     pub watch_root: PathBuf,
+    /// The opt-in syscall mode: names from `sys::seccomp::SYSCALLS` (empty: off, no filter).
+    pub syscalls: Vec<&'static str>,
 }
 
 impl Default for Config {
@@ -148,6 +167,7 @@ impl Default for Config {
             baseline: None,
             watch: true,
             watch_root: PathBuf::from("/"),
+            syscalls: Vec::new(),
         }
     }
 }
@@ -158,6 +178,8 @@ pub enum ConfigError {
     Unknown { name: String, known: KnownNames },
     #[error("{name}={value:?} is not valid: expected {expected}")]
     Invalid { name: String, value: String, expected: &'static str },
+    #[error("{name}={value:?} cannot be used: {reason}")]
+    Unusable { name: String, value: String, reason: String },
 }
 
 /// The list of known names, printed in errors.
@@ -331,6 +353,25 @@ impl Config {
                         parse_duration_in(name, v, Duration::from_millis(100), Duration::from_secs(60))?
                 }
                 "RUNWARDEN_GZIP" => c.ship.gzip = parse_bool(name, v)?,
+                "RUNWARDEN_HEARTBEAT" => {
+                    c.ship.heartbeat = match v.trim() {
+                        "off" => None,
+                        d => Some(parse_duration_in(name, d, HEARTBEAT_MIN, Duration::from_secs(3600))?),
+                    }
+                }
+                "RUNWARDEN_CA_FILE" => {
+                    // Read now: a CA file that cannot be used must stop the start, not every delivery.
+                    let path = PathBuf::from(v.trim());
+                    if !path.is_absolute() {
+                        return Err(invalid(name, v));
+                    }
+                    crate::ship::tls::read_ca_file(&path).map_err(|e| ConfigError::Unusable {
+                        name: name.into(),
+                        value: v.into(),
+                        reason: e.to_string(),
+                    })?;
+                    c.ship.ca_file = Some(path);
+                }
                 "RUNWARDEN_POLICIES" => {
                     let dir = PathBuf::from(v.trim());
                     if !dir.is_absolute() || !dir.is_dir() {
@@ -365,6 +406,9 @@ impl Config {
                     if v.trim().is_empty() || v.contains(char::is_whitespace) {
                         return Err(invalid(name, v));
                     }
+                }
+                "RUNWARDEN_SYSCALLS" => {
+                    c.syscalls = crate::sys::seccomp::parse_list(v).ok_or_else(|| invalid(name, v))?
                 }
                 "RUNWARDEN_MODE" => {
                     c.mode = match v.trim() {
@@ -503,6 +547,10 @@ mod tests {
             ("RUNWARDEN_HTTP_TIMEOUT", "1ms"),
             ("RUNWARDEN_GZIP", "maybe"),
             ("RUNWARDEN_AUTH", "oauth"),
+            ("RUNWARDEN_HEARTBEAT", "1s"),
+            ("RUNWARDEN_HEARTBEAT", "never"),
+            ("RUNWARDEN_HEARTBEAT", ""),
+            ("RUNWARDEN_CA_FILE", "relative.pem"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             let msg = err.to_string();
@@ -534,6 +582,7 @@ mod tests {
             timeout: Duration::from_millis(500),
             gzip: false,
             google_auth: false,
+            ..ShipOptions::default()
         };
         assert_eq!(c.ship, want);
         assert!(cfg(&[("RUNWARDEN_AUTH", "google")]).unwrap().ship.google_auth);
@@ -545,11 +594,38 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+        assert_eq!(cfg(&[]).unwrap().ship.heartbeat, Some(Duration::from_secs(60)));
+        assert_eq!(
+            cfg(&[("RUNWARDEN_HEARTBEAT", "5s")]).unwrap().ship.heartbeat,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(cfg(&[("RUNWARDEN_HEARTBEAT", "off")]).unwrap().ship.heartbeat, None);
+        for bad in ["/does/not/exist.pem", token_path] {
+            let err = cfg(&[("RUNWARDEN_CA_FILE", bad)]).unwrap_err().to_string();
+            assert!(err.starts_with("RUNWARDEN_CA_FILE=") && err.contains("cannot be used"), "{err}");
+        }
         assert_eq!(parse_size("64MiB"), Some(64 << 20));
         assert_eq!(parse_size("512K"), Some(512 << 10));
         assert_eq!(parse_size("100000"), Some(100_000));
         assert_eq!(parse_size("1TB"), None);
         assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn syscall_mode() {
+        assert!(cfg(&[]).unwrap().syscalls.is_empty());
+        let c = cfg(&[("RUNWARDEN_SYSCALLS", "ptrace, connect,ptrace")]).unwrap();
+        assert_eq!(c.syscalls, vec!["ptrace", "connect"]);
+        for bad in ["conect", "connect,execve"] {
+            let msg = cfg(&[("RUNWARDEN_SYSCALLS", bad)]).unwrap_err().to_string();
+            assert!(
+                msg.starts_with(&format!("RUNWARDEN_SYSCALLS={bad:?}")) && msg.contains("keyctl"),
+                "{msg}"
+            );
+        }
+        // The documented list is the supported table.
+        let doc = expected("RUNWARDEN_SYSCALLS");
+        assert!(crate::sys::seccomp::SYSCALLS.iter().all(|d| doc.contains(&format!(" {}", d.name))), "{doc}");
     }
 
     #[test]

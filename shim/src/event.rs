@@ -18,6 +18,8 @@ pub enum Sensor {
     Scanner,
     /// The file watcher (`fs::watch`): changes to, and opens of, the watched files.
     Inotify,
+    /// The opt-in syscall mode (`RUNWARDEN_SYSCALLS`): a seccomp RET_TRACE stop, before the call runs.
+    Seccomp,
 }
 
 impl Sensor {
@@ -26,6 +28,7 @@ impl Sensor {
             Sensor::Ptrace => "ptrace",
             Sensor::Scanner => "scanner",
             Sensor::Inotify => "inotify",
+            Sensor::Seccomp => "seccomp",
         }
     }
 }
@@ -66,6 +69,8 @@ pub enum ProcessEvent {
     Connection(Box<ConnectionEvent>),
     /// The scanner: a process has a shared library mapped that it did not have before.
     Library(Box<LibraryEvent>),
+    /// A listed syscall was called (the opt-in syscall mode, `trace::syscall`).
+    Syscall(Box<SyscallEvent>),
 }
 
 /// A connection or listener the scanner found (`proc::net`), with the process holding it.
@@ -111,6 +116,60 @@ pub struct StdioRelay {
     pub peer: String,
     /// Processes between (1: the relay holds the other end itself).
     pub hops: usize,
+}
+
+/// A call of a syscall listed in `RUNWARDEN_SYSCALLS`, seen at its seccomp stop: before the kernel
+/// runs it, so there is no result. Arguments read from the caller's memory are evidence, not proof:
+/// another thread can change them before the kernel copies them (ptrace-gvisor-init.md, 2.9).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyscallEvent {
+    #[serde(with = "rfc3339")]
+    pub time: SystemTime,
+    /// The calling process (thread group id) and thread.
+    pub pid: i32,
+    pub tid: i32,
+    pub name: &'static str,
+    /// x86_64 | i386 | x32: the syscall table the call came through.
+    pub abi: &'static str,
+    /// The six raw argument registers.
+    pub args: [u64; 6],
+    pub detail: SyscallDetail,
+    /// The caller as the process table knows it (filled in by the pipeline, or the enforcer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<FileActor>,
+}
+
+/// What the arguments say, decoded per syscall (fields that do not apply stay empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyscallDetail {
+    /// One line for descriptions: "connect(inet 127.0.0.1:8080)", "ptrace(PTRACE_ATTACH, pid 42)".
+    pub summary: String,
+    /// connect: inet | inet6 | unix | the family number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// connect: the IP address, or the unix socket path ("@name" for an abstract one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// connect: TCP | UDP | UNIX ... (the socket's protocol, when the kernel says; not under gVisor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// ptrace: the request's name ("PTRACE_ATTACH"), or its number when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// ptrace, process_vm_*: the process acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_pid: Option<i32>,
+    /// finit_module and setns: the file behind the fd; memfd_create: the name; mount, umount2,
+    /// pivot_root, chroot: the target directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// init_module and finit_module: the module parameters; mount: the source and the filesystem type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<String>,
 }
 
 /// What happened to a watched file.

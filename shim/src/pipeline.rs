@@ -33,6 +33,7 @@ use crate::proc::sockets::describe_socket;
 use crate::proc::table::ProcessTable;
 use crate::queue::{Queue, Take};
 use crate::ship::dedup::Dedup;
+use crate::ship::heartbeat::{Context, Sensor as HeartbeatSensor};
 use crate::ship::ratelimit::RateLimit;
 use crate::ship::{SinkSpec, Sinks};
 use crate::trace::Mode;
@@ -107,6 +108,8 @@ struct Detector {
     dedup: Dedup,
     limit: RateLimit,
     sinks: Sinks,
+    /// When the de-duplication windows and rate-limit counts were last flushed.
+    flushed: Instant,
 }
 
 impl Detector {
@@ -121,6 +124,11 @@ impl Detector {
 
     fn on_exec(&mut self, e: &ExecEvent) -> u64 {
         let findings = self.engine.evaluate_exec(e, self.mode);
+        findings.into_iter().map(|f| self.emit(f)).sum()
+    }
+
+    fn on_syscall(&mut self, e: &crate::event::SyscallEvent) -> u64 {
+        let findings = self.engine.evaluate_syscall(e, self.mode);
         findings.into_iter().map(|f| self.emit(f)).sum()
     }
 
@@ -265,13 +273,20 @@ impl Worker {
             // checked by the test suite; a failure here still only disables detection (fail open).
             // Project, region and instance from the metadata server: here, off the start path.
             let resource = crate::ship::metadata::enrich(d.resource);
+            let context = Context {
+                resource: resource.clone(),
+                mode: d.mode,
+                start_time: *STARTED,
+                ..Context::default()
+            };
             match Engine::with_rules(d.policy, resource, |r| !(skip && r.spec.action != RuleAction::Alert)) {
                 Ok(engine) => Some(Detector {
                     engine,
                     mode: d.mode,
                     dedup: Dedup::default(),
                     limit: RateLimit::new(Instant::now()),
-                    sinks: Sinks::new(&d.sinks),
+                    sinks: Sinks::new(&d.sinks, context),
+                    flushed: Instant::now(),
                 }),
                 Err(e) => {
                     tracing::error!("detection disabled: the rules do not compile:\n{e}");
@@ -327,6 +342,14 @@ impl Worker {
                 self.scan();
                 next_scan = Instant::now() + self.cfg.scan_interval;
             }
+            // Once a second: expired de-duplication windows close (and the table stays within its
+            // bound: a storm of distinct findings would otherwise keep one window each until exit),
+            // and rate-limit summaries go out every SUMMARY_INTERVAL.
+            if let Some(d) = self.detector.as_mut().filter(|d| d.flushed.elapsed() >= Duration::from_secs(1))
+            {
+                d.flushed = Instant::now();
+                self.stats.findings += d.flush(false);
+            }
         }
         if let Some(d) = self.detector.as_mut() {
             self.stats.findings += d.flush(true);
@@ -343,6 +366,12 @@ impl Worker {
     fn receive(&mut self, msg: Msg) {
         match msg {
             Msg::Begin { mode, main_pid } => {
+                if let Some(d) = &self.detector {
+                    d.sinks.sensor(match mode {
+                        Mode::Ptrace => HeartbeatSensor::Ptrace,
+                        Mode::Poll => HeartbeatSensor::Poll,
+                    });
+                }
                 let scanner = Scanner::new(
                     self.cfg.proc_root.clone(),
                     self.cfg.self_pid,
@@ -374,6 +403,9 @@ impl Worker {
 
     fn handle(&mut self, ev: ProcessEvent) {
         self.stats.events += 1;
+        if let Some(d) = &self.detector {
+            d.sinks.event_seen();
+        }
         match ev {
             ProcessEvent::Start(ref s) => {
                 self.table.start(s.pid, s.ppid);
@@ -403,6 +435,39 @@ impl Worker {
                 if let Some(d) = self.detector.as_mut() {
                     self.stats.findings += d.on_file(&f);
                 }
+            }
+            ProcessEvent::Syscall(mut c) => {
+                // The opt-in syscall mode: the caller's program and lineage come from the table.
+                c.process = Some(crate::trace::enforce::actor_of(&self.table, c.pid));
+                if let Some(d) = self.detector.as_mut() {
+                    self.stats.findings += d.on_syscall(&c);
+                }
+                // An internet connect is also a connection for the network rules (Stratum pools,
+                // IoC addresses): exact, before it happens, where the scanner may miss a short one.
+                let inet = matches!(c.detail.family.as_deref(), Some("inet" | "inet6"));
+                if let (true, "connect", Some(ip), Some(port)) =
+                    (inet, c.name, c.detail.address.clone(), c.detail.port)
+                {
+                    let conn = crate::event::ConnectionEvent {
+                        time: c.time,
+                        process: ExecEvent { sensor: Sensor::Seccomp, ..self.snapshot(c.pid, c.time) },
+                        protocol: if c.detail.protocol.as_deref() == Some("UDP") { "UDP" } else { "TCP" },
+                        local_ip: String::new(),
+                        local_port: 0,
+                        remote_ip: ip,
+                        remote_port: port,
+                        listening: false,
+                        inode: 0,
+                        main_process: false,
+                    };
+                    let ioc = self.intel.as_ref().is_some_and(|i| i.iocs.ips.contains(&conn.remote_ip));
+                    if let Some(d) = self.detector.as_mut() {
+                        let subject =
+                            ScanSubject::Connection { event: &conn, service_port: self.service_port, ioc };
+                        self.stats.findings += d.on_scan(EventKind::Connection, &conn.process, subject);
+                    }
+                }
+                log_event("syscall", &ProcessEvent::Syscall(c));
             }
             ProcessEvent::Finding(f) => {
                 if let Some(d) = self.detector.as_mut() {

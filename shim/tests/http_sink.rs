@@ -4,205 +4,15 @@
 //! flush timeout, stderr, the spool delivered by the next run). Every wait is bounded.
 
 mod common;
+mod ship_support;
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-
-/// Raises a few findings (base64-decoded code piped to a shell).
-const WORKLOAD: &str = "echo aWQ= | base64 -d | sh; echo ZWNobyBkZWNvZGVk | base64 -d | sh";
-
-#[derive(Clone, Copy)]
-enum Answer {
-    Status(u16),
-    RetryAfter(u16, u64),
-    /// Say nothing for this long, then close.
-    Hang(Duration),
-    /// 200 with this body (the metadata server).
-    Text(&'static str),
-}
-
-#[derive(Debug, Clone)]
-struct Request {
-    at: Instant,
-    /// The request line, e.g. `POST /v1/findings HTTP/1.1`.
-    line: String,
-    headers: HashMap<String, String>,
-    /// The body, gunzipped when it says so.
-    body: Value,
-    status: u16,
-}
-
-struct Server {
-    url: String,
-    requests: Arc<Mutex<Vec<Request>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Server {
-    /// Answers request number `n` (from 0) with `script(n)`.
-    fn start(script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Server {
-        Server::start_on("127.0.0.1:0", move |n, _| script(n))
-    }
-
-    /// Answers with `script(n, request line)`: for servers whose answer depends on the path.
-    fn start_with_line(script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static) -> Server {
-        Server::start_on("127.0.0.1:0", script)
-    }
-
-    fn start_on(addr: &str, script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind(addr).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/v1/findings", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (reqs, st) = (requests.clone(), stop.clone());
-        let script = Arc::new(script);
-        let counter = Arc::new(Mutex::new(0usize));
-        std::thread::spawn(move || {
-            while !st.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        let (reqs, script, counter) = (reqs.clone(), script.clone(), counter.clone());
-                        std::thread::spawn(move || serve(conn, &reqs, &*script, &counter));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Server { url, requests, stop }
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// findingIds of the requests answered 2xx, in order.
-    fn delivered(&self) -> Vec<String> {
-        self.requests()
-            .iter()
-            .filter(|r| (200..300).contains(&r.status))
-            .flat_map(|r| ids_of(&r.body))
-            .collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn ids_of(body: &Value) -> Vec<String> {
-    body["findings"]
-        .as_array()
-        .map(|a| a.iter().map(|f| f["findingId"].as_str().unwrap_or_default().to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn serve(
-    conn: TcpStream,
-    reqs: &Mutex<Vec<Request>>,
-    script: &(dyn Fn(usize, &str) -> Answer + Send + Sync),
-    counter: &Mutex<usize>,
-) {
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut headers = HashMap::new();
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let request_line = line.trim_end().to_string();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.trim_end().split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut raw = vec![0u8; len];
-    reader.read_exact(&mut raw).unwrap();
-    let body = if headers.get("content-encoding").map(String::as_str) == Some("gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).expect("a valid gzip body");
-        out
-    } else {
-        raw
-    };
-    let body: Value =
-        if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).expect("a JSON body") };
-    let n = {
-        let mut c = counter.lock().unwrap();
-        *c += 1;
-        *c - 1
-    };
-    let answer = script(n, &request_line);
-    let status = match answer {
-        Answer::Status(s) | Answer::RetryAfter(s, _) => s,
-        Answer::Hang(_) => 0,
-        Answer::Text(_) => 200,
-    };
-    reqs.lock().unwrap().push(Request { at: Instant::now(), line: request_line, headers, body, status });
-    let mut conn = conn;
-    match answer {
-        Answer::Hang(d) => std::thread::sleep(d),
-        Answer::Text(t) => {
-            let _ = write!(
-                conn,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{t}",
-                t.len()
-            );
-        }
-        Answer::Status(s) => {
-            let _ = write!(conn, "HTTP/1.1 {s} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-        Answer::RetryAfter(s, secs) => {
-            let _ = write!(
-                conn,
-                "HTTP/1.1 {s} X\r\nRetry-After: {secs}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    }
-}
-
-/// runwarden with the file sink (the reference set of findings) and `sinks`.
-fn rw_with(dir: &tempfile::TempDir, sinks: &str) -> (std::process::Command, std::path::PathBuf) {
-    let file = dir.path().join("findings.jsonl");
-    let mut cmd = rw();
-    cmd.env("RUNWARDEN_SINKS", format!("file:{},{sinks}", file.display()));
-    (cmd, file)
-}
-
-fn file_ids(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["findingId"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn finished(out: &Output) -> Value {
-    out.logs()
-        .into_iter()
-        .find(|v| v["message"] == "http sink finished")
-        .unwrap_or_else(|| panic!("no 'http sink finished' line:\n{}", out.stderr()))
-}
-
-fn assert_no_duplicates(ids: &[String]) {
-    let set: HashSet<&String> = ids.iter().collect();
-    assert_eq!(set.len(), ids.len(), "duplicates delivered: {ids:?}");
-}
+use ship_support::*;
 
 #[test]
 fn delivered_after_503s_with_the_same_ids_gzip_and_bearer() {
@@ -340,41 +150,107 @@ fn a_400_rejects_the_batch_once_logged_and_counted() {
     assert_eq!(rejected["severity"], "ERROR");
 }
 
+/// The keys of falcosidekick's input, `types.FalcoPayload` (falcosecurity/falcosidekick,
+/// types/types.go): `uuid`, `output`, `priority`, `rule`, `time`, `output_fields`, `source`, `tags`,
+/// `hostname`. Other keys would be ignored by its decoder; none are sent.
+const FALCO_KEYS: [&str; 9] =
+    ["uuid", "output", "priority", "rule", "time", "output_fields", "source", "tags", "hostname"];
+
+/// Falco's priority names, as falcosidekick's `types.Priority` parses them (types/priority.go: the
+/// lower-cased name; anything else is the empty `Default` priority, which `Check()` refuses).
+const FALCO_PRIORITIES: [&str; 8] =
+    ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"];
+
+/// Checks one event against falcosidekick's input rules, field by field, and against the finding it
+/// came from. falcosidekick's `mainHandler` answers 400 unless the body decodes into `FalcoPayload`
+/// and `FalcoPayload.Check()` holds (handlers.go, types/types.go): a known priority, a non-empty
+/// rule, a non-zero `time` (Go's `time.Time` decodes RFC 3339 only), a non-empty `output_fields`.
+fn assert_falcosidekick_accepts(e: &Value, finding: &Value) {
+    let obj = e.as_object().unwrap_or_else(|| panic!("not a JSON object: {e}"));
+    for k in obj.keys() {
+        assert!(FALCO_KEYS.contains(&k.as_str()), "{k} is not a FalcoPayload field: {e}");
+    }
+    // uuid: a string (falcosidekick replaces it with its own; ours is the findingId).
+    assert_eq!(e["uuid"], finding["findingId"], "{e}");
+    // output: a non-empty string, in Falco's layout "HH:MM:SS.nnnnnnnnn: Priority text".
+    let output = e["output"].as_str().unwrap_or_else(|| panic!("output is not a string: {e}"));
+    let (clock, rest) = output.split_once(": ").unwrap_or_else(|| panic!("no time prefix: {output}"));
+    assert_eq!(clock.len(), 18, "{output}");
+    assert!(clock.chars().enumerate().all(|(i, c)| match i {
+        2 | 5 => c == ':',
+        8 => c == '.',
+        _ => c.is_ascii_digit(),
+    }));
+    // priority: one of Falco's names (Informational, never Info), from the severity.
+    let priority = e["priority"].as_str().unwrap_or_else(|| panic!("priority is not a string: {e}"));
+    assert!(FALCO_PRIORITIES.contains(&priority), "{priority}");
+    let want = match finding["severity"].as_str().unwrap() {
+        "CRITICAL" => "Critical",
+        "HIGH" => "Error",
+        "MEDIUM" => "Warning",
+        "LOW" => "Notice",
+        other => panic!("severity {other}"),
+    };
+    assert_eq!(priority, want, "{e}");
+    assert!(rest.starts_with(&format!("{priority} {}: ", finding["category"].as_str().unwrap())), "{output}");
+    // rule: not empty; the category, so falcosidekick's per-rule routing and metrics use it.
+    assert_eq!(e["rule"], finding["category"], "{e}");
+    // time: RFC 3339 in UTC, not zero, the finding's eventTime.
+    let time = e["time"].as_str().unwrap_or_else(|| panic!("time is not a string: {e}"));
+    let parsed = humantime::parse_rfc3339(time).unwrap_or_else(|err| panic!("{time}: {err}"));
+    assert!(parsed > std::time::UNIX_EPOCH, "{time}");
+    assert_eq!(time, finding["eventTime"].as_str().unwrap());
+    // output_fields: a non-empty map of scalars (Falco's own: strings and numbers).
+    let fields = e["output_fields"].as_object().unwrap_or_else(|| panic!("no output_fields: {e}"));
+    assert!(!fields.is_empty(), "{e}");
+    for (k, v) in fields {
+        assert!(v.is_string() || v.is_number(), "{k}={v} is not a scalar");
+    }
+    let nanos = parsed.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    assert_eq!(fields["evt.time"], nanos, "{e}");
+    assert_eq!(fields["runwarden.finding_id"], finding["findingId"]);
+    if let Some(p) = finding["processes"][0].as_object() {
+        assert_eq!(fields["proc.pid"], p["pid"], "numeric, like Falco's");
+        assert_eq!(fields["proc.name"], p["name"]);
+    }
+    // source: not empty (falcosidekick would say "syscalls" otherwise); tags: strings; hostname.
+    assert_eq!(e["source"], "runwarden");
+    let tags = e["tags"].as_array().unwrap_or_else(|| panic!("tags is not an array: {e}"));
+    assert!(tags.iter().all(Value::is_string), "{e}");
+    assert!(tags.contains(&Value::from("runwarden")));
+    assert!(e["hostname"].as_str().is_some_and(|h| !h.is_empty()), "{e}");
+}
+
 #[test]
-fn falco_format_posts_one_event_per_request() {
+fn falco_format_is_what_falcosidekick_accepts_for_every_finding() {
     let server = Server::start(|_| Answer::Status(200));
     let dir = tempfile::tempdir().unwrap();
     let (mut cmd, file) = rw_with(&dir, &format!("falco+{}", server.url));
-    cmd.env("RUNWARDEN_GZIP", "0").args(["--", "sh", "-c", WORKLOAD]);
+    // Several rules and severities: piped base64 to a shell, a program run from a temporary directory
+    // and from /dev/shm, netcat.
+    let shm = format!("/dev/shm/rw-falco-{}", std::process::id());
+    let tmp = dir.path().join("tool");
+    let script = format!(
+        "{WORKLOAD}; cp /bin/true {shm}; {shm}; rm -f {shm}; cp /bin/true {t}; {t} --version; \
+         nc -h >/dev/null 2>&1; true",
+        t = tmp.display()
+    );
+    cmd.env("RUNWARDEN_GZIP", "0").args(["--", "sh", "-c", &script]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
-    let want = file_ids(&file);
+    let findings = read_findings(&file);
+    let categories: HashSet<&str> = findings.iter().map(|f| f["category"].as_str().unwrap()).collect();
+    assert!(categories.len() >= 3, "too few kinds of findings to check: {categories:?}");
     let reqs = server.requests();
-    assert_eq!(reqs.len(), want.len(), "one request per finding");
-    let priorities =
-        ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"];
+    assert_eq!(reqs.len(), findings.len(), "one request per finding");
     for r in &reqs {
-        let e = &r.body;
         assert!(!r.headers.contains_key("content-encoding"));
-        assert!(priorities.contains(&e["priority"].as_str().unwrap()), "{e}");
-        assert!(!e["output"].as_str().unwrap().is_empty(), "{e}");
-        assert!(!e["rule"].as_str().unwrap().is_empty(), "{e}");
-        assert!(e["time"].as_str().unwrap().ends_with('Z'), "{e}");
-        assert_eq!(e["source"], "runwarden");
-        assert!(!e["output_fields"].as_object().unwrap().is_empty(), "{e}");
-        assert!(e["tags"].as_array().is_some(), "{e}");
+        assert_eq!(r.headers["content-type"], "application/json");
+        let id = r.body["uuid"].as_str().unwrap_or_else(|| panic!("no uuid: {}", r.body));
+        let finding = findings.iter().find(|f| f["findingId"] == id).expect("a finding of this run");
+        assert_falcosidekick_accepts(&r.body, finding);
+        assert!(r.body.get("heartbeat").is_none() && r.body.get("findings").is_none());
     }
-    let got: HashSet<String> = reqs
-        .iter()
-        .map(|r| r.body["output_fields"]["runwarden.finding_id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(got, want.into_iter().collect());
-}
-
-/// A URL where nothing listens.
-fn dead_url() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}/v1/findings", l.local_addr().unwrap())
 }
 
 #[test]
@@ -386,15 +262,7 @@ fn at_exit_undelivered_findings_go_to_stderr_within_the_flush_timeout() {
     out.assert_code(0);
     let want: HashSet<String> = file_ids(&file).into_iter().collect();
     assert!(!want.is_empty());
-    let on_stderr: HashSet<String> = out
-        .logs()
-        .iter()
-        .filter(|v| v["logging.googleapis.com/labels"]["runwarden/undelivered"] == "true")
-        .map(|v| {
-            assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
-            v["finding"]["findingId"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let on_stderr: HashSet<String> = undelivered_ids(&out).into_iter().collect();
     assert_eq!(on_stderr, want, "stderr:\n{}", out.stderr());
     assert!(out.elapsed < Duration::from_secs(6), "took {:?}", out.elapsed);
     assert_eq!(finished(&out)["undelivered"], want.len() as u64);
@@ -436,15 +304,95 @@ fn spooled_findings_are_delivered_by_the_next_run() {
     assert!(left.is_empty(), "spool files left after delivery: {left:?}");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl), as PEM files in `dir`.
+fn private_ca(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ca = ["-x509", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=runwarden test CA"];
+    openssl(&[&["req"], &ec[..], &ca[..]].concat());
+    let csr = ["-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1"];
+    openssl(&[&["req"], &ec[..], &csr[..]].concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+#[test]
+fn a_private_ca_is_trusted_with_runwarden_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(dir.path());
+    let server = Server::start_tls(&cert, &key, |_| Answer::Status(200));
+    assert!(server.url.starts_with("https://127.0.0.1:"));
+    let (mut cmd, file) = rw_with(&dir, &server.url);
+    cmd.env("RUNWARDEN_CA_FILE", &ca).args(["--", "sh", "-c", WORKLOAD]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    let want = file_ids(&file);
+    assert!(!want.is_empty());
+    let delivered = server.delivered();
+    assert_no_duplicates(&delivered);
+    assert_eq!(
+        delivered.iter().collect::<HashSet<_>>(),
+        want.iter().collect::<HashSet<_>>(),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(finished(&out)["retries"], 0);
+
+    // A CA file that holds no certificate (the key) refuses the start, naming the variable.
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_CA_FILE", dir.path().join("ca.key")).args(["--", "true"]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(2);
+    assert!(
+        out.stderr().contains("RUNWARDEN_CA_FILE") && out.stderr().contains("no PEM certificate"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn without_the_ca_file_tls_fails_clearly_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = private_ca(dir.path());
+    let server = Server::start_tls(&cert, &key, |_| Answer::Status(200));
+    let (mut cmd, file) = rw_with(&dir, &server.url);
+    cmd.env("RUNWARDEN_FLUSH_TIMEOUT", "1s").args(["--", "sh", "-c", WORKLOAD]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(server.requests().is_empty(), "a request got through an unverified TLS connection");
+    let failing = out
+        .logs()
+        .into_iter()
+        .find(|v| v["message"] == "the findings endpoint is failing; retrying with backoff")
+        .unwrap_or_else(|| panic!("no failure logged:\n{}", out.stderr()));
+    let why = failing["error"].as_str().unwrap();
+    assert!(why.contains("UnknownIssuer") && why.contains("RUNWARDEN_CA_FILE"), "{why}");
+    let want: HashSet<String> = file_ids(&file).into_iter().collect();
+    assert!(!want.is_empty());
+    let on_stderr: HashSet<String> = undelivered_ids(&out).into_iter().collect();
+    assert_eq!(on_stderr, want, "every finding is on stderr");
 }

@@ -148,10 +148,10 @@ fn scc_bind_shell_is_a_new_listening_socket() {
 #[test]
 fn scc_stratum_login_from_a_binary_not_in_the_image() {
     // A "miner" dropped at run time (a copy of python3 under a hidden /tmp name: its ctime is after
-    // runwarden's start, so without a baseline it is an added binary) logs in to a pool on :3333.
-    let pool = match TcpListener::bind("127.0.0.1:3333") {
+    // runwarden's start, so without a baseline it is an added binary) logs in to a pool on :45560 (a NiceHash port).
+    let pool = match TcpListener::bind("127.0.0.1:45560") {
         Ok(l) => l,
-        Err(e) => panic!("port 3333 must be free for this test: {e}"),
+        Err(e) => panic!("port 45560 (a Stratum pool port) must be free for this test: {e}"),
     };
     let server = std::thread::spawn(move || {
         let (mut c, _) = pool.accept().unwrap();
@@ -166,7 +166,7 @@ fn scc_stratum_login_from_a_binary_not_in_the_image() {
     let (mut cmd, sink) = rw_scanning(dir.path());
     let hidden = dir.path().join(".cache");
     let py = which("python3");
-    let client = "import socket,time;s=socket.create_connection(('127.0.0.1',3333));\
+    let client = "import socket,time;s=socket.create_connection(('127.0.0.1',45560));\
 s.sendall(b'{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"cpuminer/2.5.1\"]}\\n');s.recv(512);time.sleep(1.2)";
     let script = format!(
         "mkdir -p {h} && cp {py} {h}/kworkerds && {h}/kworkerds -c \"{client}\"",
@@ -185,7 +185,10 @@ s.sendall(b'{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"cpuminer/2.5
     assert_eq!(f["processes"][0]["name"], "kworkerds");
     assert_eq!(f["processes"][0]["binary"]["sha256"].as_str().unwrap().len(), 64);
     let c = &f["connections"][0];
-    assert_eq!((c["destinationIp"].as_str(), c["destinationPort"].as_u64()), (Some("127.0.0.1"), Some(3333)));
+    assert_eq!(
+        (c["destinationIp"].as_str(), c["destinationPort"].as_u64()),
+        (Some("127.0.0.1"), Some(45560))
+    );
     assert_eq!(f["mitreAttack"]["primaryTechniques"][0], "T1496");
 }
 

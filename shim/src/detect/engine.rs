@@ -291,7 +291,7 @@ pub(super) fn base_finding(
     }
 }
 
-fn ancestor_ref(a: &crate::event::Ancestor) -> AncestorRef {
+pub(super) fn ancestor_ref(a: &crate::event::Ancestor) -> AncestorRef {
     AncestorRef {
         pid: a.pid,
         binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),

@@ -102,13 +102,20 @@ pub struct AncestorRef {
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
     pub protocol: String,
+    /// Unknown for a connect seen before it runs (the syscall mode): omitted, not filled in.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source_ip: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub source_port: u16,
     /// Absent for a listening socket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_port: Option<u16>,
+}
+
+fn is_zero(v: &u16) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -13,8 +13,11 @@ pub mod scan;
 pub mod score;
 pub mod script;
 pub mod signatures;
+pub mod syscall;
 
 #[cfg(test)]
 mod scan_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_syscall;

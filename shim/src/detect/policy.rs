@@ -20,6 +20,7 @@ pub const DEFAULT_FILES: &[(&str, &str)] = &[
     ("policies/rules/exec.yaml", include_str!("../../../policies/rules/exec.yaml")),
     ("policies/rules/file.yaml", include_str!("../../../policies/rules/file.yaml")),
     ("policies/rules/scan.yaml", include_str!("../../../policies/rules/scan.yaml")),
+    ("policies/rules/syscall.yaml", include_str!("../../../policies/rules/syscall.yaml")),
 ];
 
 /// What a rule does when it matches, in enforce mode (in detect mode every action is reported only).
@@ -52,6 +53,8 @@ pub enum EventKind {
     Library,
     /// The scanner found a descendant that escaped tracing: the `exec` model of what it runs.
     Untraced,
+    /// A syscall listed in `RUNWARDEN_SYSCALLS` was called (`detect::syscall`).
+    Syscall,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -63,7 +63,10 @@ impl Engine {
             .map(|(rule, description)| {
                 let mut f = build_finding(&rule, description, process, &model.exec, &resource, mode);
                 if let serde_json::Value::Object(props) = &mut f.source_properties {
-                    props.insert("sensor".into(), "scanner".into());
+                    // Connections from the syscall mode's connect stops say so; the rest are the scanner's.
+                    let sensor =
+                        if process.sensor == crate::event::Sensor::Seccomp { "seccomp" } else { "scanner" };
+                    props.insert("sensor".into(), sensor.into());
                 }
                 match &subject {
                     ScanSubject::Process => {}

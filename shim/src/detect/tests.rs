@@ -439,6 +439,8 @@ fn every_rule_has_positive_and_negative_cases() {
     neg.extend(file_negatives().iter().map(|(r, _)| *r));
     pos.extend(super::scan_tests::positives().iter().map(|c| c.rule));
     neg.extend(super::scan_tests::negatives().iter().map(|c| c.rule));
+    pos.extend(super::tests_syscall::syscall_positives().iter().map(|(r, _)| *r));
+    neg.extend(super::tests_syscall::syscall_negatives().iter().map(|(r, _)| *r));
     for r in &policy.rules {
         assert!(pos.contains(r.spec.id.as_str()), "rule {} has no positive case", r.spec.id);
         assert!(neg.contains(r.spec.id.as_str()), "rule {} has no negative case", r.spec.id);

@@ -33,19 +33,35 @@ pub fn socket_inode(link: &str) -> Option<u64> {
     link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
 }
 
-/// Reads fds 0, 1 and 2 of `pid`; `None` for a closed descriptor. Costs three readlinks, plus a stat
-/// for pipes and FIFOs.
-pub fn read_stdio(root: &Path, pid: i32) -> [Option<StdFd>; 3] {
+/// Reads the links of fds 0, 1 and 2 of `pid` (three readlinks); `None` for a closed descriptor.
+pub fn read_stdio_links(root: &Path, pid: i32) -> [Option<String>; 3] {
     let dir = root.join(pid.to_string()).join("fd");
-    [0, 1, 2].map(|fd| {
-        let path = dir.join(fd.to_string());
-        let link = std::fs::read_link(&path).ok()?.to_string_lossy().into_owned();
-        let pipe = if link.starts_with("pipe:[") || link.starts_with('/') {
-            crate::fs::hash::stat_fifo(&path).map(|(dev, ino)| PipeId { dev, ino })
-        } else {
-            None
-        };
-        Some(StdFd { link, pipe })
+    [0, 1, 2]
+        .map(|fd| Some(std::fs::read_link(dir.join(fd.to_string())).ok()?.to_string_lossy().into_owned()))
+}
+
+/// The pipe an fd link names: an anonymous pipe by its pipefs inode (from the link itself, no system
+/// call; dev 0 stands for pipefs), a FIFO by stat(2) through the fd (a path link that is a FIFO).
+pub fn pipe_of(root: &Path, pid: i32, fd: &str, link: &str) -> Option<PipeId> {
+    if let Some(ino) = link.strip_prefix("pipe:[").and_then(|l| l.strip_suffix(']')) {
+        return ino.parse().ok().map(|ino| PipeId { dev: 0, ino });
+    }
+    if !link.starts_with('/') {
+        return None;
+    }
+    let path = root.join(pid.to_string()).join("fd").join(fd);
+    crate::fs::hash::stat_fifo(&path).map(|(dev, ino)| PipeId { dev, ino })
+}
+
+/// fds 0, 1 and 2 of `pid` with their pipe identities.
+pub fn read_stdio(root: &Path, pid: i32) -> [Option<StdFd>; 3] {
+    let links = read_stdio_links(root, pid);
+    let mut i = 0;
+    links.map(|l| {
+        let fd = i.to_string();
+        i += 1;
+        let link = l?;
+        Some(StdFd { pipe: pipe_of(root, pid, &fd, &link), link })
     })
 }
 
@@ -73,14 +89,9 @@ pub fn pipe_ids(root: &Path, pid: i32) -> Vec<PipeId> {
     };
     let mut out = Vec::new();
     for e in entries.take(FDS_MAX_PER_PROCESS).flatten() {
-        let path = e.path();
-        let Ok(link) = std::fs::read_link(&path) else { continue };
-        let link = link.to_string_lossy();
-        if !(link.starts_with("pipe:[") || link.starts_with('/')) {
-            continue;
-        }
-        if let Some((dev, ino)) = crate::fs::hash::stat_fifo(&path) {
-            let id = PipeId { dev, ino };
+        let Ok(link) = std::fs::read_link(e.path()) else { continue };
+        let fd = e.file_name();
+        if let Some(id) = pipe_of(root, pid, &fd.to_string_lossy(), &link.to_string_lossy()) {
             if !out.contains(&id) {
                 out.push(id);
             }
@@ -254,6 +265,8 @@ mod tests {
         assert_eq!(stdin.link, fifo.display().to_string());
         let meta = std::fs::metadata(&fifo).unwrap();
         assert_eq!(stdin.pipe, Some(PipeId { dev: meta.dev(), ino: meta.ino() }));
+        let stdout_ino: u64 = got[1].as_ref().unwrap().link[6..].trim_end_matches(']').parse().unwrap();
+        assert_eq!(got[1].as_ref().unwrap().pipe, Some(PipeId { dev: 0, ino: stdout_ino }));
         let stdout = got[1].clone().unwrap();
         assert!(stdout.link.starts_with("pipe:["), "{stdout:?}");
         assert!(stdout.pipe.is_some());

@@ -91,7 +91,12 @@ pub struct Scanner {
     /// Stdio, connection and library watchers (off in the unit tests of the pass itself).
     sensors: Option<Sensors>,
     main_pid: Option<i32>,
+    passes: u64,
 }
+
+/// A known pid's start time is read again every this many passes (pid reuse is rare and slow: the
+/// kernel hands out pids in increasing order), spread over passes by pid.
+pub const STAT_RECHECK_EVERY_PASSES: u64 = 8;
 
 impl Scanner {
     pub fn new(root: impl Into<PathBuf>, self_pid: i32, mode: Mode, env_names: Vec<String>) -> Self {
@@ -106,6 +111,7 @@ impl Scanner {
             reported_untraced: HashSet::new(),
             sensors: None,
             main_pid: None,
+            passes: 0,
         }
     }
 
@@ -130,6 +136,7 @@ impl Scanner {
     /// One pass; returns the events it found. `exec_links` gives the stdio links a process had at
     /// its last exec (the process table's record), so stdio rewired since is told apart.
     pub fn pass(&mut self, exec_links: &dyn Fn(i32) -> Option<[String; 3]>) -> Vec<ProcessEvent> {
+        self.passes += 1;
         let pids = list_pids(&self.root);
         let live: HashSet<i32> = pids.iter().copied().collect();
         self.seen.retain(|pid, _| live.contains(pid));
@@ -141,6 +148,12 @@ impl Scanner {
             .iter()
             .filter(|p| **p != self.self_pid)
             .filter_map(|p| {
+                // A known pid is re-checked for reuse (its start time) every few passes, staggered;
+                // each /proc read walks the kernel's pid lookup, the bulk of a pass's cost.
+                let recheck = (*p as u64 + self.passes) % STAT_RECHECK_EVERY_PASSES == 0;
+                if self.seen.contains_key(p) && !recheck {
+                    return None;
+                }
                 let st = read_stat(&self.root, *p)?;
                 stats.insert(*p, st);
                 let known = self.seen.get(p).is_some_and(|s| s.starttime == st.starttime);
@@ -181,19 +194,31 @@ impl Scanner {
             Mode::Poll => self.poll_programs(&mut events),
         }
         if let Some(sensors) = self.sensors.as_mut() {
+            // Zombies are left out when this pass read their state; one that died since its last
+            // check simply has no fds to read.
             let running: Vec<Live> = self
                 .seen
                 .iter()
-                .filter(|(_, s)| s.ours)
-                .filter_map(|(pid, _)| stats.get(pid).map(|st| (*pid, st)))
-                .filter(|(_, st)| st.state != 'Z' && st.state != 'X')
-                .map(|(pid, st)| Live { pid, starttime: st.starttime })
+                .filter(|(pid, s)| {
+                    s.ours && !stats.get(pid).is_some_and(|st| st.state == 'Z' || st.state == 'X')
+                })
+                .map(|(pid, s)| Live { pid: *pid, starttime: s.starttime })
                 .collect();
             let sockets = SocketIndex::new(sensors.lister.list());
-            let stdio = sensors.stdio.pass(&mut self.reader, &running, &sockets, exec_links, &self.env_names);
-            events.extend(stdio.into_iter().map(|e| ProcessEvent::Stdio(Box::new(e))));
+            // Connections first: their holders are the far ends the stdio watcher looks for.
             let conns = sensors.net.pass(&self.root, &running, &sockets, self.main_pid);
             events.extend(conns.into_iter().map(|c| ProcessEvent::Connection(Box::new(c))));
+            let holders = sensors.net.remote_holders(&sockets);
+            let stdio = sensors.stdio.pass(
+                &mut self.reader,
+                &running,
+                &sockets,
+                &holders,
+                exec_links,
+                &self.env_names,
+                self.passes,
+            );
+            events.extend(stdio.into_iter().map(|e| ProcessEvent::Stdio(Box::new(e))));
             let libs = sensors.libs.pass(&self.root, &running);
             events.extend(libs.into_iter().map(|l| ProcessEvent::Library(Box::new(l))));
         }

@@ -18,8 +18,14 @@ use super::net::{SocketEntry, SocketLister};
 /// How long after a process appears its pipes are followed to a socket holder each pass (the far
 /// end of `sh | nc host port` connects a moment after the shell starts).
 pub const PIPE_FOLLOW_WINDOW: Duration = Duration::from_secs(10);
-/// How often a process's mapped libraries are read again (dlopen after start).
-pub const LIB_RESCAN: Duration = Duration::from_secs(5);
+/// A process older than [`PIPE_FOLLOW_WINDOW`] has its stdio read every this many passes (every 2 s
+/// at the default 500 ms): rewiring happens right after an injected command starts, and the reads
+/// are most of a pass's cost.
+pub const STDIO_SETTLED_EVERY_PASSES: u64 = 4;
+/// How often a process's mapped libraries are read again (dlopen after start). What the loader maps
+/// at start (LD_PRELOAD, ld.so.preload) is read on the pass after the process appears; maps are
+/// the costliest /proc file to read (the kernel formats every mapping), so later reads are rare.
+pub const LIB_RESCAN: Duration = Duration::from_secs(30);
 /// Bound on connection events per pass (a burst of outbound connections is summarised in the log).
 pub const CONNECTIONS_MAX_PER_PASS: usize = 64;
 /// Bound on remembered socket inodes (what has been reported or ignored).
@@ -48,20 +54,15 @@ impl SocketIndex {
     pub fn get(&self, inode: u64) -> Option<&SocketEntry> {
         self.by_inode.get(&inode)
     }
-
-    /// The first connected internet socket `pid` holds, described.
-    fn remote_of(&self, root: &Path, pid: i32) -> Option<String> {
-        fds::socket_inodes(root, pid)
-            .into_iter()
-            .find_map(|i| self.get(i).filter(|s| s.connected()).map(SocketEntry::describe))
-    }
 }
 
 #[derive(Debug)]
 struct StdioState {
     starttime: u64,
     first_seen: Instant,
-    links: [String; 3],
+    /// The fd links last read, and what they are (pipe identities resolved once per change).
+    raw: [Option<String>; 3],
+    stdio: [Option<StdFd>; 3],
     reported: HashSet<String>,
 }
 
@@ -80,16 +81,28 @@ fn links_of(stdio: &[Option<StdFd>; 3]) -> [String; 3] {
     })
 }
 
+fn resolve(root: &Path, pid: i32, raw: &[Option<String>; 3]) -> [Option<StdFd>; 3] {
+    [0, 1, 2].map(|fd: usize| {
+        let link = raw[fd].clone()?;
+        Some(StdFd { pipe: fds::pipe_of(root, pid, &fd.to_string(), &link), link })
+    })
+}
+
 impl StdioWatch {
     /// `exec_links` gives the stdio links a process had at its last exec (from the process table):
-    /// what the exec rules already judged.
+    /// what the exec rules already judged. `remote_holders` are the processes holding a connected
+    /// internet socket (from [`NetWatch`]), the only possible far ends of a relayed shell. A quiet
+    /// process costs three readlinks a pass.
+    #[allow(clippy::too_many_arguments)]
     pub fn pass(
         &mut self,
         reader: &mut ProcReader,
         live: &[Live],
         sockets: &SocketIndex,
+        remote_holders: &HashMap<i32, String>,
         exec_links: &dyn Fn(i32) -> Option<[String; 3]>,
         env_names: &[String],
+        pass_no: u64,
     ) -> Vec<ExecEvent> {
         let root = reader.root().to_path_buf();
         let now = Instant::now();
@@ -97,70 +110,101 @@ impl StdioWatch {
         self.state.retain(|pid, _| alive.contains(pid));
 
         let mut holders = PipeHolders::default();
-        let mut read: Vec<(Live, [Option<StdFd>; 3])> = Vec::with_capacity(live.len());
+        let mut candidates: Vec<(i32, bool)> = Vec::new();
         for l in live {
-            let stdio = fds::read_stdio(&root, l.pid);
-            holders.add(l.pid, &stdio);
-            read.push((*l, stdio));
+            let fresh = match self.state.get(&l.pid) {
+                Some(st) => st.starttime != l.starttime,
+                None => true,
+            };
+            // Settled processes are looked at every few passes, young ones every pass.
+            let settled = self
+                .state
+                .get(&l.pid)
+                .is_some_and(|st| now.duration_since(st.first_seen) > PIPE_FOLLOW_WINDOW);
+            if !fresh && settled && (l.pid as u64 + pass_no) % STDIO_SETTLED_EVERY_PASSES != 0 {
+                if let Some(st) = self.state.get(&l.pid) {
+                    holders.add(l.pid, &st.stdio);
+                }
+                continue;
+            }
+            let raw = fds::read_stdio_links(&root, l.pid);
+            let mut changed = false;
+            if fresh {
+                let stdio = resolve(&root, l.pid, &raw);
+                // First seen: changed if it differs from what the exec stop recorded.
+                changed = exec_links(l.pid).is_some_and(|e| e != links_of(&stdio));
+                self.state.insert(
+                    l.pid,
+                    StdioState {
+                        starttime: l.starttime,
+                        first_seen: now,
+                        raw,
+                        stdio,
+                        reported: HashSet::new(),
+                    },
+                );
+            } else if let Some(st) = self.state.get_mut(&l.pid) {
+                if st.raw != raw {
+                    st.stdio = resolve(&root, l.pid, &raw);
+                    st.raw = raw;
+                    changed = true;
+                }
+            }
+            let Some(st) = self.state.get(&l.pid) else { continue };
+            holders.add(l.pid, &st.stdio);
+            let young = now.duration_since(st.first_seen) <= PIPE_FOLLOW_WINDOW;
+            let has_pipe = st.stdio.iter().flatten().any(|s| s.pipe.is_some());
+            if changed || (young && has_pipe && !remote_holders.is_empty()) {
+                candidates.push((l.pid, changed));
+            }
         }
 
         let mut out = Vec::new();
-        let mut remote_cache: HashMap<i32, Option<String>> = HashMap::new();
-        for (l, stdio) in read {
-            let links = links_of(&stdio);
-            let st = self.state.entry(l.pid).or_insert_with(|| StdioState {
-                starttime: l.starttime,
-                first_seen: now,
-                links: links.clone(),
-                reported: HashSet::new(),
-            });
-            if st.starttime != l.starttime {
-                *st = StdioState {
-                    starttime: l.starttime,
-                    first_seen: now,
-                    links: links.clone(),
-                    reported: HashSet::new(),
-                };
-            }
-            // Changed since the last pass, or (first pass for it) since its exec.
-            let changed = st.links != links || exec_links(l.pid).is_some_and(|e| e != links);
-            st.links = links.clone();
-            let young = now.duration_since(st.first_seen) <= PIPE_FOLLOW_WINDOW;
-            let has_pipe = stdio.iter().flatten().any(|s| s.pipe.is_some());
-            if !(changed || young && has_pipe) {
-                continue;
-            }
-
+        for (pid, changed) in candidates {
+            let Some(st) = self.state.get(&pid) else { continue };
             let mut network = false;
-            for s in stdio.iter().flatten() {
+            for s in st.stdio.iter().flatten() {
                 if let Some(sock) = fds::socket_inode(&s.link).and_then(|i| sockets.get(i)) {
                     network |= sock.connected() && changed;
                 }
             }
             let mut relays = Vec::new();
-            for (fd, s) in stdio.iter().enumerate() {
-                let Some(pipe) = s.as_ref().and_then(|s| s.pipe) else { continue };
-                let relay = holders.find_relay(
-                    l.pid,
-                    pipe,
-                    |p| remote_cache.entry(p).or_insert_with(|| sockets.remote_of(&root, p)).clone(),
-                    |p| fds::pipe_ids(&root, p),
-                );
-                if let Some(r) = relay {
-                    let name = std::fs::read_to_string(root.join(format!("{}/comm", r.pid)))
-                        .map(|c| c.trim_end().to_string())
-                        .unwrap_or_default();
-                    relays.push(StdioRelay { fd: fd as u8, pid: r.pid, name, peer: r.peer, hops: r.hops });
+            if !remote_holders.is_empty() {
+                for (fd, s) in st.stdio.iter().enumerate() {
+                    let Some(pipe) = s.as_ref().and_then(|s| s.pipe) else { continue };
+                    let relay = holders.find_relay(
+                        pid,
+                        pipe,
+                        |p| remote_holders.get(&p).cloned(),
+                        |p| fds::pipe_ids(&root, p),
+                    );
+                    if let Some(r) = relay {
+                        let name = std::fs::read_to_string(root.join(format!("{}/comm", r.pid)))
+                            .map(|c| c.trim_end().to_string())
+                            .unwrap_or_default();
+                        relays.push(StdioRelay {
+                            fd: fd as u8,
+                            pid: r.pid,
+                            name,
+                            peer: r.peer,
+                            hops: r.hops,
+                        });
+                    }
                 }
             }
             if !network && relays.is_empty() {
                 continue;
             }
-            let key = format!("{links:?}{:?}", relays.iter().map(|r| (r.fd, r.pid)).collect::<Vec<_>>());
+            let key = format!(
+                "{:?}{:?}",
+                links_of(&st.stdio),
+                relays.iter().map(|r| (r.fd, r.pid)).collect::<Vec<_>>()
+            );
+            let Some(st) = self.state.get_mut(&pid) else { continue };
             if !st.reported.insert(key) {
                 continue;
             }
-            if let Ok(mut ev) = reader.exec_event(l.pid, None, Sensor::Scanner, env_names) {
+            if let Ok(mut ev) = reader.exec_event(pid, None, Sensor::Scanner, env_names) {
                 ev.relays = relays;
                 out.push(ev);
             }
@@ -173,6 +217,8 @@ impl StdioWatch {
 #[derive(Default)]
 pub struct NetWatch {
     known: HashSet<u64>,
+    /// Outbound connected sockets and the descendant holding each.
+    owners: HashMap<u64, i32>,
     /// Recent socket holders, most recent first: likely owners of the next new socket.
     recent_owners: Vec<i32>,
     pub dropped: u64,
@@ -188,6 +234,7 @@ impl NetWatch {
     ) -> Vec<ConnectionEvent> {
         let present: HashSet<u64> = sockets.by_inode.keys().copied().collect();
         self.known.retain(|i| present.contains(i));
+        self.owners.retain(|i, _| sockets.get(*i).is_some_and(SocketEntry::connected));
         let mut pending: HashSet<u64> = HashSet::new();
         for s in sockets.by_inode.values() {
             if s.inode == 0 || self.known.contains(&s.inode) || self.known.len() >= KNOWN_SOCKETS_MAX {
@@ -222,6 +269,9 @@ impl NetWatch {
                 self.recent_owners.retain(|p| *p != pid);
                 self.recent_owners.insert(0, pid);
                 self.recent_owners.truncate(8);
+                if s.connected() {
+                    self.owners.insert(inode, pid);
+                }
                 if out.len() >= CONNECTIONS_MAX_PER_PASS {
                     self.dropped += 1;
                     continue;
@@ -241,6 +291,17 @@ impl NetWatch {
             }
         }
         // What is left is held by runwarden itself (its HTTP sinks) or by no descendant.
+        out
+    }
+
+    /// Descendants holding an outbound connection, with one of their sockets described.
+    pub fn remote_holders(&self, sockets: &SocketIndex) -> HashMap<i32, String> {
+        let mut out = HashMap::new();
+        for (inode, pid) in &self.owners {
+            if let Some(s) = sockets.get(*inode) {
+                out.entry(*pid).or_insert_with(|| s.describe());
+            }
+        }
         out
     }
 }

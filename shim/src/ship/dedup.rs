@@ -37,7 +37,18 @@ fn key(f: &Finding) -> String {
     let args = p.map(|p| p.args.join("\u{1f}")).unwrap_or_default();
     // File findings: the same change to the same file (the process is often unknown).
     let files: Vec<String> = f.files.iter().map(|c| format!("{} {}", c.operation, c.path)).collect();
-    format!("{}\u{1e}{exe}\u{1e}{args}\u{1e}{}", f.rule.id, files.join("\u{1f}"))
+    // Connection findings: the same peer (a process dialling two bad addresses is two incidents).
+    let peers: Vec<String> = f
+        .connections
+        .iter()
+        .map(|c| format!("{:?}:{:?}", c.destination_ip, c.destination_port.unwrap_or(c.source_port)))
+        .collect();
+    format!(
+        "{}\u{1e}{exe}\u{1e}{args}\u{1e}{}\u{1e}{}",
+        f.rule.id,
+        files.join("\u{1f}"),
+        peers.join("\u{1f}")
+    )
 }
 
 fn summary(w: Window) -> Finding {
@@ -69,7 +80,8 @@ impl Dedup {
     /// Closes expired windows (and the oldest ones when over the bound); returns the summaries of
     /// those that suppressed anything.
     pub fn flush(&mut self, now: Instant, all: bool) -> Vec<Finding> {
-        let mut expired: Vec<String> = self
+        // A set: in a storm thousands of windows expire at once and are looked up below.
+        let mut expired: std::collections::HashSet<String> = self
             .windows
             .iter()
             .filter(|(_, w)| all || now.duration_since(w.opened) >= DEDUP_WINDOW)
@@ -79,7 +91,7 @@ impl Dedup {
             let mut rest: Vec<(&String, Instant)> = self
                 .windows
                 .iter()
-                .filter(|(k, _)| !expired.contains(k))
+                .filter(|(k, _)| !expired.contains(*k))
                 .map(|(k, w)| (k, w.opened))
                 .collect();
             rest.sort_by_key(|(_, t)| *t);

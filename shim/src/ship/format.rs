@@ -1,11 +1,16 @@
 //! What the HTTP sink puts on the wire.
 //!
-//! - native (`https://...`): `{"findings": [ ... ]}`, each finding exactly the contract of FINDINGS.md.
+//! - native (`https://...`): `{"findings": [ ... ], "heartbeat": {...}}`, each finding exactly the
+//!   contract of FINDINGS.md, the heartbeat (`heartbeat`) only when one is due.
 //! - falco (`falco+https://...`): falcosidekick's input, one event per request (`POST /` of
-//!   falcosidekick takes a single Falco event): `time`, `rule` (the category), `priority` (CRITICAL ->
-//!   Critical, HIGH -> Error, MEDIUM -> Warning, LOW -> Notice), `output` (one line of text),
-//!   `output_fields` (`proc.*`, `container.*`, `runwarden.*`), `source` "runwarden", `tags` (MITRE
-//!   tactic and techniques) and `hostname`.
+//!   falcosidekick decodes one `types.FalcoPayload` and refuses it with a 400 unless `priority` is one
+//!   of Falco's names, `rule` is not empty, `time` is an RFC 3339 time and `output_fields` is not
+//!   empty): `uuid` (the findingId; falcosidekick assigns its own), `time` (the eventTime), `rule`
+//!   (the category), `priority` (CRITICAL -> Critical, HIGH -> Error, MEDIUM -> Warning, LOW ->
+//!   Notice), `output` (Falco's layout: `HH:MM:SS.nnnnnnnnn: Priority text`, which falcosidekick's
+//!   OUTPUTFIELDFORMAT reshapes), `output_fields` (`evt.time` in ns, `proc.*` with numeric pids like
+//!   Falco's, `container.*`, `runwarden.*`), `source` "runwarden", `tags` (MITRE tactic and
+//!   techniques) and `hostname`. No heartbeat: falcosidekick has no input for one.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -20,8 +25,8 @@ pub enum Format {
     Falco,
 }
 
-/// `{"findings": [...]}` from findings already serialized.
-pub fn native_body(records: &[Record]) -> Vec<u8> {
+/// `{"findings": [...]}` from findings already serialized, with `"heartbeat": {...}` when given.
+pub fn native_body(records: &[Record], heartbeat: Option<&Value>) -> Vec<u8> {
     let len = records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 16;
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(b"{\"findings\":[");
@@ -31,7 +36,12 @@ pub fn native_body(records: &[Record]) -> Vec<u8> {
         }
         out.extend_from_slice(r.json.as_bytes());
     }
-    out.extend_from_slice(b"]}");
+    out.push(b']');
+    if let Some(h) = heartbeat {
+        out.extend_from_slice(b",\"heartbeat\":");
+        out.extend_from_slice(h.to_string().as_bytes());
+    }
+    out.push(b'}');
     out
 }
 
@@ -56,17 +66,26 @@ fn text(v: &Value) -> Option<String> {
 
 /// One falcosidekick event for a finding.
 pub fn falco_event(finding: &Value, hostname: &str) -> Value {
-    let category = finding["category"].as_str().unwrap_or("runwarden finding");
+    let category = finding["category"].as_str().filter(|c| !c.is_empty()).unwrap_or("runwarden finding");
+    // falcosidekick refuses an event without a time; a finding always has one, but not a garbled one.
+    let parsed = finding["eventTime"].as_str().and_then(|t| humantime::parse_rfc3339(t).ok());
+    let time = parsed.unwrap_or_else(std::time::SystemTime::now);
+    let priority = falco_priority(finding["severity"].as_str().unwrap_or(""));
     let proc0 = &finding["processes"][0];
     let mut fields = Map::new();
+    let nanos = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    fields.insert("evt.time".into(), Value::from(nanos));
+    for (k, v) in [("proc.pid", &proc0["pid"]), ("proc.ppid", &proc0["parentPid"])] {
+        if let Some(n) = v.as_u64() {
+            fields.insert(k.into(), Value::from(n));
+        }
+    }
     let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v {
             fields.insert(k.into(), Value::from(v));
         }
     };
     put("proc.name", text(&proc0["name"]));
-    put("proc.pid", text(&proc0["pid"]));
-    put("proc.ppid", text(&proc0["parentPid"]));
     put("proc.exepath", text(&proc0["binary"]["path"]));
     let cmdline =
         proc0["args"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "));
@@ -88,22 +107,29 @@ pub fn falco_event(finding: &Value, hostname: &str) -> Value {
         }
     }
     let description = finding["description"].as_str().unwrap_or("");
-    let mut output = format!("{category}: {description}");
+    // Falco's layout: "16:31:56.746609046: Error text (fields)"; time of day in UTC.
+    let clock = humantime::format_rfc3339_nanos(time).to_string();
+    let clock = clock.get(11..29).unwrap_or("00:00:00.000000000");
+    let mut output = format!("{clock}: {priority} {category}: {description}");
     for k in ["proc.name", "proc.cmdline", "container.id"] {
         if let Some(v) = fields.get(k).and_then(Value::as_str) {
             output.push_str(&format!(" {k}={v}"));
         }
     }
-    json!({
-        "time": finding["eventTime"].as_str().unwrap_or_default(),
+    let mut event = json!({
+        "time": crate::event::rfc3339::format(time),
         "rule": category,
-        "priority": falco_priority(finding["severity"].as_str().unwrap_or("")),
+        "priority": priority,
         "output": output,
         "output_fields": fields,
         "source": "runwarden",
         "tags": tags,
         "hostname": hostname,
-    })
+    });
+    if let Some(id) = text(&finding["findingId"]) {
+        event["uuid"] = Value::from(id);
+    }
+    event
 }
 
 /// gzip at the default level.
@@ -131,16 +157,19 @@ mod tests {
 
     #[test]
     fn native_body_is_the_contract_envelope() {
-        let body = native_body(&[rec("a"), rec("b")]);
+        let body = native_body(&[rec("a"), rec("b")], None);
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v, json!({"findings": [{"findingId": "a"}, {"findingId": "b"}]}));
-        let v: Value = serde_json::from_slice(&native_body(&[])).unwrap();
+        let v: Value = serde_json::from_slice(&native_body(&[], None)).unwrap();
         assert_eq!(v, json!({"findings": []}));
+        let hb = json!({"heartbeatId": "h", "final": false});
+        let v: Value = serde_json::from_slice(&native_body(&[rec("a")], Some(&hb))).unwrap();
+        assert_eq!(v, json!({"findings": [{"findingId": "a"}], "heartbeat": hb}));
     }
 
     #[test]
     fn gzip_round_trips() {
-        let body = native_body(&[rec("a")]);
+        let body = native_body(&[rec("a")], None);
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&gzip(&body)[..]).read_to_end(&mut out).unwrap();
         assert_eq!(out, body);
@@ -160,12 +189,16 @@ mod tests {
         let e = falco_event(&f, "host-1");
         assert_eq!(e["priority"], "Error");
         assert_eq!(e["rule"], f["category"]);
-        assert_eq!(e["time"], "2026-01-02T03:04:05.123456789Z");
+        assert_eq!(e["time"], "2026-01-02T03:04:05.123456Z");
+        assert_eq!(e["uuid"], "f1");
+        assert_eq!(e["output_fields"]["evt.time"], 1_767_323_045_123_456_789u64);
         assert_eq!(e["source"], "runwarden");
         assert_eq!(e["hostname"], "host-1");
         assert_eq!(e["output_fields"]["proc.name"], "nc");
         assert_eq!(e["output_fields"]["proc.cmdline"], "nc -e /bin/sh");
-        assert_eq!(e["output_fields"]["proc.pid"], "42");
+        assert_eq!(e["output_fields"]["proc.pid"], 42);
+        assert_eq!(e["output_fields"]["proc.ppid"], 7);
+        assert!(e["output"].as_str().unwrap().starts_with("03:04:05.123456789: Error Execution: Netcat"));
         assert_eq!(e["output_fields"]["container.id"], "host-1");
         assert_eq!(e["output_fields"]["container.name"], "svc");
         assert!(e["output"].as_str().unwrap().contains("proc.cmdline=nc -e /bin/sh"));

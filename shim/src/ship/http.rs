@@ -34,12 +34,13 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use super::endpoint::{HttpSpec, ShipOptions};
 use super::format::{self, Format};
+use super::heartbeat::{Beat, Context, Counts};
 use super::retry::{self, Decision, Jitter, Outcome};
 use super::spool::{Record, Shed, Shelf, Spool};
 
@@ -51,75 +52,6 @@ pub const BATCH_WAIT: Duration = Duration::from_secs(1);
 pub const MEMORY_MAX_FINDINGS: usize = 10_000;
 /// JSON bytes kept in memory per sink.
 pub const MEMORY_MAX_BYTES: u64 = 32 << 20;
-pub const DEFAULT_SPOOL_MAX: u64 = 64 << 20;
-pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The options every HTTP sink shares (`RUNWARDEN_TOKEN_FILE`, `RUNWARDEN_SPOOL_*`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShipOptions {
-    pub token_file: Option<PathBuf>,
-    /// `RUNWARDEN_AUTH=google`: ID tokens from the metadata server.
-    pub google_auth: bool,
-    pub spool_dir: Option<PathBuf>,
-    pub spool_max: u64,
-    pub flush_timeout: Duration,
-    pub timeout: Duration,
-    pub gzip: bool,
-}
-
-impl Default for ShipOptions {
-    fn default() -> Self {
-        ShipOptions {
-            token_file: None,
-            google_auth: false,
-            spool_dir: None,
-            spool_max: DEFAULT_SPOOL_MAX,
-            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
-            timeout: DEFAULT_TIMEOUT,
-            gzip: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpSpec {
-    pub url: String,
-    pub format: Format,
-    pub options: ShipOptions,
-}
-
-impl HttpSpec {
-    /// `https://HOST...`, `http://HOST...`, or either behind `falco+`.
-    pub fn parse(s: &str) -> Option<HttpSpec> {
-        let (format, url) = match s.strip_prefix("falco+") {
-            Some(rest) => (Format::Falco, rest),
-            None => (Format::Native, s),
-        };
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let valid =
-            !host.is_empty() && !host.contains(char::is_whitespace) && !url.contains(char::is_whitespace);
-        valid.then(|| HttpSpec { url: url.to_string(), format, options: ShipOptions::default() })
-    }
-
-    /// scheme://host[:port], without credentials or path: safe to log.
-    /// scheme://host[:port] (the audience of a Google ID token).
-    pub fn origin(&self) -> String {
-        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        format!("{scheme}://{}", host.rsplit('@').next().unwrap_or(host))
-    }
-
-    pub fn name(&self) -> String {
-        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = host.rsplit('@').next().unwrap_or(host);
-        let prefix = if self.format == Format::Falco { "falco+" } else { "" };
-        format!("{prefix}{scheme}://{host}")
-    }
-}
-
 /// What one sink did, logged when it finishes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HttpStats {
@@ -159,7 +91,7 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
-    pub fn start(spec: &HttpSpec) -> std::io::Result<HttpSink> {
+    pub fn start(spec: &HttpSpec, context: &Arc<Context>) -> std::io::Result<HttpSink> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 shelf: Shelf::new(MEMORY_MAX_FINDINGS, MEMORY_MAX_BYTES),
@@ -169,7 +101,11 @@ impl HttpSink {
             }),
             wake: Condvar::new(),
         });
-        let shipper = Shipper::new(spec.clone());
+        let mut shipper = Shipper::new(spec.clone());
+        if spec.format == Format::Native {
+            // falcosidekick has no heartbeat input.
+            shipper.beat = spec.options.heartbeat.map(|i| Beat::new(context.clone(), i));
+        }
         let s = shared.clone();
         let thread = std::thread::Builder::new().name("rw-ship".into()).spawn(move || shipper.run(&s))?;
         Ok(HttpSink { shared, thread: Some(thread), name: spec.name() })
@@ -184,8 +120,10 @@ impl HttpSink {
         let mut st = self.shared.lock();
         let State { shelf, shed, since, .. } = &mut *st;
         shelf.push(r, shed);
+        // The first finding of a batch starts its wait: the thread learns when the batch is due.
+        let first = since.is_none();
         since.get_or_insert_with(Instant::now);
-        if shelf.len() >= BATCH_MAX {
+        if first || shelf.len() >= BATCH_MAX {
             self.shared.wake.notify_all();
         }
     }
@@ -229,6 +167,7 @@ struct Shipper {
     jitter: Jitter,
     stats: HttpStats,
     failing: bool,
+    beat: Option<Beat>,
 }
 
 fn read_token(path: &std::path::Path) -> std::io::Result<String> {
@@ -257,12 +196,21 @@ impl Shipper {
                 }
             }
         });
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new()
             .timeout_connect(spec.options.timeout)
             .timeout(spec.options.timeout)
             .redirects(0)
-            .user_agent(concat!("runwarden/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .user_agent(concat!("runwarden/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = spec.options.ca_file.as_deref() {
+            // The configuration already read it; it changed since.
+            match super::tls::read_ca_file(path).and_then(|certs| super::tls::client_config(&certs)) {
+                Ok(config) => agent = agent.tls_config(config),
+                Err(e) => {
+                    tracing::error!(sink = %name, error = %e, "RUNWARDEN_CA_FILE cannot be used; only the built-in roots are trusted")
+                }
+            }
+        }
+        let agent = agent.build();
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
@@ -277,6 +225,7 @@ impl Shipper {
             jitter: Jitter::new(),
             stats: HttpStats::default(),
             failing: false,
+            beat: None,
         }
     }
 
@@ -285,21 +234,25 @@ impl Shipper {
         let mut origin = Origin::Memory;
         let mut attempt = 0u32;
         let mut reauthenticated = false;
+        // A request is in hand (`batch` may be empty: a heartbeat alone).
+        let mut pending = false;
         loop {
             let closing = shared.lock().closing;
             let deadline = closing.map(|c| c + self.spec.options.flush_timeout);
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
-            if batch.is_empty() {
+            if !pending {
                 match self.next_batch(shared) {
-                    Some((b, o)) => (batch, origin) = (b, o),
+                    Some((b, o)) => (batch, origin, pending) = (b, o, true),
                     None if closing.is_some() => break,
                     None => continue,
                 }
-                attempt = 0;
                 reauthenticated = false;
             }
+            // Shutdown may have begun while the batch was awaited.
+            let closing = shared.lock().closing;
+            let deadline = closing.map(|c| c + self.spec.options.flush_timeout);
             let timeout = match deadline {
                 Some(d) => self.spec.options.timeout.min(d.saturating_duration_since(Instant::now())),
                 None => self.spec.options.timeout,
@@ -307,8 +260,15 @@ impl Shipper {
             if timeout.is_zero() {
                 break;
             }
-            match self.send(&mut batch, timeout, &mut reauthenticated) {
+            let (last, shed) = {
+                let st = shared.lock();
+                let nothing_behind = st.shelf.is_empty() && st.shed.is_empty() && !self.spool_has_files();
+                (closing.is_some() && nothing_behind, st.shed.total)
+            };
+            match self.send(&mut batch, timeout, &mut reauthenticated, last, shed) {
                 Sent::Done => {
+                    // The backoff grows across batches while the endpoint fails, and starts over here.
+                    (pending, attempt) = (false, 0);
                     if let (Origin::Spool(seq), Some(spool)) = (&origin, self.spool.as_mut()) {
                         spool.delivered(*seq);
                     }
@@ -346,6 +306,9 @@ impl Shipper {
                 }
             }
         }
+        if self.beat.as_ref().is_some_and(Beat::final_pending) && shared.lock().closing.is_some() {
+            tracing::warn!(sink = %self.name, "the final heartbeat was not delivered before the flush timeout");
+        }
         self.give_up(shared, batch, origin);
         self.stats.shed = shared.lock().shed.total;
         if let Some(s) = &self.spool {
@@ -378,17 +341,21 @@ impl Shipper {
                 return Some((records, Origin::Spool(seq)));
             }
         }
+        let spooled = self.spool_has_files();
         let mut st = shared.lock();
         loop {
+            let now = Instant::now();
             let due = st.since.map(|s| s + BATCH_WAIT);
+            let beat = self.beat.as_ref().filter(|b| b.final_pending()).map(Beat::due_at);
             let ready = st.shelf.len() >= BATCH_MAX
                 || st.closing.is_some()
-                || due.is_some_and(|d| Instant::now() >= d)
-                || (!st.shed.is_empty() && st.shelf.is_empty() && st.closing.is_some());
+                || due.is_some_and(|d| now >= d)
+                || beat.is_some_and(|d| now >= d);
             if ready {
                 break;
             }
-            let wait = due.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(Instant::now()));
+            let next = due.into_iter().chain(beat).min();
+            let wait = next.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(now));
             st = shared.wake.wait_timeout(st, wait).unwrap_or_else(|p| p.into_inner()).0;
         }
         let mut batch = Vec::new();
@@ -402,36 +369,29 @@ impl Shipper {
             }
         }
         st.since = (!st.shelf.is_empty()).then(Instant::now);
-        (!batch.is_empty()).then_some((batch, Origin::Memory))
+        let last = st.closing.is_some() && st.shelf.is_empty() && st.shed.is_empty() && !spooled;
+        let beat = self.beat.as_ref().is_some_and(|b| b.wanted(last, Instant::now()).is_some());
+        (!batch.is_empty() || beat).then_some((batch, Origin::Memory))
     }
 
-    /// Sends the batch (all of it, or for falco one finding at a time, removing the delivered ones).
-    /// A Google ID token for the endpoint's origin, from the metadata server.
-    fn fetch_google_token(&self) -> Result<String, String> {
-        let host = std::env::var("GCE_METADATA_HOST").unwrap_or_else(|_| "169.254.169.254".to_string());
-        let audience: String = self
-            .spec
-            .origin()
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let url = format!(
-            "http://{host}/computeMetadata/v1/instance/service-accounts/default/identity?audience={audience}&format=full"
-        );
-        match self.agent.get(&url).set("Metadata-Flavor", "Google").timeout(Duration::from_secs(3)).call() {
-            Ok(resp) => match resp.into_string() {
-                Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-                Ok(_) => Err("the metadata server returned an empty token".into()),
-                Err(e) => Err(format!("reading the metadata server's answer: {e}")),
-            },
-            Err(ureq::Error::Status(code, _)) => Err(format!("the metadata server answered HTTP {code}")),
-            Err(e) => Err(format!("the metadata server did not answer: {e}")),
-        }
+    fn spool_has_files(&self) -> bool {
+        self.spool.as_ref().is_some_and(Spool::has_files)
+    }
+
+    /// The heartbeat a request sent now carries, if one is due (`last`: nothing is left behind it at
+    /// shutdown, so it is the final one), with this sink's counts; `n` findings ride along and count
+    /// as delivered, since the heartbeat is only read if the request is.
+    fn heartbeat(&self, last: bool, n: usize, shed: u64) -> Option<(bool, serde_json::Value)> {
+        let beat = self.beat.as_ref()?;
+        let is_final = beat.wanted(last, Instant::now())?;
+        let counts = Counts {
+            delivered: self.stats.delivered + n as u64,
+            retries: self.stats.retries,
+            shed,
+            spooled: self.spool.as_ref().map_or(0, |s| s.written),
+            rejected: self.stats.rejected,
+        };
+        Some((is_final, beat.build(is_final, counts)))
     }
 
     /// Makes sure a Google ID token is at hand (fetched, or renewed when old or `stale`).
@@ -443,26 +403,46 @@ impl Shipper {
         if !stale && self.token.is_some() && self.token_at.is_some_and(|t| t.elapsed() < RENEW_AFTER) {
             return Ok(());
         }
-        let token = self.fetch_google_token()?;
+        let token = super::metadata::id_token(&self.agent, &self.spec.origin())?;
         self.token = Some(token);
         self.token_at = Some(Instant::now());
         Ok(())
     }
 
-    fn send(&mut self, batch: &mut Vec<Record>, timeout: Duration, reauthenticated: &mut bool) -> Sent {
+    /// Sends the batch (all of it, or for falco one finding at a time, removing the delivered ones),
+    /// with a heartbeat when one is due.
+    fn send(
+        &mut self,
+        batch: &mut Vec<Record>,
+        timeout: Duration,
+        reauthenticated: &mut bool,
+        last: bool,
+        shed: u64,
+    ) -> Sent {
         loop {
             if let Err(why) = self.google_token(false) {
                 return Sent::Retry { after: None, why };
             }
+            let mut heartbeat = None;
             let (body, n) = match self.spec.format {
-                Format::Native => (format::native_body(batch), batch.len()),
+                Format::Native => {
+                    heartbeat = self.heartbeat(last, batch.len(), shed);
+                    (format::native_body(batch, heartbeat.as_ref().map(|h| &h.1)), batch.len())
+                }
                 Format::Falco => {
                     let finding = serde_json::from_str(&batch[0].json).unwrap_or_default();
                     (format::falco_event(&finding, &self.hostname).to_string().into_bytes(), 1)
                 }
             };
-            let outcome = self.post(&body, timeout);
-            match retry::decide(outcome, *reauthenticated) {
+            let (outcome, detail) = self.post(&body, timeout);
+            let decision = retry::decide(outcome, *reauthenticated);
+            if let (Some((is_final, _)), Decision::Delivered | Decision::Reject) = (&heartbeat, decision) {
+                // Answered: a refused heartbeat is not sent again at once, the next one is due later.
+                if let Some(b) = self.beat.as_mut() {
+                    b.answered(*is_final, Instant::now());
+                }
+            }
+            match decision {
                 Decision::Delivered => {
                     self.stats.delivered += n as u64;
                     batch.drain(..n);
@@ -473,7 +453,7 @@ impl Shipper {
                         _ => 0,
                     };
                     let ids: Vec<&str> = batch[..n].iter().take(5).map(|r| r.id.as_str()).collect();
-                    tracing::error!(sink = %self.name, status = code, findings = n, first_ids = %ids.join(","), "the findings endpoint rejected a batch; it is not retried");
+                    tracing::error!(sink = %self.name, status = code, findings = n, heartbeat = heartbeat.is_some(), first_ids = %ids.join(","), "the findings endpoint rejected a batch; it is not retried");
                     self.stats.rejected += n as u64;
                     batch.drain(..n);
                 }
@@ -494,14 +474,7 @@ impl Shipper {
                     }
                     return Sent::Again;
                 }
-                Decision::Retry { after } => {
-                    let why = match outcome {
-                        Outcome::Status { code, .. } => format!("HTTP {code}"),
-                        Outcome::Timeout => "timed out".to_string(),
-                        Outcome::Network => "connection failed".to_string(),
-                    };
-                    return Sent::Retry { after, why };
-                }
+                Decision::Retry { after } => return Sent::Retry { after, why: detail },
             }
             *reauthenticated = false;
             if batch.is_empty() {
@@ -510,7 +483,9 @@ impl Shipper {
         }
     }
 
-    fn post(&self, body: &[u8], timeout: Duration) -> Outcome {
+    /// What the endpoint answered, and the same in words for the log (a TLS failure names its cause:
+    /// an unknown issuer is a missing `RUNWARDEN_CA_FILE`). The URL is left out of the words.
+    fn post(&self, body: &[u8], timeout: Duration) -> (Outcome, String) {
         let mut req =
             self.agent.post(&self.spec.url).timeout(timeout).set("Content-Type", "application/json");
         if let Some(t) = &self.token {
@@ -525,18 +500,30 @@ impl Shipper {
             Ok(resp) => {
                 let code = resp.status();
                 let _ = resp.into_string();
-                Outcome::Status { code, retry_after: None }
+                (Outcome::Status { code, retry_after: None }, format!("HTTP {code}"))
             }
             Err(ureq::Error::Status(code, resp)) => {
                 let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-                Outcome::Status { code, retry_after }
+                (Outcome::Status { code, retry_after }, format!("HTTP {code}"))
             }
             Err(ureq::Error::Transport(t)) => {
-                let text = t.to_string();
-                if text.contains("timed out") || text.contains("timeout") || text.contains("WouldBlock") {
-                    Outcome::Timeout
+                let mut words = format!("{}", t.kind());
+                if let Some(m) = t.message() {
+                    words.push_str(&format!(": {m}"));
+                }
+                let mut source = std::error::Error::source(&t);
+                while let Some(e) = source {
+                    words.push_str(&format!(": {e}"));
+                    source = e.source();
+                }
+                let text = words.to_ascii_lowercase();
+                if text.contains("certificate") || text.contains("issuer") {
+                    words.push_str(" (an endpoint behind a private CA needs RUNWARDEN_CA_FILE)");
+                }
+                if text.contains("timed out") || text.contains("timeout") || text.contains("wouldblock") {
+                    (Outcome::Timeout, words)
                 } else {
-                    Outcome::Network
+                    (Outcome::Network, words)
                 }
             }
         }
@@ -590,9 +577,11 @@ impl Shipper {
         let mut err = std::io::stderr().lock();
         for r in &left {
             if let Some(spool) = self.spool.as_mut() {
-                let _ = spool.push(r, &mut Shed::default());
+                // Only into free room: shedding spooled findings for these would lose them, while
+                // these are on stderr anyway.
+                let _ = spool.push_if_room(r);
             }
-            let _ = writeln!(err, "{}", undelivered_line(r));
+            let _ = writeln!(err, "{}", super::sink::undelivered_line(r));
             self.stats.undelivered += 1;
         }
     }
@@ -608,45 +597,7 @@ enum Sent {
     },
 }
 
-/// The stderr sink's line for a finding that could not be delivered.
-fn undelivered_line(r: &Record) -> String {
-    let finding: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
-    let description = finding["description"].as_str().unwrap_or("");
-    serde_json::json!({
-        "severity": super::sink::logging_severity(r.severity),
-        "message": format!("{}: {}", r.category, description),
-        "logging.googleapis.com/labels": {
-            crate::log::LABELS.0: crate::log::LABELS.1,
-            "runwarden/category": r.category,
-            "runwarden/severity": r.severity.as_str(),
-            "runwarden/undelivered": "true",
-        },
-        "finding": finding,
-    })
-    .to_string()
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_urls() {
-        let s = HttpSpec::parse("https://collector.example/v1/findings").unwrap();
-        assert_eq!((s.format, s.url.as_str()), (Format::Native, "https://collector.example/v1/findings"));
-        let s = HttpSpec::parse("falco+http://127.0.0.1:2801/").unwrap();
-        assert_eq!((s.format, s.url.as_str()), (Format::Falco, "http://127.0.0.1:2801/"));
-        for bad in ["https://", "http:///x", "ftp://x", "falco+", "falco+file:/x", "https://a b/"] {
-            assert!(HttpSpec::parse(bad).is_none(), "{bad}");
-        }
-        let s = HttpSpec::parse("https://user:secret@host.example:8443/p?token=abc").unwrap();
-        assert_eq!(s.name(), "https://host.example:8443");
-        assert_eq!(s.origin(), "https://host.example:8443");
-        assert_eq!(HttpSpec::parse("falco+http://h/x").unwrap().origin(), "http://h");
-    }
 }

@@ -47,3 +47,28 @@ pub fn enrich(mut r: Resource) -> Resource {
     }
     r
 }
+
+/// A Google ID token whose audience is `origin` (the HTTP sink's scheme://host), for
+/// `RUNWARDEN_AUTH=google`. Errors are worded for the log; the token itself never is.
+pub fn id_token(agent: &ureq::Agent, origin: &str) -> Result<String, String> {
+    let audience: String = origin
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let url = format!(
+        "http://{}/computeMetadata/v1/instance/service-accounts/default/identity?audience={audience}&format=full",
+        host()
+    );
+    match agent.get(&url).set("Metadata-Flavor", "Google").timeout(Duration::from_secs(3)).call() {
+        Ok(resp) => match resp.into_string() {
+            Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+            Ok(_) => Err("the metadata server returned an empty token".into()),
+            Err(e) => Err(format!("reading the metadata server's answer: {e}")),
+        },
+        Err(ureq::Error::Status(code, _)) => Err(format!("the metadata server answered HTTP {code}")),
+        Err(e) => Err(format!("the metadata server did not answer: {e}")),
+    }
+}

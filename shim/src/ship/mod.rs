@@ -5,12 +5,15 @@
 #![forbid(unsafe_code)]
 
 pub mod dedup;
+pub mod endpoint;
 pub mod format;
+pub mod heartbeat;
 pub mod http;
 pub mod metadata;
 pub mod ratelimit;
 pub mod retry;
 pub mod sink;
 pub mod spool;
+pub mod tls;
 
 pub use sink::{SinkSpec, Sinks};

@@ -13,9 +13,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::heartbeat::{Context, Sensor};
 use super::http::{HttpSink, HttpSpec};
 use super::spool::Record;
 use crate::detect::finding::{Finding, Severity};
@@ -63,6 +66,24 @@ pub fn stderr_line(f: &Finding) -> String {
     obj.insert("logging.googleapis.com/labels".into(), Value::Object(labels));
     obj.insert("finding".into(), serde_json::to_value(f).unwrap_or(Value::Null));
     Value::Object(obj).to_string()
+}
+
+/// The stderr sink's line for a finding that could not be delivered.
+pub fn undelivered_line(r: &Record) -> String {
+    let finding: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
+    let description = finding["description"].as_str().unwrap_or("");
+    serde_json::json!({
+        "severity": logging_severity(r.severity),
+        "message": format!("{}: {}", r.category, description),
+        "logging.googleapis.com/labels": {
+            crate::log::LABELS.0: crate::log::LABELS.1,
+            "runwarden/category": r.category,
+            "runwarden/severity": r.severity.as_str(),
+            "runwarden/undelivered": "true",
+        },
+        "finding": finding,
+    })
+    .to_string()
 }
 
 enum Target {
@@ -141,17 +162,20 @@ impl Sink {
 /// Every configured sink.
 pub struct Sinks {
     sinks: Vec<Sink>,
+    /// What the heartbeats report (counters the pipeline bumps; never a wait).
+    context: Arc<Context>,
 }
 
 impl Sinks {
-    pub fn new(specs: &[SinkSpec]) -> Sinks {
+    pub fn new(specs: &[SinkSpec], context: Context) -> Sinks {
+        let context = Arc::new(context);
         let sinks = specs
             .iter()
             .filter_map(|s| {
                 let target = match s {
                     SinkSpec::Stderr => Target::Stderr,
                     SinkSpec::File(p) => Target::File { path: p.clone(), file: None },
-                    SinkSpec::Http(h) => match HttpSink::start(h) {
+                    SinkSpec::Http(h) => match HttpSink::start(h, &context) {
                         Ok(sink) => Target::Http(sink),
                         Err(e) => {
                             tracing::error!(sink = %h.name(), error = %e, "cannot start the HTTP sink thread");
@@ -162,10 +186,21 @@ impl Sinks {
                 Some(Sink { target, written: 0, failed: 0, failing: false })
             })
             .collect();
-        Sinks { sinks }
+        Sinks { sinks, context }
+    }
+
+    /// The pipeline received an event (counted for the heartbeats).
+    pub fn event_seen(&self) {
+        self.context.vitals.events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The sensor that feeds the pipeline (for the heartbeats).
+    pub fn sensor(&self, s: Sensor) {
+        self.context.vitals.set_sensor(s);
     }
 
     pub fn emit(&mut self, f: &Finding) {
+        self.context.vitals.findings.fetch_add(1, Ordering::Relaxed);
         for s in &mut self.sinks {
             s.write(f);
         }

@@ -65,6 +65,9 @@ const SEVERITIES: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::Hi
 /// Categories counted one by one in a summary; the rest are added up under "(other)".
 const SHED_CATEGORIES_MAX: usize = 64;
 
+/// The category of the summary of shed findings.
+pub const SHED_CATEGORY: &str = "Runwarden: Findings Shed";
+
 /// What was shed since the last summary.
 #[derive(Debug, Default)]
 pub struct Shed {
@@ -78,12 +81,26 @@ pub struct Shed {
 
 impl Shed {
     pub fn record(&mut self, r: &Record) {
-        self.count(&r.category, r.severity, 1);
         if self.first.is_none() {
             self.first = Some(r.json.clone());
         }
+        if r.category == SHED_CATEGORY {
+            // A summary shed in turn: its counts move into the next summary, so they stay on record
+            // (and the run's total already has them).
+            let v: Value = serde_json::from_str(&r.json).unwrap_or_default();
+            if let Some(counts) = v["sourceProperties"]["shed"].as_object() {
+                for (category, n) in counts {
+                    self.count(category, r.severity, n.as_u64().unwrap_or(0));
+                }
+                return;
+            }
+        }
+        self.count(&r.category, r.severity, 1);
+        self.total += 1;
     }
 
+    /// Adds `n` findings of `category` to the next summary (not to the run's total: a folded summary
+    /// adds its counts, but is itself one record).
     fn count(&mut self, category: &str, severity: Severity, n: u64) {
         let key = if self.by_category.len() < SHED_CATEGORIES_MAX || self.by_category.contains_key(category) {
             category.to_string()
@@ -92,7 +109,6 @@ impl Shed {
         };
         *self.by_category.entry(key).or_default() += n;
         self.most_severe = self.most_severe.max(Some(severity));
-        self.total += n;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,7 +130,7 @@ impl Shed {
             Some(Value::Object(m)) => Value::Object(m),
             _ => serde_json::json!({"state": "ACTIVE", "findingClass": "THREAT"}),
         };
-        let category = "Runwarden: Findings Shed";
+        let category = SHED_CATEGORY;
         let obj = v.as_object_mut().expect("an object");
         for k in ["processes", "ancestors", "connections", "files", "indicator", "externalUri", "nextSteps"] {
             obj.remove(k);
@@ -335,6 +351,15 @@ impl Spool {
         Ok(())
     }
 
+    /// Appends `r` if it fits without shedding anything; whether it did.
+    pub fn push_if_room(&mut self, r: &Record) -> io::Result<bool> {
+        if self.total + r.cost() > self.max {
+            return Ok(false);
+        }
+        self.push(r, &mut Shed::default())?;
+        Ok(true)
+    }
+
     /// Takes the oldest file out for delivery; [`Spool::delivered`] deletes it afterwards.
     pub fn check_out(&mut self) -> Option<(u64, Vec<Record>)> {
         let (&seq, &(rank, bytes)) = self.files.iter().next()?;
@@ -473,6 +498,34 @@ mod tests {
         assert_eq!(crit, 20, "every CRITICAL finding was kept");
         assert_eq!(spool.bytes(), 0);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_shed_summary_folds_into_the_next_and_push_if_room_never_sheds() {
+        let mut shed = Shed::default();
+        for n in 0..10 {
+            shed.record(&record(n, Severity::Low));
+        }
+        let first = shed.summary().unwrap();
+        let mut next = Shed::default();
+        next.record(&first);
+        next.record(&record(10, Severity::High));
+        assert_eq!(next.total, 1, "the summary's findings were already counted when shed");
+        let v: Value = serde_json::from_str(&next.summary().unwrap().json).unwrap();
+        assert_eq!(v["sourceProperties"]["shedTotal"], 11, "nothing is lost from the record");
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 64 * 1024).unwrap();
+        let mut n = 0;
+        while spool.push_if_room(&record(n, Severity::Low)).unwrap() {
+            n += 1;
+        }
+        assert!(!spool.push_if_room(&record(n, Severity::Critical)).unwrap());
+        let mut kept = 0;
+        while let Some((seq, records)) = spool.check_out() {
+            kept += records.len();
+            spool.delivered(seq);
+        }
+        assert_eq!(kept, n, "nothing was shed to make room");
     }
 
     #[test]

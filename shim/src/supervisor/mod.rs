@@ -42,6 +42,10 @@ pub enum SupervisorError {
     NulInCommand(OsString),
     #[error("RUNWARDEN_TRACE=require, but ptrace is refused here: {0}")]
     TraceRequired(std::io::Error),
+    #[error(
+        "RUNWARDEN_TRACE=require, but the seccomp filter of RUNWARDEN_SYSCALLS cannot be installed: {0}"
+    )]
+    SyscallModeRequired(std::io::Error),
 }
 
 /// The result of a supervised run.
@@ -100,7 +104,13 @@ pub fn run(
     let watcher = if config.watch { start_watcher(config, &proc_root, self_pid, &events) } else { None };
 
     // (4) The tracer thread owns the child: ptrace attaches to the thread that seizes.
-    let request = spawn::SpawnRequest { argv, original_mask, restore };
+    let request = spawn::SpawnRequest {
+        argv,
+        original_mask,
+        restore,
+        seccomp: syscall_filter(&config.syscalls),
+        seccomp_required: config.trace == TraceSetting::Require,
+    };
     let trace_setting = config.trace;
     let engine_cfg = EngineConfig {
         mode: Mode::Ptrace,
@@ -113,10 +123,12 @@ pub fn run(
     let program = command[0].to_string_lossy().into_owned();
     let tracer_events = events.clone();
     let signal_group = config.signal_group;
+    let syscall_names = config.syscalls.clone();
     let tracer = std::thread::Builder::new()
         .name("rw-tracer".into())
         .spawn(move || {
-            trace_workload(request, trace_setting, engine_cfg, &tracer_events, signal_group, &program)
+            let names = &syscall_names;
+            trace_workload(request, trace_setting, engine_cfg, &tracer_events, signal_group, &program, names)
         })
         .map_err(|e| SupervisorError::Thread("tracer", e))?;
     let result = tracer.join().unwrap_or_else(|_| {
@@ -165,6 +177,65 @@ fn start_watcher(
     }
 }
 
+/// How long the tracer waits for the child's report on its seccomp filter (it comes within
+/// microseconds; only a SIGSTOP from outside could delay it).
+const SYSCALL_MODE_REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The opt-in syscall mode's filter, built before the fork; `None` when the mode is off.
+fn syscall_filter(names: &[&'static str]) -> Option<crate::sys::seccomp::Filter> {
+    use crate::sys::seccomp::{lookup, Filter};
+    if names.is_empty() {
+        return None;
+    }
+    let indices: Vec<usize> = names.iter().filter_map(|n| lookup(n)).collect();
+    // With CAP_SYS_ADMIN no no_new_privs is needed, and setuid programs keep working.
+    let nnp = !crate::sys::seccomp::has_cap_sys_admin();
+    match Filter::build(&indices, nnp) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::error!(error = %e, "the syscall mode is off");
+            None
+        }
+    }
+}
+
+/// After `release(true)`: whether the filter is in place, logged either way.
+fn syscall_mode_outcome(
+    child: &spawn::HeldChild,
+    names: &[&'static str],
+    required: bool,
+) -> Result<bool, SupervisorError> {
+    match child.filter_status(SYSCALL_MODE_REPORT_TIMEOUT) {
+        Some(Ok(nnp)) => {
+            tracing::info!(
+                syscalls = %names.join(","),
+                no_new_privs = nnp,
+                "syscall mode on: the listed syscalls stop at a seccomp filter{}",
+                if nnp { " (no_new_privs: setuid programs do not gain privileges)" } else { "" }
+            );
+            Ok(true)
+        }
+        outcome => {
+            let err = match outcome {
+                Some(Err(e)) => e,
+                _ => std::io::Error::other("the workload did not report whether the filter is in place"),
+            };
+            if required {
+                let _ = sig::send(child.pid, libc::SIGKILL);
+                let _ = crate::sys::wait_any(false);
+                return Err(SupervisorError::SyscallModeRequired(err));
+            }
+            if err.raw_os_error().is_some() {
+                tracing::warn!(error = %err, "syscall mode is off: the seccomp filter cannot be installed; the workload runs without it");
+            } else {
+                // Silent child (stopped from outside, or gone): the filter may or may not be there.
+                tracing::warn!(error = %err, "syscall mode unknown: the workload runs, perhaps without the filter");
+            }
+            Ok(false)
+        }
+    }
+}
+
 fn trace_workload(
     request: spawn::SpawnRequest,
     setting: TraceSetting,
@@ -172,14 +243,20 @@ fn trace_workload(
     events: &EventSender,
     signal_group: bool,
     program: &str,
+    syscall_names: &[&'static str],
 ) -> Result<RunResult, SupervisorError> {
     let mut child = spawn::fork_held(&request).map_err(SupervisorError::Fork)?;
+    let syscalls: Vec<&'static str> = match &request.seccomp {
+        Some(_) => syscall_names.to_vec(),
+        None => Vec::new(),
+    };
+    let extra_options = if syscalls.is_empty() { 0 } else { ptrace::TRACE_SECCOMP };
     // The child leads its own process group (sys::spawn), so -pid addresses the group.
     sig::set_forward_target(if signal_group { -child.pid } else { child.pid });
 
     let mode = match setting {
         TraceSetting::Off => Mode::Poll,
-        TraceSetting::Auto | TraceSetting::Require => match ptrace::seize(child.pid) {
+        TraceSetting::Auto | TraceSetting::Require => match ptrace::seize_with(child.pid, extra_options) {
             Ok(()) => Mode::Ptrace,
             Err(e) if setting == TraceSetting::Require => {
                 let _ = sig::send(child.pid, libc::SIGKILL);
@@ -199,8 +276,15 @@ fn trace_workload(
     engine_cfg.mode = mode;
     events.begin(mode, child.pid);
 
-    if let Err(e) = child.release() {
+    // The filter only goes in under a tracer that takes its stops: without one, RET_TRACE is ENOSYS.
+    let with_filter = !syscalls.is_empty() && mode == Mode::Ptrace;
+    if !syscalls.is_empty() && !with_filter {
+        tracing::warn!("syscall mode is off: it needs ptrace, which is not in use");
+    }
+    if let Err(e) = child.release(with_filter) {
         tracing::error!(error = %e, "cannot release the workload; it will run untraced");
+    } else if with_filter {
+        syscall_mode_outcome(&child, &syscalls, request.seccomp_required)?;
     }
     // Untraced, the child cannot sit in a ptrace stop, so waiting for its exec result is safe here.
     let early_error = if mode == Mode::Poll { child.exec_error() } else { None };

@@ -7,6 +7,7 @@
 //! that runs between `fork` and `exec`.
 
 pub mod ptrace;
+pub mod seccomp;
 pub mod signal;
 pub mod spawn;
 

@@ -9,7 +9,11 @@
 //!    does both in the child, where SIGTTOU is still ignored), then blocks reading the *go* pipe.
 //! 4. The parent's tracer thread `PTRACE_SEIZE`s the child (no stop needed: SEIZE attaches a running
 //!    task) and writes the go byte.
-//! 5. The child restores the original signal dispositions and mask, then `execvp`s. The exec is the
+//! 5. In the opt-in syscall mode (the go byte says so, and only once the tracer has seized the child:
+//!    a RET_TRACE filter without a tracer makes the listed calls fail with ENOSYS), the child installs
+//!    the seccomp filter built before the fork and reports the outcome on the status pipe. A failure
+//!    fails open (the workload runs without it) unless the filter is required.
+//! 6. The child restores the original signal dispositions and mask, then `execvp`s. The exec is the
 //!    first event the tracer sees. If exec fails, the child writes `errno` to the CLOEXEC error pipe and
 //!    `_exit`s; a successful exec closes that pipe, so the parent reads EOF.
 
@@ -20,10 +24,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use libc::{c_int, pid_t};
 
 use super::cvt;
+use super::seccomp::Filter;
 use super::signal::{Disposition, SigSet};
 
 /// Exit status the child uses when exec fails; the parent reports the real cause from the error pipe.
 const EXEC_FAILED_STATUS: c_int = 127;
+/// The go byte: exec as is, or install the seccomp filter first.
+const GO_PLAIN: u8 = 1;
+const GO_WITH_FILTER: u8 = 2;
 
 /// What the child needs, prepared before `fork` so the child allocates nothing.
 pub struct SpawnRequest {
@@ -32,6 +40,11 @@ pub struct SpawnRequest {
     pub original_mask: SigSet,
     /// Dispositions runwarden changed for itself; the workload gets the originals back.
     pub restore: Vec<Disposition>,
+    /// The opt-in syscall mode's filter, installed only if [`HeldChild::release`] asks for it.
+    pub seccomp: Option<Filter>,
+    /// A filter that cannot be installed stops the child (`RUNWARDEN_TRACE=require`) instead of
+    /// letting it run without.
+    pub seccomp_required: bool,
 }
 
 /// A forked child held before exec, and the parent's ends of its pipes.
@@ -39,6 +52,8 @@ pub struct HeldChild {
     pub pid: pid_t,
     go: Option<OwnedFd>,
     exec_error: OwnedFd,
+    /// The filter's outcome (see [`HeldChild::filter_status`]).
+    filter_status: OwnedFd,
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -56,6 +71,7 @@ pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
     }
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    let (status_r, status_w) = pipe()?;
     let mut argv: Vec<*const libc::c_char> = req.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
 
@@ -71,6 +87,7 @@ pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
                 go_w.as_raw_fd(),
                 err_r.as_raw_fd(),
                 err_w.as_raw_fd(),
+                (status_r.as_raw_fd(), status_w.as_raw_fd()),
                 &argv,
                 req,
             )
@@ -78,7 +95,8 @@ pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
     }
     drop(go_r);
     drop(err_w);
-    Ok(HeldChild { pid, go: Some(go_w), exec_error: err_r })
+    drop(status_w);
+    Ok(HeldChild { pid, go: Some(go_w), exec_error: err_r, filter_status: status_r })
 }
 
 /// The child's side, between fork and exec.
@@ -91,15 +109,18 @@ unsafe fn child_after_fork(
     go_w: c_int,
     err_r: c_int,
     err_w: c_int,
+    (status_r, status_w): (c_int, c_int),
     argv: &[*const libc::c_char],
     req: &SpawnRequest,
 ) -> ! {
-    // SAFETY: close, setpgid, tcsetpgrp, read, sigaction, pthread_sigmask (sigprocmask
-    // in a single-threaded child), execvp, write and _exit are async-signal-safe; every pointer passed
-    // refers to memory allocated before the fork and still mapped in the child.
+    // SAFETY: close, setpgid, tcsetpgrp, read, prctl (the seccomp filter, built before the fork),
+    // sigaction, pthread_sigmask (sigprocmask in a single-threaded child), execvp, write and _exit are
+    // async-signal-safe; every pointer passed refers to memory allocated before the fork and still
+    // mapped in the child.
     unsafe {
         libc::close(go_w);
         libc::close(err_r);
+        libc::close(status_r);
         // Own process group, and the terminal's foreground when stdin is one (ENOTTY/ENXIO: no tty, fine).
         libc::setpgid(0, 0);
         if libc::isatty(libc::STDIN_FILENO) == 1 {
@@ -115,6 +136,19 @@ unsafe fn child_after_fork(
             }
         }
         libc::close(go_r);
+        if let (GO_WITH_FILTER, Some(filter)) = (byte, req.seccomp.as_ref()) {
+            // Before the mask is restored: no signal can stop us between the install and its report.
+            let status: i32 = match filter.install() {
+                Ok(nnp) => i32::from(nnp),
+                Err(errno) => -errno,
+            };
+            let bytes = status.to_ne_bytes();
+            libc::write(status_w, bytes.as_ptr().cast(), bytes.len());
+            if status < 0 && req.seccomp_required {
+                libc::_exit(EXEC_FAILED_STATUS);
+            }
+        }
+        libc::close(status_w);
         for d in &req.restore {
             libc::sigaction(d.sig, d.raw(), std::ptr::null_mut());
         }
@@ -128,14 +162,56 @@ unsafe fn child_after_fork(
 }
 
 impl HeldChild {
-    /// Lets the child go on to exec. Idempotent.
-    pub fn release(&mut self) -> io::Result<()> {
+    /// Lets the child go on to exec, installing the seccomp filter first when `with_filter` (only when
+    /// it is traced with PTRACE_O_TRACESECCOMP). Idempotent.
+    pub fn release(&mut self, with_filter: bool) -> io::Result<()> {
         if let Some(go) = self.go.take() {
-            let byte = [1u8];
+            let byte = [if with_filter { GO_WITH_FILTER } else { GO_PLAIN }];
             // SAFETY: `go` is an open pipe write end we own; the buffer is one valid byte.
             cvt(unsafe { libc::write(go.as_raw_fd(), byte.as_ptr().cast(), 1) })?;
         }
         Ok(())
+    }
+
+    /// The seccomp filter's outcome after `release(true)`: whether no_new_privs was set, or why the
+    /// install failed; `None` when the child went away without saying, or did not say within
+    /// `timeout`. The child reports before it can enter any ptrace stop (its signals are blocked and
+    /// it has not exec'd yet), so this is called before the tracer loop runs; the timeout only guards
+    /// against the one signal that cannot be blocked (a SIGSTOP from outside would hold the child in a
+    /// stop that only the loop handles).
+    pub fn filter_status(&self, timeout: std::time::Duration) -> Option<io::Result<bool>> {
+        let fd = self.filter_status.as_raw_fd();
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+        loop {
+            // SAFETY: one valid pollfd for a descriptor we own.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            match n {
+                0 => return None,
+                n if n > 0 => break,
+                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                _ => return None,
+            }
+        }
+        // The child writes its 4 bytes with one write (atomic on a pipe), so they are all there now.
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < buf.len() {
+            // SAFETY: reading into the unfilled tail of a local buffer from a pipe read end we own.
+            let n = unsafe {
+                libc::read(self.filter_status.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got)
+            };
+            match n {
+                0 => break,
+                n if n > 0 => got += n as usize,
+                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                _ => break,
+            }
+        }
+        (got == buf.len()).then(|| match i32::from_ne_bytes(buf) {
+            s if s < 0 => Err(io::Error::from_raw_os_error(-s)),
+            s => Ok(s & 1 == 1),
+        })
     }
 
     /// The exec error, if exec failed. Blocks until the child has either exec'd or written its error:

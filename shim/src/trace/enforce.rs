@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::detect::engine::{Engine, Mode};
 use crate::detect::finding::Finding;
 use crate::detect::policy::RuleAction;
-use crate::event::ExecEvent;
+use crate::event::{ExecEvent, FileActor, SyscallEvent};
 use crate::fs::hash::HashCache;
 use crate::proc::table::ProcessTable;
 
@@ -51,6 +51,24 @@ impl Enforcer {
 
     pub fn on_exit(&mut self, pid: i32) {
         self.table.exit(pid, Instant::now());
+    }
+
+    /// Evaluates the enforcing rules on a call held at its seccomp stop. Findings name the program and
+    /// lineage this table knows (no hashing: the binary was judged at its exec).
+    pub fn on_syscall(&mut self, ev: &SyscallEvent) -> Verdict {
+        let mut ev = ev.clone();
+        ev.process = Some(actor_of(&self.table, ev.pid));
+        let matched = self.engine.evaluate_syscall_rules(&ev, Mode::Enforce);
+        if matched.is_empty() {
+            return Verdict::Allow;
+        }
+        let stop = matched.iter().any(|(a, _)| *a == RuleAction::Stop);
+        let findings = matched.into_iter().map(|(_, f)| f).collect();
+        if stop {
+            Verdict::Stop(findings)
+        } else {
+            Verdict::Kill(findings)
+        }
     }
 
     /// Evaluates the enforcing rules on an exec captured at its stop.
@@ -87,5 +105,17 @@ impl Enforcer {
         } else {
             Verdict::Kill(findings)
         }
+    }
+}
+
+/// The caller of a syscall as a process table knows it: program, arguments, parent, lineage.
+pub fn actor_of(table: &ProcessTable, pid: i32) -> FileActor {
+    let entry = table.get(pid);
+    FileActor {
+        pid,
+        ppid: entry.map(|e| e.ppid),
+        exe: entry.and_then(|e| e.exe.clone()),
+        args: entry.map(|e| e.args.clone()).unwrap_or_default(),
+        ancestors: table.ancestors(pid),
     }
 }

@@ -74,6 +74,8 @@ pub struct Stats {
     pub signals_delivered: u64,
     pub group_stops: u64,
     pub vanished: u64,
+    /// Seccomp stops of the opt-in syscall mode.
+    pub syscalls: u64,
 }
 
 pub struct Outcome {
@@ -221,7 +223,12 @@ impl<'a> Engine<'a> {
                 self.on_exec(pid);
                 self.restart(pid, 0);
             }
-            Stop::Seccomp | Stop::OtherEvent { .. } => {
+            Stop::Seccomp => {
+                self.stats.stops += 1;
+                self.on_seccomp(pid);
+                self.restart(pid, 0);
+            }
+            Stop::OtherEvent { .. } => {
                 self.stats.stops += 1;
                 self.restart(pid, 0);
             }
@@ -290,19 +297,50 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A listed syscall (the opt-in syscall mode): read it, judge it, report it. Resumed with
+    /// PTRACE_CONT by the caller, so no syscall-entry/exit stops follow in either stop order.
+    fn on_seccomp(&mut self, tid: pid_t) {
+        let Some(tag) = ptrace::event_msg(tid).ok().and_then(sys::seccomp::untag) else { return };
+        self.stats.syscalls += 1;
+        let pid = self.tasks.tgid(tid).unwrap_or(tid);
+        let ev = match super::syscall::capture(self.reader.root(), tid, pid, tag) {
+            Ok(Some(ev)) => ev,
+            Ok(None) => {
+                tracing::debug!(tid, "seccomp stop of another filter (the workload's own); resumed");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(tid, error = %e, "seccomp stop: the caller vanished before it could be read");
+                return;
+            }
+        };
+        if let Some(verdict) = self.cfg.enforcer.as_mut().map(|enf| enf.on_syscall(&ev)) {
+            // Queued before the resume: the kernel skips a call whose caller has a fatal signal
+            // pending after a seccomp stop (kernel/seccomp.c, __seccomp_filter).
+            self.act(pid, verdict, || format!("at its syscall {}", ev.name));
+        }
+        self.events.send(ProcessEvent::Syscall(Box::new(ev)));
+    }
+
     /// Applies the enforcing rules to a process held at its exec stop (before it is resumed).
     fn enforce(&mut self, ev: &crate::event::ExecEvent) {
         let Some(enf) = self.cfg.enforcer.as_mut() else { return };
-        let (findings, stop) = match enf.on_exec(ev) {
+        let verdict = enf.on_exec(ev);
+        self.act(ev.pid, verdict, || format!("at its exec of {}", ev.binary.path));
+    }
+
+    /// Carries out an enforcement verdict on a process held at a stop.
+    fn act(&mut self, pid: pid_t, verdict: Verdict, at: impl FnOnce() -> String) {
+        let (findings, stop) = match verdict {
             Verdict::Allow => return,
             Verdict::Kill(f) => (f, false),
             Verdict::Stop(f) => (f, true),
         };
-        // Queued before the resume: the program dies without running an instruction.
-        if let Err(e) = sys::signal::send(ev.pid, libc::SIGKILL) {
-            tracing::error!(pid = ev.pid, error = %e, "enforcement: cannot kill the process");
+        // Queued before the resume: the program dies without running another instruction.
+        if let Err(e) = sys::signal::send(pid, libc::SIGKILL) {
+            tracing::error!(pid, error = %e, "enforcement: cannot kill the process");
         }
-        tracing::warn!(pid = ev.pid, exe = %ev.binary.path, stop, "enforcement: process killed at its exec");
+        tracing::warn!(pid, stop, "enforcement: process killed {}", at());
         for f in findings {
             self.events.send(ProcessEvent::Finding(Box::new(f)));
         }

@@ -7,6 +7,7 @@
 pub mod enforce;
 pub mod engine;
 pub mod stop;
+pub mod syscall;
 pub mod tasks;
 
 use serde::Serialize;
