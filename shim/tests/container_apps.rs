@@ -292,6 +292,15 @@ fn findings_raised_during_shutdown_are_delivered_before_the_container_is_gone() 
     };
     assert_eq!(ids(&posted), ids(&written));
     assert!(c.logs().contains("http sink finished"), "{}", c.logs());
+    // The instance said it ended on purpose: the final heartbeat, counting what it delivered.
+    let batches = collector.batches.lock().unwrap().clone();
+    let last = batches
+        .iter()
+        .filter_map(|b| b.get("heartbeat"))
+        .find(|h| h["final"] == true)
+        .unwrap_or_else(|| panic!("no final heartbeat before the container was gone: {batches:#?}"));
+    assert_eq!(last["mode"], "detect", "{last:#}");
+    assert!(last["counts"]["findings"].as_u64() >= Some(2), "{last:#}");
 }
 
 /// FAILS TODAY (runwarden false positive, left for shim/src): without `PORT` in the environment (a
