@@ -91,6 +91,9 @@ pub struct ConnectionEvent {
     pub inode: u64,
     /// The holder is the workload's main process (the service itself).
     pub main_process: bool,
+    /// The holder is a fork of the main process that runs the same program with the same arguments
+    /// (a pre-fork server's worker), filled in by the pipeline.
+    pub service_worker: bool,
 }
 
 /// A mapped library (`proc::maps`) with the process that mapped it.
@@ -302,6 +305,10 @@ pub struct Binary {
     pub ioc_family: Option<String>,
     #[serde(skip)]
     pub key: Option<FileKey>,
+    /// For a program with no path left (a memfd, a deleted file): the file itself, opened at the exec
+    /// stop, so it can be hashed after a short-lived process is gone.
+    #[serde(skip)]
+    pub held: Option<std::sync::Arc<std::fs::File>>,
 }
 
 /// A YARA rule that matched, with its `family` meta.

@@ -250,6 +250,8 @@ struct Worker {
     reader: ProcReader,
     /// The service's port (`PORT`, set by Cloud Run): a listener there is the service's.
     service_port: Option<u16>,
+    /// The workload's main process: the service.
+    main_pid: Option<i32>,
     stats: PipelineStats,
 }
 
@@ -307,6 +309,7 @@ impl Worker {
         Worker {
             reader: ProcReader::new(cfg.proc_root.clone()),
             service_port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()),
+            main_pid: None,
             judge: Judge::new(baseline, *STARTED),
             intel,
             cfg,
@@ -366,6 +369,7 @@ impl Worker {
     fn receive(&mut self, msg: Msg) {
         match msg {
             Msg::Begin { mode, main_pid } => {
+                self.main_pid = Some(main_pid);
                 if let Some(d) = &self.detector {
                     d.sinks.sensor(match mode {
                         Mode::Ptrace => HeartbeatSensor::Ptrace,
@@ -459,6 +463,7 @@ impl Worker {
                         listening: false,
                         inode: 0,
                         main_process: false,
+                        service_worker: false,
                     };
                     let ioc = self.intel.as_ref().is_some_and(|i| i.iocs.ips.contains(&conn.remote_ip));
                     if let Some(d) = self.detector.as_mut() {
@@ -504,6 +509,15 @@ impl Worker {
             ProcessEvent::Connection(mut c) => {
                 self.stats.connections += 1;
                 c.process = self.snapshot(c.process.pid, c.time);
+                c.service_worker = self.main_pid.is_some_and(|m| {
+                    let main = self.table.get(m);
+                    m != c.process.pid
+                        && main.is_some_and(|e| {
+                            e.exe.as_deref() == Some(c.process.binary.path.as_str())
+                                && e.args == c.process.args
+                        })
+                        && self.table.ancestors(c.process.pid).iter().any(|a| a.pid == m)
+                });
                 let ioc = self.intel.as_ref().is_some_and(|i| i.iocs.ips.contains(&c.remote_ip));
                 if let Some(d) = self.detector.as_mut() {
                     let subject = ScanSubject::Connection { event: &c, service_port: self.service_port, ioc };
@@ -604,7 +618,11 @@ impl Worker {
 
     fn enrich(&mut self, e: &mut ExecEvent, with_script: bool) {
         if let Some(key) = e.binary.key {
-            let via_proc = self.cfg.proc_root.join(format!("{}/exe", e.pid));
+            // The program held open at the exec stop (memfd, deleted) is read through our own fd.
+            let via_proc = match &e.binary.held {
+                Some(f) => PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&**f))),
+                None => self.cfg.proc_root.join(format!("{}/exe", e.pid)),
+            };
             let by_path = PathBuf::from(&e.binary.path);
             e.binary.sha256 = self.hashes.hash(key, &[via_proc.as_path(), by_path.as_path()]);
             let ctime = u64::try_from(key.ctime_ns)

@@ -113,6 +113,11 @@ fn scc_reverse_shell_through_a_fifo_and_nc() {
         "{stdin}"
     );
     assert!(p["stdio"]["stdout"].as_str().unwrap().contains(" through nc (pid "), "{p:#}");
+    // cat, which feeds the shell from the FIFO nc writes, is remote command execution's relay too.
+    let rce = one(&findings, "remote_command_stdio_rewired");
+    assert_eq!(rce["category"], "Execution: Possible Remote Command Execution Detected");
+    assert_eq!(rce["processes"][0]["name"], "cat");
+    assert_eq!(f["connections"][0]["destinationPort"], port, "the relay's connection: {f:#}");
     // The shell's ancestors name the pipeline.
     assert_eq!(f["ancestors"][0]["args"][0], "bash", "{f:#}");
 }
@@ -282,6 +287,29 @@ fn scc_added_malicious_library_loaded() {
 }
 
 #[test]
+fn scc_modified_malicious_library_loaded() {
+    // The image baseline lists the library with other contents: it was changed after the build.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_scanning(dir.path());
+    let lib = dir.path().join("libgcrypt-helper.so.1");
+    let baseline = dir.path().join("baseline.json");
+    let listed = serde_json::json!({
+        "version": 1, "created": "2026-01-01T00:00:00Z", "root": "/",
+        "files": { lib.display().to_string(): {"sha256": "0".repeat(64), "size": 1, "mode": 420} }
+    });
+    std::fs::write(&baseline, listed.to_string()).unwrap();
+    cmd.env("RUNWARDEN_BASELINE", &baseline);
+    cmd.args(["--", "sh", "-c", &library_script(&lib, true)]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let findings = read_findings(&sink);
+    let f = one(&findings, "modified_malicious_library_loaded");
+    assert_eq!(f["category"], "Execution: Modified Malicious Library Loaded");
+    assert_eq!(f["severity"], "CRITICAL");
+    assert_eq!(f["processes"][0]["libraries"][0]["path"], lib.display().to_string());
+    assert!(by_rule(&findings, "added_malicious_library_loaded").is_empty(), "{findings:#?}");
+}
+
+#[test]
 fn scc_untraced_process_detected() {
     let dir = tempfile::tempdir().unwrap();
     let (mut cmd, sink) = rw_scanning(dir.path());
@@ -352,6 +380,42 @@ helper.kill(); helper.wait()
         .collect();
     assert!(loud.is_empty(), "a benign service raised: {loud:#?}");
     assert!(std::fs::metadata(format!("{}.1", log.display())).is_ok(), "the log never rotated");
+}
+
+#[test]
+fn pre_fork_workers_binding_their_own_sockets_are_the_service() {
+    // A pre-fork server without PORT: each forked worker binds the port itself (SO_REUSEPORT).
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_scanning(dir.path());
+    cmd.env_remove("PORT");
+    let probe = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let app = format!(
+        r#"
+import os, socket, time
+def serve():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("0.0.0.0", {port}))
+    s.listen()
+    time.sleep(2)
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        serve()
+        os._exit(0)
+    kids.append(pid)
+serve()
+for k in kids:
+    os.waitpid(k, 0)
+"#
+    );
+    cmd.args(["--", "python3", "-c", &app]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    let findings = read_findings(&sink);
+    assert!(by_rule(&findings, "new_listening_socket").is_empty(), "{findings:#?}");
 }
 
 fn which(name: &str) -> std::path::PathBuf {

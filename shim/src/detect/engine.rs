@@ -18,7 +18,7 @@ use super::finding::{
     Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, Signature,
     StdioWiring,
 };
-use super::model::{basename, ExecModel, FileModel};
+use super::model::{basename, ExecModel, FileModel, ProcModel, Relative};
 use super::policy::{EventKind, LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
 use super::redact::{redact, redact_args, redact_env};
 use crate::event::{rfc3339, ExecEvent, FileEvent};
@@ -82,6 +82,27 @@ pub(super) fn run_rules<'r>(
         }
     }
     out
+}
+
+/// The rules of `kind` that match in `ctx`, each with its description rendered from `model`.
+pub(super) fn matched_rules<M: serde::Serialize>(
+    rules: &[CompiledRule],
+    kind: EventKind,
+    ctx: &Context,
+    errors: &mut u64,
+    model: &M,
+) -> Vec<(LoadedRule, String)> {
+    run_rules(rules, kind, ctx, errors)
+        .into_iter()
+        .map(|r| (r.rule.clone(), render(&r.rule.spec.description, model)))
+        .collect()
+}
+
+/// Adds the variables of the process an event is about: `proc`, `parent`, `ancestors`.
+pub(super) fn add_process(ctx: &mut Context, proc: &ProcModel, parent: &Relative, ancestors: &Vec<Relative>) {
+    ctx.add_variable_from_value("proc", value_from(proc));
+    ctx.add_variable_from_value("parent", value_from(parent));
+    ctx.add_variable_from_value("ancestors", value_from(ancestors));
 }
 
 /// The context every evaluation starts from: the named lists and the functions, built once.
@@ -149,20 +170,6 @@ impl Engine {
         self.rules.iter()
     }
 
-    /// The rules that match an exec event.
-    pub fn matching(&mut self, model: &ExecModel) -> Vec<&CompiledRule> {
-        let start_env = self.start_env.get_or_insert_with(|| model.proc.env.clone());
-        let mut start = std::collections::BTreeMap::new();
-        start.insert("env", start_env.clone());
-        let mut ctx = self.root.new_inner_scope();
-        ctx.add_variable_from_value("start", value_from(&start));
-        ctx.add_variable_from_value("proc", value_from(&model.proc));
-        ctx.add_variable_from_value("parent", value_from(&model.parent));
-        ctx.add_variable_from_value("ancestors", value_from(&model.ancestors));
-        ctx.add_variable_from_value("script", value_from(&model.script));
-        run_rules(&self.rules, EventKind::Exec, &ctx, &mut self.eval_errors)
-    }
-
     /// Evaluates an exec event and builds its findings.
     pub fn evaluate_exec(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<Finding> {
         self.evaluate_exec_rules(ev, mode).into_iter().map(|(_, f)| f).collect()
@@ -172,12 +179,14 @@ impl Engine {
     pub fn evaluate_exec_rules(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<(RuleAction, Finding)> {
         let model = ExecModel::from_event(ev);
         let resource = self.resource.clone();
-        let matched: Vec<(LoadedRule, String)> = self
-            .matching(&model)
-            .into_iter()
-            .map(|r| (r.rule.clone(), render(&r.rule.spec.description, &model)))
-            .collect();
-        matched
+        let start_env = self.start_env.get_or_insert_with(|| model.proc.env.clone());
+        let mut start = std::collections::BTreeMap::new();
+        start.insert("env", start_env.clone());
+        let mut ctx = self.root.new_inner_scope();
+        ctx.add_variable_from_value("start", value_from(&start));
+        add_process(&mut ctx, &model.proc, &model.parent, &model.ancestors);
+        ctx.add_variable_from_value("script", value_from(&model.script));
+        matched_rules(&self.rules, EventKind::Exec, &ctx, &mut self.eval_errors, &model)
             .into_iter()
             .map(|(rule, description)| {
                 (rule.spec.action, build_finding(&rule, description, ev, &model, &resource, mode))
@@ -187,25 +196,15 @@ impl Engine {
 }
 
 impl Engine {
-    /// The rules with `event: file` that match a file event.
-    pub fn matching_file(&mut self, model: &FileModel) -> Vec<&CompiledRule> {
-        let mut ctx = self.root.new_inner_scope();
-        ctx.add_variable_from_value("file", value_from(&model.file));
-        ctx.add_variable_from_value("proc", value_from(&model.proc));
-        ctx.add_variable_from_value("parent", value_from(&model.parent));
-        run_rules(&self.rules, EventKind::File, &ctx, &mut self.eval_errors)
-    }
-
     /// Evaluates a file event and builds its findings (file rules only alert).
     pub fn evaluate_file(&mut self, ev: &FileEvent, mode: Mode) -> Vec<Finding> {
         let model = FileModel::from_event(ev);
         let resource = self.resource.clone();
-        let matched: Vec<(LoadedRule, String)> = self
-            .matching_file(&model)
-            .into_iter()
-            .map(|r| (r.rule.clone(), render(&r.rule.spec.description, &model)))
-            .collect();
-        matched
+        let mut ctx = self.root.new_inner_scope();
+        ctx.add_variable_from_value("file", value_from(&model.file));
+        ctx.add_variable_from_value("proc", value_from(&model.proc));
+        ctx.add_variable_from_value("parent", value_from(&model.parent));
+        matched_rules(&self.rules, EventKind::File, &ctx, &mut self.eval_errors, &model)
             .into_iter()
             .map(|(rule, description)| build_file_finding(&rule, description, ev, &resource, mode))
             .collect()
@@ -372,6 +371,28 @@ fn indicator_of(ev: &ExecEvent) -> Indicator {
     ind
 }
 
+/// The connection a socket descriptor's peer describes: "tcp 10.0.0.5:41234->203.0.113.7:4444
+/// ESTABLISHED" (also through a relay: "through nc (pid 42) to tcp ..."). None for listeners,
+/// unconnected and unix sockets.
+fn connection_of(fd: &super::model::Fd) -> Option<super::finding::Connection> {
+    if !(fd.inet && fd.remote) {
+        return None;
+    }
+    let desc = fd.peer.rsplit(" to ").next().unwrap_or(&fd.peer);
+    let mut words = desc.split_whitespace();
+    let proto = words.next()?;
+    let (local, remote) = words.next()?.split_once("->")?;
+    let local: std::net::SocketAddr = local.parse().ok()?;
+    let remote: std::net::SocketAddr = remote.parse().ok()?;
+    Some(super::finding::Connection {
+        protocol: if proto.starts_with("udp") { "UDP" } else { "TCP" }.to_string(),
+        source_ip: local.ip().to_string(),
+        source_port: local.port(),
+        destination_ip: Some(remote.ip().to_string()),
+        destination_port: Some(remote.port()),
+    })
+}
+
 /// The finding's action given the rule and the mode.
 pub fn action_for(rule: RuleAction, mode: Mode) -> Action {
     match (mode, rule) {
@@ -422,6 +443,18 @@ pub fn build_finding(
     f.processes = vec![process];
     f.ancestors = ev.ancestors.iter().map(ancestor_ref).collect();
     f.indicator = indicator_of(ev);
+    // A standard stream on an internet socket is the finding's connection (a reverse shell's peer).
+    for fd in [&model.proc.stdin, &model.proc.stdout] {
+        if let Some(c) = connection_of(fd) {
+            if !f
+                .connections
+                .iter()
+                .any(|x| x.destination_ip == c.destination_ip && x.destination_port == c.destination_port)
+            {
+                f.connections.push(c);
+            }
+        }
+    }
     // The VirusTotal link names the malicious script when there is one, else the binary.
     f.external_uri = ev
         .script

@@ -314,6 +314,9 @@ pub struct ConnModel {
     pub loopback: bool,
     /// The holder is the workload's main process.
     pub main_process: bool,
+    /// The holder is a fork of the main process running the same program and arguments (a
+    /// pre-fork server's worker binding its own socket).
+    pub service_worker: bool,
     /// The local port is the service's (`PORT`, as Cloud Run sets it).
     pub service_port: bool,
     /// The peer address is on the IoC address list.
@@ -340,6 +343,7 @@ impl ConnModel {
             outbound: !c.listening,
             loopback: if c.listening { is_loopback(&c.local_ip) } else { is_loopback(&c.remote_ip) },
             main_process: c.main_process,
+            service_worker: c.service_worker,
             service_port: service_port == Some(c.local_port),
             ioc,
             peer,

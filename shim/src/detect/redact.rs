@@ -34,8 +34,6 @@ fn patterns() -> &'static Patterns {
             (r"(?i)((?:x-api-key|x-auth-token|private-token|x-goog-api-key)\s*[:=]\s*)[^\s'\x22]+".to_string(), "$1[REDACTED]"),
             // key=value / key: value / --key=value where the key names a secret
             (format!(r"((?:^|[\s&?;,{{'\x22-]){secret_key}[a-zA-Z0-9_-]*['\x22]?\s*[=:]\s*['\x22]?)[^\s&;,'\x22}}]+"), "$1[REDACTED]"),
-            // mysql-style -pPASSWORD
-            (r"^(-p)\S+$".to_string(), "$1[REDACTED]"),
             // Token formats
             (r"AIza[0-9A-Za-z_-]{35}".to_string(), "[REDACTED]"),
             (r"\b(A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA)[A-Z0-9]{16}\b".to_string(), "[REDACTED]"),
@@ -66,6 +64,8 @@ pub fn redact(s: &str) -> String {
 pub fn redact_args(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut mask_next = false;
+    let program = args.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("");
+    let mysql_client = MYSQL_CLIENTS.contains(&program);
     for a in args {
         if mask_next {
             out.push(MASK.to_string());
@@ -73,10 +73,28 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
             continue;
         }
         mask_next = patterns().secret_option.is_match(a);
+        // MySQL clients take the password glued to -p (`-phunter2`); for other programs -p... is
+        // an ordinary option (`find -path`, `cp -preserve`), kept as it is.
+        if mysql_client && a.len() > 2 && a.starts_with("-p") && !a.starts_with("-p ") {
+            out.push("-p[REDACTED]".to_string());
+            continue;
+        }
         out.push(redact(a));
     }
     out
 }
+
+/// Programs whose `-pPASSWORD` option carries a password.
+const MYSQL_CLIENTS: &[&str] = &[
+    "mysql",
+    "mysqldump",
+    "mysqladmin",
+    "mysqlimport",
+    "mysqlcheck",
+    "mysqlshow",
+    "mariadb",
+    "mariadb-dump",
+];
 
 /// Masks an environment value; a variable whose name names a secret is masked whole.
 pub fn redact_env(name: &str, val: &str) -> String {
@@ -132,6 +150,10 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(redact_args(&args), vec!["mysql", "-u", "root", "--password", MASK, "-p[REDACTED]", "db"]);
+        // Other programs' -p options are not passwords.
+        let find: Vec<String> =
+            ["find", "/", "-path", "*/.ssh/*", "-print"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(redact_args(&find), find);
     }
 
     #[test]

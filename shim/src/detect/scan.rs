@@ -3,7 +3,7 @@
 //! findings (`engine::build_finding`) with the connection or library added.
 #![forbid(unsafe_code)]
 
-use super::engine::{build_finding, render, run_rules, value_from, Engine, Mode};
+use super::engine::{add_process, build_finding, matched_rules, value_from, Engine, Mode};
 use super::finding::{Connection, FileRef, Finding};
 use super::model::{ConnModel, ExecModel, LibModel, ScanModel};
 use super::policy::EventKind;
@@ -47,16 +47,11 @@ impl Engine {
         start.insert("env", self.start_env.clone().unwrap_or_default());
         let mut ctx = self.root.new_inner_scope();
         ctx.add_variable_from_value("start", value_from(&start));
-        ctx.add_variable_from_value("proc", value_from(&model.exec.proc));
-        ctx.add_variable_from_value("parent", value_from(&model.exec.parent));
-        ctx.add_variable_from_value("ancestors", value_from(&model.exec.ancestors));
+        add_process(&mut ctx, &model.exec.proc, &model.exec.parent, &model.exec.ancestors);
         ctx.add_variable_from_value("script", value_from(&model.exec.script));
         ctx.add_variable_from_value("conn", value_from(&model.conn));
         ctx.add_variable_from_value("lib", value_from(&model.lib));
-        let matched: Vec<_> = run_rules(&self.rules, kind, &ctx, &mut self.eval_errors)
-            .into_iter()
-            .map(|r| (r.rule.clone(), render(&r.rule.spec.description, &model)))
-            .collect();
+        let matched = matched_rules(&self.rules, kind, &ctx, &mut self.eval_errors, &model);
         let resource = self.resource.clone();
         matched
             .into_iter()

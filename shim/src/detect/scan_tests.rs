@@ -51,7 +51,13 @@ fn conn(remote: &str, port: u16, listening: bool, main: bool) -> Box<ConnectionE
         listening,
         inode: 5,
         main_process: main,
+        service_worker: false,
     })
+}
+
+fn worker(mut c: Box<ConnectionEvent>) -> Box<ConnectionEvent> {
+    c.service_worker = true;
+    c
 }
 
 fn lib(path: &str, v: Verdict, bad: bool) -> Binary {
@@ -186,6 +192,13 @@ pub(super) fn negatives() -> Vec<Case> {
             Connection,
             ev("/usr/bin/node", &["node", "metrics.js"]),
             Subject::Conn(conn("127.0.0.1", 9090, true, false), false),
+        ),
+        // A pre-fork server's worker binding its own socket (SO_REUSEPORT), without PORT set.
+        case(
+            "new_listening_socket",
+            Connection,
+            ev("/usr/bin/python3", &["python3", "server.py"]),
+            Subject::Conn(worker(conn("0.0.0.0", 9000, true, false)), false),
         ),
         case(
             "added_library_loaded",

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::engine::{ancestor_ref, base_finding, render, run_rules, value_from, Engine, Mode};
+use super::engine::{add_process, ancestor_ref, base_finding, matched_rules, value_from, Engine, Mode};
 use super::finding::{Connection, FileRef, Finding, Indicator, Process};
 use super::model::{basename, ProcModel, Relative};
 use super::policy::{EventKind, LoadedRule, RuleAction};
@@ -92,16 +92,6 @@ impl SyscallModel {
 }
 
 impl Engine {
-    /// The rules with `event: syscall` that match a call.
-    pub fn matching_syscall(&mut self, model: &SyscallModel) -> Vec<&super::engine::CompiledRule> {
-        let mut ctx = self.root.new_inner_scope();
-        ctx.add_variable_from_value("syscall", value_from(&model.syscall));
-        ctx.add_variable_from_value("proc", value_from(&model.proc));
-        ctx.add_variable_from_value("parent", value_from(&model.parent));
-        ctx.add_variable_from_value("ancestors", value_from(&model.ancestors));
-        run_rules(&self.rules, EventKind::Syscall, &ctx, &mut self.eval_errors)
-    }
-
     /// Evaluates a call and builds its findings.
     pub fn evaluate_syscall(&mut self, ev: &SyscallEvent, mode: Mode) -> Vec<Finding> {
         self.evaluate_syscall_rules(ev, mode).into_iter().map(|(_, f)| f).collect()
@@ -112,12 +102,10 @@ impl Engine {
     pub fn evaluate_syscall_rules(&mut self, ev: &SyscallEvent, mode: Mode) -> Vec<(RuleAction, Finding)> {
         let model = SyscallModel::from_event(ev);
         let resource = self.resource.clone();
-        let matched: Vec<(LoadedRule, String)> = self
-            .matching_syscall(&model)
-            .into_iter()
-            .map(|r| (r.rule.clone(), render(&r.rule.spec.description, &model)))
-            .collect();
-        matched
+        let mut ctx = self.root.new_inner_scope();
+        ctx.add_variable_from_value("syscall", value_from(&model.syscall));
+        add_process(&mut ctx, &model.proc, &model.parent, &model.ancestors);
+        matched_rules(&self.rules, EventKind::Syscall, &ctx, &mut self.eval_errors, &model)
             .into_iter()
             .map(|(rule, description)| {
                 let f = build_syscall_finding(&rule, description, ev, &model, &resource, mode);

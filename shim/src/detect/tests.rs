@@ -483,12 +483,15 @@ fn findings_follow_the_contract() {
     assert_eq!(v["processes"][0]["parentPid"], 50);
     assert_eq!(v["processes"][0]["args"], serde_json::json!(["bash", "-i"]));
     assert_eq!(v["processes"][0]["stdio"]["stdin"], format!("socket {REMOTE}"));
+    assert_eq!(v["connections"][0]["destinationIp"], "203.0.113.7");
+    assert_eq!(v["connections"][0]["destinationPort"], 4444);
+    assert_eq!(v["connections"][0]["sourcePort"], 41234);
     assert_eq!(v["ancestors"][0]["binary"]["path"], "/usr/bin/python3");
     assert!(v["description"].as_str().unwrap().contains(REMOTE), "{}", v["description"]);
     assert_eq!(v["findingId"].as_str().unwrap().len(), 36);
     assert!(v["eventTime"].as_str().unwrap().ends_with('Z'));
     // Fields that do not apply are omitted, not filled with placeholders.
-    assert!(v.get("connections").is_none());
+    assert!(v.get("files").is_none());
     assert!(v.get("externalUri").is_none(), "no sha256, no VirusTotal link");
     assert!(v["processes"][0].get("script").is_none());
 }

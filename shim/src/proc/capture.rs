@@ -75,6 +75,11 @@ impl ProcReader {
         let (path, deleted, memfd) = parse::parse_exe_link(&link);
         // stat(2), not statx(2): gVisor refuses statx on some of its files (`fs::hash::stat_key`).
         let key = crate::fs::hash::stat_key(&self.path(pid, "exe")).ok();
+        // A memfd or deleted program vanishes with its process: keep it open for hashing (one
+        // open(2) at the stop; fileless programs are rare and the hash is what a finding needs).
+        let held = (memfd || deleted)
+            .then(|| File::open(self.path(pid, "exe")).ok().map(std::sync::Arc::new))
+            .flatten();
         Ok(Binary {
             path,
             deleted,
@@ -85,6 +90,7 @@ impl ProcReader {
             signatures: Vec::new(),
             ioc_family: None,
             key,
+            held,
         })
     }
 

@@ -287,6 +287,7 @@ impl NetWatch {
                     listening: s.listening(),
                     inode,
                     main_process: Some(pid) == main_pid,
+                    service_worker: false,
                 });
             }
         }
