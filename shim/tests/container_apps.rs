@@ -303,15 +303,11 @@ fn findings_raised_during_shutdown_are_delivered_before_the_container_is_gone() 
     assert!(last["counts"]["findings"].as_u64() >= Some(2), "{last:#}");
 }
 
-/// FAILS TODAY (runwarden false positive, left for shim/src): without `PORT` in the environment (a
-/// plain `docker run`; Cloud Run always sets it), the workers a pre-fork server forks, which inherit
-/// the master's listening socket, are each reported as "Command and Control: New Listening Socket"
-/// (MEDIUM, "python3.11 (pid 13) is listening on 0.0.0.0:8080, and it is not the service"): the rule
-/// only excuses the main process and $PORT. A socket inherited from the main process (same inode) is
-/// the service's. The prefork image sets `ENV PORT=8080`, so the other tests do not see this; here
-/// PORT is set empty (the server falls back to 8080, runwarden sees no service port).
+/// Without `PORT` in the environment (a plain `docker run`; Cloud Run always sets it), the workers a
+/// pre-fork server forks, which inherit the master's listening socket, are the service too, not "New
+/// Listening Socket"s (found by this suite, fixed in shim/src). The prefork image sets `ENV
+/// PORT=8080`; here PORT is set empty (the server falls back to 8080, runwarden sees no service port).
 #[test]
-#[ignore = "runwarden false positive: pre-fork workers' inherited listener without PORT (see the comment)"]
 fn prefork_workers_sharing_the_masters_socket_are_not_new_listeners() {
     ensure_network();
     let image = "runwarden-test/prefork:latest";

@@ -309,14 +309,11 @@ fn execs_after_a_privilege_drop_are_still_seen() {
     }
 }
 
-/// FAILS TODAY (runwarden gap, left for shim/src): a program executed from a memfd that exits at
-/// once (a stager) is reported without its sha256 (and so without the VirusTotal link): hashing runs
-/// off the tracer thread, after the process and its memfd are gone, and a memfd has no path to
-/// reopen. The memfd row of the table runs `sleep 1` so its finding has the hash; this one runs
-/// /bin/true. Hashing memfd executables at the exec stop (through /proc/<pid>/exe, before the
-/// process resumes) would close it.
+/// A program executed from a memfd that exits at once (a stager) is still reported with its sha256
+/// (and so the VirusTotal link): hashing runs off the tracer thread, after the process and its
+/// memfd are gone, so runwarden holds such programs open from the exec stop (found by this suite,
+/// fixed in shim/src).
 #[test]
-#[ignore = "runwarden gap: short-lived memfd programs are not hashed (see the comment)"]
 fn short_lived_memfd_programs_are_hashed() {
     ensure_network();
     let image = "runwarden-test/pyweb:latest";
@@ -345,13 +342,10 @@ fn short_lived_memfd_programs_are_hashed() {
     assert_eq!(sha.len(), 64, "the memfd program's finding has no sha256: {f:#}");
 }
 
-/// FAILS TODAY (runwarden redaction bug, left for shim/src/detect/redact.rs): the mysql-style
-/// `^(-p)\S+$` pattern is applied to every argument of every program, so `find`'s `-path`, `-print`
-/// and `-perm`, and openssl's `-pre`, reach the sinks as `-p[REDACTED]`: the credential-hunting
-/// findings lose the very arguments that show what was hunted. Limiting it to the programs that take
-/// `-pPASSWORD` (mysql, mysqldump, mariadb...) would keep both.
+/// Credential-hunting command lines reach the sinks whole: the mysql-style `-pPASSWORD` redaction
+/// once applied to every program's arguments and turned `find`'s `-path` and `-print` (and openssl's
+/// `-pre`) into `-p[REDACTED]` (found by this suite, fixed in shim/src/detect/redact.rs).
 #[test]
-#[ignore = "runwarden bug: find's -path/-print redacted as a mysql password (see the comment)"]
 fn find_arguments_are_not_redacted_as_passwords() {
     ensure_network();
     let image = "runwarden-test/pyweb:latest";
