@@ -260,16 +260,13 @@ fn every_default_rule_has_a_scenario_row() {
     );
 }
 
-/// FAILS TODAY (runwarden bug, left for shim/src): a workload that drops root with setpriv, gosu or
-/// su-exec (common in entrypoints) becomes invisible. In a Docker container runwarden is root without
-/// CAP_SYS_PTRACE (Docker's default capabilities), so at the exec stop of a process whose uid is no
-/// longer 0 its reads of /proc/<pid>/{exe,environ,fd} fail with EACCES (ptrace_may_access: other uid,
-/// no CAP_SYS_PTRACE); the exec event is dropped with a DEBUG "process vanished before it could be
-/// read" and no rule sees it. Here the attacker runs a Kubernetes attack tool as nobody and no
-/// finding is raised. Remove the `ignore` once fixed (e.g. read /proc with setfsuid(target uid) on the
-/// reading thread: PTRACE_MODE_*_FSCREDS compares the caller's fsuid).
+/// A workload that drops root with setpriv, gosu or su-exec (common in entrypoints) stays visible. In a
+/// Docker container runwarden is root without CAP_SYS_PTRACE (Docker's default capabilities), so its
+/// reads of /proc/<pid>/{exe,environ,fd} of a process whose uid is no longer 0 fail with EACCES
+/// (ptrace_may_access); runwarden retries them with its reading thread's fsuid/fsgid set to the
+/// process's (PTRACE_MODE_*_FSCREDS compares those). Here the attacker runs a Kubernetes attack tool
+/// as nobody.
 #[test]
-#[ignore = "runwarden bug: execs after a privilege drop are lost in Docker (see the comment)"]
 fn execs_after_a_privilege_drop_are_still_seen() {
     let gw = ensure_network();
     let image = "runwarden-test/pyweb:latest";

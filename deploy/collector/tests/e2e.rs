@@ -78,22 +78,15 @@ fn runwarden_ships_real_findings_to_the_collector() {
     ] {
         assert!(categories.contains(expected), "{expected} missing from {categories:?}");
     }
-    // The final heartbeat at shutdown (notes/common.md) marks the instance as ended, not silent. Checked
-    // when this runwarden build knows RUNWARDEN_HEARTBEAT (the HTTP sink's heartbeat work); one without
-    // it cannot send any.
-    let has_heartbeats = std::fs::read(&runwarden).unwrap().windows(19).any(|w| w == b"RUNWARDEN_HEARTBEAT");
-    if has_heartbeats {
-        let (_, instances) = get_json(&c, "/v1/instances");
-        let list = instances["instances"].as_array().unwrap();
-        assert_eq!(list.len(), 1, "{instances}");
-        assert_eq!(
-            (&list[0]["status"], &list[0]["final"]),
-            (&serde_json::json!("ended"), &serde_json::json!(true))
-        );
-        assert_eq!(list[0]["counts"]["findings"].as_u64(), Some(written.len() as u64), "{instances}");
-    } else {
-        eprintln!("this runwarden sends no heartbeats yet: the instance check is left out");
-    }
+    // The final heartbeat at shutdown marks the instance as ended, not silent, with the findings count.
+    let (_, instances) = get_json(&c, "/v1/instances");
+    let list = instances["instances"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{instances}");
+    assert_eq!(
+        (&list[0]["status"], &list[0]["final"]),
+        (&serde_json::json!("ended"), &serde_json::json!(true))
+    );
+    assert_eq!(list[0]["counts"]["findings"].as_u64(), Some(written.len() as u64), "{instances}");
 
     // Filtering works on real findings too.
     let (_, shm_only) = get_json(

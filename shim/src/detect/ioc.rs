@@ -1,5 +1,5 @@
 //! Indicators of compromise: plain-text lists (`policies/ioc/*.txt`, extended by the same file names
-//! in `RUNWARDEN_IOC_DIR`) of malicious file hashes, domains, URL prefixes and addresses, and the
+//! in `$RUNWARDEN_POLICIES/ioc`) of malicious file hashes, domains, URL prefixes and addresses, and the
 //! extraction of URLs and hosts from command lines and scripts to match them against.
 #![forbid(unsafe_code)]
 

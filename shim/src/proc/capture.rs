@@ -19,6 +19,29 @@ pub const ARGV_MAX_BYTES: usize = 32 * 1024;
 /// Upper bound on the environ bytes scanned for the wanted variables.
 pub const ENVIRON_MAX_BYTES: usize = 128 * 1024;
 
+/// This thread's filesystem uid and gid switched to another user's until dropped (setfsuid(2) and
+/// setfsgid(2) act on the calling thread only; the previous ids are restored on drop).
+struct FsIds {
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+}
+
+impl FsIds {
+    fn switch(uid: u32, gid: u32) -> FsIds {
+        // Group first: once the fsuid is not 0, the thread may lack the right to change its fsgid.
+        let gid = nix::unistd::setfsgid(nix::unistd::Gid::from_raw(gid));
+        let uid = nix::unistd::setfsuid(nix::unistd::Uid::from_raw(uid));
+        FsIds { uid, gid }
+    }
+}
+
+impl Drop for FsIds {
+    fn drop(&mut self) {
+        nix::unistd::setfsuid(self.uid);
+        nix::unistd::setfsgid(self.gid);
+    }
+}
+
 /// Where /proc is (a temp dir in tests) and the reading state reused across stops.
 pub struct ProcReader {
     root: PathBuf,
@@ -104,7 +127,29 @@ impl ProcReader {
 
     /// Everything an exec event records. Fails only if the process vanished (then there is nothing to
     /// record); unreadable optional parts are left empty.
+    ///
+    /// A process that dropped to another user (setpriv, gosu, su-exec) cannot be read by a root
+    /// without CAP_SYS_PTRACE, as runwarden is in Docker: /proc's exe, environ and fd answer EACCES
+    /// (ptrace_may_access with PTRACE_MODE_READ_FSCREDS). That check compares the *filesystem* ids,
+    /// so the read is retried with this thread's fsuid/fsgid set to the process's for its duration.
     pub fn exec_event(
+        &mut self,
+        pid: i32,
+        former_tid: Option<i32>,
+        sensor: Sensor,
+        env_names: &[String],
+    ) -> io::Result<ExecEvent> {
+        match self.read_exec_event(pid, former_tid, sensor, env_names) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                let st = self.status(pid)?;
+                let _as_target = FsIds::switch(st.euid, st.egid);
+                self.read_exec_event(pid, former_tid, sensor, env_names)
+            }
+            other => other,
+        }
+    }
+
+    fn read_exec_event(
         &mut self,
         pid: i32,
         former_tid: Option<i32>,
