@@ -103,6 +103,10 @@ fn ptrace_attempts_are_found_and_their_results_unchanged() {
     assert_eq!(attach["severity"], "MEDIUM");
     assert_eq!(attach["sourceProperties"]["sensor"], "seccomp");
     assert_eq!(attach["processes"][0]["binary"]["path"], fx.as_str());
+    // The caller's hash comes from its exec, recorded in the process table.
+    let want = std::process::Command::new("sha256sum").arg(&fx).output().unwrap();
+    let want = String::from_utf8_lossy(&want.stdout).split_whitespace().next().unwrap().to_string();
+    assert_eq!(attach["processes"][0]["binary"]["sha256"], want.as_str(), "{attach:#}");
     assert_eq!(attach["mitreAttack"]["primaryTechniques"][0], "T1055.008");
     let target: i64 =
         on.stdout().split(" target ").nth(1).unwrap().trim().lines().next().unwrap().parse().unwrap();

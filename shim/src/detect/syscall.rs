@@ -133,8 +133,8 @@ pub fn build_syscall_finding(
         binary: ev
             .process
             .as_ref()
-            .and_then(|a| a.exe.clone())
-            .map(|p| FileRef { path: p, ..Default::default() }),
+            .and_then(|a| a.exe.clone().map(|p| (p, a.sha256.clone())))
+            .map(|(path, sha256)| FileRef { path, sha256, ..Default::default() }),
         args: ev.process.as_ref().map(|a| redact_args(&a.args)).unwrap_or_default(),
         ..Default::default()
     }];

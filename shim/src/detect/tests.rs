@@ -291,6 +291,7 @@ fn by(mut e: FileEvent, exe: &str) -> FileEvent {
         exe: Some(exe.into()),
         args: vec![super::model::basename(exe).to_string()],
         ancestors: vec![],
+        sha256: None,
     });
     e
 }

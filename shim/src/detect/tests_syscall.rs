@@ -24,6 +24,7 @@ fn call(name: &'static str, detail: SyscallDetail) -> SyscallEvent {
             exe: Some("/usr/bin/python3.11".into()),
             args: vec!["python3".into(), "inject.py".into()],
             ancestors: vec![Ancestor { pid: 7, exe: Some("/usr/bin/dash".into()), args: vec!["sh".into()] }],
+            sha256: None,
         }),
     }
 }

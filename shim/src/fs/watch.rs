@@ -822,7 +822,7 @@ pub fn holder(proc_root: &Path, real: &Path, self_pid: i32) -> Option<FileActor>
             let rest = &s[s.rfind(')')? + 1..];
             rest.split_whitespace().nth(1)?.parse().ok()
         });
-        return Some(FileActor { pid, ppid, exe, args, ancestors: Vec::new() });
+        return Some(FileActor { pid, ppid, exe, args, ancestors: Vec::new(), sha256: None });
     }
     None
 }

@@ -22,6 +22,8 @@ pub struct Entry {
     pub exited: Option<Instant>,
     /// fds 0-2 at the last exec (`parse::stdio_key`), for the scanner to notice rewiring.
     pub stdio: Option<[String; 3]>,
+    /// The sha256 of the program it runs (set by the pipeline after hashing; inherited over fork).
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -34,11 +36,11 @@ impl ProcessTable {
     /// A new process. A reused pid replaces the old entry.
     pub fn start(&mut self, pid: i32, ppid: i32) {
         // A child inherits its parent's program until it execs.
-        let (exe, args) = match self.entries.get(&ppid) {
-            Some(p) => (p.exe.clone(), p.args.clone()),
-            None => (None, Vec::new()),
+        let (exe, args, sha256) = match self.entries.get(&ppid) {
+            Some(p) => (p.exe.clone(), p.args.clone(), p.sha256.clone()),
+            None => (None, Vec::new(), None),
         };
-        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None, stdio: None });
+        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None, stdio: None, sha256 });
     }
 
     pub fn exec(&mut self, ev: &ExecEvent) {
@@ -49,11 +51,13 @@ impl ProcessTable {
             args: Vec::new(),
             exited: None,
             stdio: None,
+            sha256: None,
         });
         e.exe = Some(ev.binary.path.clone());
         e.args = ev.args.clone();
         e.exited = None;
         e.stdio = Some([0, 1, 2].map(|i| super::parse::stdio_key(&ev.stdio[i])));
+        e.sha256 = ev.binary.sha256.clone();
     }
 
     pub fn exit(&mut self, pid: i32, now: Instant) {

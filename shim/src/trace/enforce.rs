@@ -117,5 +117,6 @@ pub fn actor_of(table: &ProcessTable, pid: i32) -> FileActor {
         exe: entry.and_then(|e| e.exe.clone()),
         args: entry.map(|e| e.args.clone()).unwrap_or_default(),
         ancestors: table.ancestors(pid),
+        sha256: entry.and_then(|e| e.sha256.clone()),
     }
 }

@@ -347,9 +347,7 @@ pub fn check(
         }
         if sensor != "inotify" {
             let sha = f["processes"][0]["binary"]["sha256"].as_str().unwrap_or("");
-            // Syscall-mode findings name the binary by path only today (reported; the exec finding
-            // of the same process has the hash).
-            if sha.len() != 64 && sensor != "seccomp" {
+            if sha.len() != 64 {
                 wrong("binary sha256 missing", &f["processes"][0]["binary"]);
             }
             if f["processes"][0]["pid"].as_i64().unwrap_or(0) <= 1 {
