@@ -26,10 +26,13 @@ fn assert_heartbeat_shape(h: &Value, interval: u64) {
         "sensor",
         "mode",
         "resource",
+        "hostname",
         "counts",
     ]
     .into();
     assert_eq!(keys, want, "{h}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(h["hostname"], host.trim());
     assert_eq!(h["intervalSeconds"], interval);
     assert_eq!(h["runwardenVersion"], env!("CARGO_PKG_VERSION"));
     assert_eq!(h["sensor"], "ptrace");

@@ -87,18 +87,27 @@ pub struct Heartbeat {
     pub sensor: Option<String>,
     pub mode: Option<String>,
     pub resource: Resource,
+    /// The sender's hostname (a container id under Docker; "localhost" on Cloud Run).
+    pub hostname: Option<String>,
     /// The `counts` object as JSON text.
     pub counts: String,
 }
 
 impl Heartbeat {
-    /// The instance this heartbeat speaks for: `instanceId`, else service+revision (notes/common.md).
+    /// The instance this heartbeat speaks for: `instanceId`; else service+revision, told apart by the
+    /// hostname when it means something; else the hostname (a local Docker run: the container id).
     pub fn instance_key(&self) -> String {
         let r = &self.resource;
-        match (&r.instance_id, &r.service, &r.revision) {
+        let host = self.hostname.as_deref().filter(|h| !h.is_empty() && *h != "localhost");
+        match (&r.instance_id, &r.service, host) {
             (Some(id), _, _) => id.clone(),
-            (None, Some(s), rev) => format!("{s}/{}", rev.as_deref().unwrap_or("-")),
-            (None, None, _) => "(unidentified)".to_string(),
+            (None, Some(s), host) => format!(
+                "{s}/{}{}",
+                r.revision.as_deref().unwrap_or("-"),
+                host.map(|h| format!("@{h}")).unwrap_or_default()
+            ),
+            (None, None, Some(h)) => h.to_string(),
+            (None, None, None) => "(unidentified)".to_string(),
         }
     }
 }
@@ -282,6 +291,7 @@ fn parse_heartbeat(v: Value) -> Result<Heartbeat, Rejection> {
         sensor: text("sensor")?,
         mode: text("mode")?,
         resource,
+        hostname: text("hostname")?,
         counts,
     })
 }
@@ -455,6 +465,18 @@ mod tests {
         let h = b.heartbeat.unwrap();
         assert_eq!(h.instance_key(), "api/api-1");
         assert_eq!(h.interval_seconds, 60);
+        // The hostname tells instances apart where the resource cannot; Cloud Run's "localhost" does not.
+        let mut named = body.clone();
+        named["heartbeat"]["hostname"] = json!("3f2a9c1b7d0e");
+        let h = parse_batch(named.to_string().as_bytes(), 10).unwrap().heartbeat.unwrap();
+        assert_eq!(h.instance_key(), "api/api-1@3f2a9c1b7d0e");
+        named["heartbeat"]["hostname"] = json!("localhost");
+        let h = parse_batch(named.to_string().as_bytes(), 10).unwrap().heartbeat.unwrap();
+        assert_eq!(h.instance_key(), "api/api-1");
+        named["heartbeat"]["resource"] = json!({});
+        named["heartbeat"]["hostname"] = json!("3f2a9c1b7d0e");
+        let h = parse_batch(named.to_string().as_bytes(), 10).unwrap().heartbeat.unwrap();
+        assert_eq!(h.instance_key(), "3f2a9c1b7d0e");
         let mut bad = body.clone();
         bad["heartbeat"]["intervalSeconds"] = json!(0);
         let r = parse_batch(bad.to_string().as_bytes(), 10).unwrap_err();

@@ -144,6 +144,8 @@ impl Beat {
             "sensor": v.sensor(),
             "mode": match c.mode { Mode::Detect => "detect", Mode::Enforce => "enforce" },
             "resource": serde_json::to_value(&c.resource).unwrap_or_else(|_| json!({})),
+            // Tells instances apart where the resource does not (a local Docker run: the container id).
+            "hostname": hostname(),
             "counts": {
                 "events": v.events.load(Ordering::Relaxed),
                 "findings": v.findings.load(Ordering::Relaxed),
@@ -155,6 +157,11 @@ impl Beat {
             },
         })
     }
+}
+
+/// The kernel's hostname (UTS namespace), "" when unreadable.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
