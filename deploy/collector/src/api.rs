@@ -48,6 +48,16 @@ pub fn filter_from(params: &[(String, String)]) -> Result<(Filter, Page), Filter
     Filter::from_params(params, model::now_us())
 }
 
+/// A read request's credentials, then its filter and page: the common start of the query handlers.
+async fn guarded_filter(
+    app: &Shared,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> Result<(Filter, Page), Response> {
+    read_guard(app, headers).await?;
+    filter_from(params).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
 fn storage_failure(e: crate::storage::StorageError) -> Response {
     tracing::error!(error = %e, "query failed");
     error(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; retry later".to_string())
@@ -58,12 +68,9 @@ pub async fn list_findings(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(r) = read_guard(&app, &headers).await {
-        return r;
-    }
-    let (filter, page) = match filter_from(&params) {
+    let (filter, page) = match guarded_filter(&app, &headers, &params).await {
         Ok(x) => x,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(r) => return r,
     };
     let format = params.iter().rev().find(|(k, _)| k == "format").map(|(_, v)| v.as_str()).unwrap_or("json");
     if !matches!(format, "json" | "csv") {
@@ -110,12 +117,9 @@ pub async fn counts(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(r) = read_guard(&app, &headers).await {
-        return r;
-    }
-    let (filter, _) = match filter_from(&params) {
+    let (filter, _) = match guarded_filter(&app, &headers, &params).await {
         Ok(x) => x,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(r) => return r,
     };
     match app.store.counts(&filter).await {
         Ok(c) => {
