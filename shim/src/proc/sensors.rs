@@ -64,6 +64,8 @@ struct StdioState {
     raw: [Option<String>; 3],
     stdio: [Option<StdFd>; 3],
     reported: HashSet<String>,
+    /// The current stdio was compared with the exec stop's record.
+    exec_compared: bool,
 }
 
 /// Stdio that reaches the network after exec.
@@ -131,8 +133,6 @@ impl StdioWatch {
             let mut changed = false;
             if fresh {
                 let stdio = resolve(&root, l.pid, &raw);
-                // First seen: changed if it differs from what the exec stop recorded.
-                changed = exec_links(l.pid).is_some_and(|e| e != links_of(&stdio));
                 self.state.insert(
                     l.pid,
                     StdioState {
@@ -141,6 +141,7 @@ impl StdioWatch {
                         raw,
                         stdio,
                         reported: HashSet::new(),
+                        exec_compared: false,
                     },
                 );
             } else if let Some(st) = self.state.get_mut(&l.pid) {
@@ -148,6 +149,17 @@ impl StdioWatch {
                     st.stdio = resolve(&root, l.pid, &raw);
                     st.raw = raw;
                     changed = true;
+                }
+            }
+            // Compared once with what the exec stop recorded, as soon as the pipeline has that exec
+            // (its event can still be queued when the scan first sees the process): stdio rewired
+            // before the first look is a change too.
+            if let Some(st) = self.state.get_mut(&l.pid) {
+                if !st.exec_compared {
+                    if let Some(e) = exec_links(l.pid) {
+                        st.exec_compared = true;
+                        changed |= e != links_of(&st.stdio);
+                    }
                 }
             }
             let Some(st) = self.state.get(&l.pid) else { continue };
