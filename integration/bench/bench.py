@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """runwarden benchmarks: bare vs tini vs runwarden vs strace --seccomp-bpf, alternated in one run.
 
-See README.md next to this file (and /work/shared/design/PERFORMANCE.md) for what is measured and why.
+See README.md next to this file (and docs/PERFORMANCE.md) for what is measured and why.
 Run through run.sh; `run.sh --help` lists the options.  Python 3 standard library only.
 """
 import argparse
@@ -28,7 +28,7 @@ sys.path.insert(0, HERE)
 import measure  # noqa: E402
 
 TARGET_TRIPLE = "x86_64-unknown-linux-gnu"
-VARIANTS = ["bare", "tini", "runwarden", "strace"]
+VARIANTS = ["bare", "tini", "runwarden", "rw-ptrace", "strace"]
 ALL_WORKLOADS = ["exec-heavy", "syscall-heavy", "thread-heavy", "cold-start", "memory", "http"]
 
 # Targets from PERFORMANCE.md: (wall ratio, cpu ratio) upper bounds; None = no target.
@@ -178,6 +178,10 @@ class Bench:
         self.env.pop("BENCH_RUNWARDEN", None)
         self.rw_env = dict(self.env)
         self.rw_env["RUNWARDEN_LOG"] = args.runwarden_log
+        # The same binary with the ptrace sensor, whatever `auto` would choose here (on a host where
+        # runwarden is root with CAP_SYS_ADMIN, auto is the seccomp sensor).
+        self.ptrace_env = dict(self.rw_env)
+        self.ptrace_env["RUNWARDEN_SENSOR"] = "ptrace"
         self.variants = []
         self.skipped = {}
         for v in VARIANTS:
@@ -201,6 +205,8 @@ class Bench:
             return ["tini", "-s", "--"] + list(argv), self.env
         if variant == "runwarden":
             return [self.rw, "--"] + list(argv), self.rw_env
+        if variant == "rw-ptrace":
+            return [self.rw, "--"] + list(argv), self.ptrace_env
         if variant == "strace":
             return ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=execve", "-o", "/dev/null"] \
                 + list(argv), self.env

@@ -9,8 +9,8 @@ use clap::Parser;
 use crate::config::{Config, VARIABLES};
 use crate::detect::engine::{Engine, Mode as DetectMode};
 use crate::detect::policy::{LoadedRule, Policy, PolicyErrors, RuleAction};
+use crate::enrich::enricher::Intel;
 use crate::pipeline::Detection;
-use crate::trace::enforce::Enforcer;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,32 +40,39 @@ pub const EXIT_USAGE: i32 = 2;
 /// Loads the default policies plus `dir`, compiles them, and reports every error (file, line, rule).
 pub fn load_detection(dir: Option<&Path>) -> Result<Engine, PolicyErrors> {
     let policy = Policy::load_with_dir(dir)?;
-    Engine::new(policy, crate::detect::resource::from_env())
+    Engine::new(policy, crate::ship::resource::from_env())
 }
 
-/// The pipeline's engine and, in enforce mode, the tracer's enforcer. Rules with a `kill` or `stop`
-/// action go to the enforcer (evaluated before the process runs) and not to the pipeline, so each
-/// finding is raised once.
+/// The pipeline's detection stage and, in enforce mode, the tracer's enforcing rules. Rules with a
+/// `kill` or `stop` action go to the enforcer (evaluated before the process runs) and not to the
+/// pipeline, so each finding is raised once.
 ///
 /// Start-up cost: only the rules a user supplied are compiled here (so a broken one stops the start),
-/// plus the enforcing rules (they must be ready at the first exec). The pipeline compiles the rest on
-/// its own thread, off the workload's start path.
-fn load_engines(config: &Config) -> Result<(Detection, Option<Enforcer>), PolicyErrors> {
+/// plus the enforcing rules (they must be ready at the first exec), and the user's signatures and IoC
+/// lists. The pipeline compiles the built-in rest on its own thread, off the workload's start path;
+/// nothing is compiled twice.
+fn load_engines(config: &Config) -> Result<(Detection, Option<Engine>), PolicyErrors> {
     let policy = Policy::load_with_dir(config.policies.as_deref())?;
-    let resource = crate::detect::resource::from_env();
+    let resource = crate::ship::resource::from_env();
     let enforce = config.mode == DetectMode::Enforce;
     let enforcing = |r: &LoadedRule| enforce && r.spec.action != RuleAction::Alert;
-    Engine::with_rules(policy.clone(), resource.clone(), |r| r.origin.source != "builtin" && !enforcing(r))?;
+    let user_rules = Engine::with_rules(policy.clone(), resource.clone(), |r| {
+        r.origin.source != "builtin" && !enforcing(r)
+    })?;
     let enforcer = Engine::with_rules(policy.clone(), resource.clone(), enforcing)?;
-    let enforcer = (enforcer.rules().count() > 0).then(|| Enforcer::new(enforcer, Path::new("/proc")));
-    if let Some(dir) = config.policies.as_deref() {
+    let enforcer = (enforcer.rules().count() > 0).then_some(enforcer);
+    let intel = match config.policies.as_deref() {
         // A broken user signature or IoC file stops the start like a broken rule does.
-        let bad = |message: String| PolicyErrors::file_level(dir.display().to_string(), message);
-        crate::detect::signatures::Signatures::load(Some(dir)).map_err(bad)?;
-        crate::detect::ioc::Iocs::load(Some(&dir.join("ioc"))).map_err(bad)?;
-    }
+        Some(dir) => Some(
+            Intel::load(Some(dir))
+                .map_err(|message| PolicyErrors::file_level(dir.display().to_string(), message))?,
+        ),
+        None => None,
+    };
     let detection = Detection {
         policy,
+        user_rules,
+        intel,
         policy_dir: config.policies.clone(),
         resource,
         skip_enforcing: enforce,
@@ -106,7 +113,7 @@ fn policy_check(args: &[OsString]) -> i32 {
 /// `runwarden baseline [--output PATH] [ROOT]`: records the image's executables and libraries.
 fn baseline(args: &[OsString]) -> i32 {
     let usage = "usage: runwarden baseline [--output PATH] [ROOT]";
-    let mut output = PathBuf::from(crate::fs::baseline::DEFAULT_PATH);
+    let mut output = PathBuf::from(crate::enrich::baseline::DEFAULT_PATH);
     let mut root = PathBuf::from("/");
     let mut it = args.iter();
     let mut root_set = false;
@@ -122,7 +129,7 @@ fn baseline(args: &[OsString]) -> i32 {
             Some("--help" | "-h") => {
                 println!("{usage}\n\nRecords path, sha256, size and mode of every executable and shared library under ROOT \
                           (default /; /proc, /sys, /dev, /run excluded) into PATH (default {}).\nRun it as a RUN step \
-                          of your image build, after the last step that installs software.", crate::fs::baseline::DEFAULT_PATH);
+                          of your image build, after the last step that installs software.", crate::enrich::baseline::DEFAULT_PATH);
                 return 0;
             }
             _ if !root_set && !a.to_string_lossy().starts_with('-') => {
@@ -137,7 +144,8 @@ fn baseline(args: &[OsString]) -> i32 {
     }
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let started = std::time::Instant::now();
-    let taken = crate::fs::baseline::take(&root, &output, workers).and_then(|b| b.write(&output).map(|_| b));
+    let taken =
+        crate::enrich::baseline::take(&root, &output, workers).and_then(|b| b.write(&output).map(|_| b));
     match taken {
         Ok(b) => {
             println!(
@@ -186,7 +194,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
-            crate::log::init(crate::config::LogLevel::Info);
+            crate::log::init(crate::log::LogLevel::Info);
             tracing::error!("runwarden: {e}; the workload was not started");
             return EXIT_USAGE;
         }

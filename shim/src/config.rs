@@ -12,6 +12,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::detect::engine::Mode;
+use crate::log::LogLevel;
 use crate::ship::http::ShipOptions;
 use crate::ship::SinkSpec;
 
@@ -39,7 +40,15 @@ pub const DEFAULT_ENV_CAPTURE: &[&str] = &[
 /// Every variable runwarden reads, with what it accepts (shown in errors and `--help`).
 pub const VARIABLES: &[(&str, &str)] = &[
     ("RUNWARDEN_LOG", "error | warn | info | debug | trace (default info; debug logs every process event)"),
-    ("RUNWARDEN_TRACE", "auto | require | off (default auto: ptrace, or /proc polling if ptrace is refused)"),
+    (
+        "RUNWARDEN_SENSOR",
+        "auto | seccomp | ptrace | poll (default auto: the seccomp sensor where it changes nothing the workload \
+         can do, else ptrace, else /proc polling; seccomp and ptrace refuse to start without that sensor)",
+    ),
+    (
+        "RUNWARDEN_TRACE",
+        "auto | require | off: the older name of RUNWARDEN_SENSOR (auto = auto, require = ptrace, off = poll)",
+    ),
     (
         "RUNWARDEN_SIGNAL_GROUP",
         "0 | 1 (default 0: forward signals to the main process; 1: to its process group)",
@@ -108,29 +117,30 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SensorSetting {
+    /// The seccomp sensor where installing its filter changes nothing the workload can do, else
+    /// ptrace, else /proc polling (fail open).
+    Auto,
+    /// The seccomp sensor (with no_new_privs when runwarden lacks CAP_SYS_ADMIN), or refuse to start.
+    Seccomp,
+    /// ptrace, or refuse to start.
+    Ptrace,
+    /// No exec sensor (the workload wants to use gdb or strace itself): /proc polling only.
+    Poll,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TraceSetting {
-    /// ptrace; fall back to /proc polling if it is refused.
-    Auto,
-    /// ptrace or refuse to start.
-    Require,
-    /// No ptrace (the workload wants to use gdb or strace itself): /proc polling only.
-    Off,
+impl SensorSetting {
+    /// An exec sensor was asked for by name: without it runwarden refuses to start.
+    pub fn required(self) -> bool {
+        matches!(self, SensorSetting::Seccomp | SensorSetting::Ptrace)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub log: LogLevel,
-    pub trace: TraceSetting,
+    pub sensor: SensorSetting,
     pub signal_group: bool,
     pub grace: Duration,
     pub scan_interval: Duration,
@@ -143,7 +153,7 @@ pub struct Config {
     pub mode: Mode,
     /// The image baseline to load; `None` when there is none (then ctime decides what is added).
     pub baseline: Option<PathBuf>,
-    /// The file watcher (`fs::watch`).
+    /// The file watcher (`sensors::files`).
     pub watch: bool,
     /// Prefix of the watched system paths (`/` in a container).
     pub watch_root: PathBuf,
@@ -155,7 +165,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             log: LogLevel::Info,
-            trace: TraceSetting::Auto,
+            sensor: SensorSetting::Auto,
             signal_group: false,
             grace: Duration::from_secs(3),
             scan_interval: Duration::from_millis(500),
@@ -218,7 +228,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "m" => n * 60.0,
         _ => return None,
     };
-    Some(Duration::from_secs_f64(secs))
+    // try_: a value past Duration::MAX ("99999999999999999999999m") is refused, not a panic.
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
@@ -266,6 +277,8 @@ impl Config {
         V: AsRef<str>,
     {
         let mut c = Config::default();
+        let mut sensor_named = false;
+        let mut trace_alias: Option<(SensorSetting, String)> = None;
         for (name, value) in vars {
             let (name, v) = (name.as_ref(), value.as_ref());
             if !name.starts_with(PREFIX) {
@@ -282,13 +295,24 @@ impl Config {
                         _ => return Err(invalid(name, v)),
                     }
                 }
-                "RUNWARDEN_TRACE" => {
-                    c.trace = match v.trim() {
-                        "auto" => TraceSetting::Auto,
-                        "require" => TraceSetting::Require,
-                        "off" => TraceSetting::Off,
+                "RUNWARDEN_SENSOR" => {
+                    c.sensor = match v.trim() {
+                        "auto" => SensorSetting::Auto,
+                        "seccomp" => SensorSetting::Seccomp,
+                        "ptrace" => SensorSetting::Ptrace,
+                        "poll" => SensorSetting::Poll,
                         _ => return Err(invalid(name, v)),
-                    }
+                    };
+                    sensor_named = true;
+                }
+                "RUNWARDEN_TRACE" => {
+                    let alias = match v.trim() {
+                        "auto" => SensorSetting::Auto,
+                        "require" => SensorSetting::Ptrace,
+                        "off" => SensorSetting::Poll,
+                        _ => return Err(invalid(name, v)),
+                    };
+                    trace_alias = Some((alias, v.to_string()));
                 }
                 "RUNWARDEN_SIGNAL_GROUP" => c.signal_group = parse_bool(name, v)?,
                 "RUNWARDEN_GRACE" => {
@@ -420,6 +444,18 @@ impl Config {
                 _ => return Err(ConfigError::Unknown { name: name.to_string(), known: KnownNames }),
             }
         }
+        if let Some((alias, value)) = trace_alias {
+            if sensor_named {
+                // Two names for one choice: refuse rather than pick one.
+                return Err(ConfigError::Unusable {
+                    name: "RUNWARDEN_TRACE".into(),
+                    value,
+                    reason: "RUNWARDEN_SENSOR is set too; RUNWARDEN_TRACE is its older name, set only one"
+                        .into(),
+                });
+            }
+            c.sensor = alias;
+        }
         if c.ship.google_auth && c.ship.token_file.is_some() {
             // Two sources of one Authorization header: refuse rather than pick one.
             return Err(invalid("RUNWARDEN_AUTH", "google"));
@@ -448,7 +484,7 @@ impl Config {
         }
         let mut c = Config::from_vars(vars)?;
         if c.baseline.is_none() {
-            let default = std::path::Path::new(crate::fs::baseline::DEFAULT_PATH);
+            let default = std::path::Path::new(crate::enrich::baseline::DEFAULT_PATH);
             c.baseline = default.is_file().then(|| default.to_path_buf());
         }
         Ok(c)
@@ -458,6 +494,13 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duration_past_the_maximum_is_refused_not_a_panic() {
+        // Duration::from_secs_f64 panics past Duration::MAX; config::props::duration_never_panics covers it.
+        assert_eq!(parse_duration("99999999999999999999999m"), None);
+        assert_eq!(parse_duration("1".repeat(400).as_str()), None);
+    }
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(pairs.iter().copied())
@@ -485,7 +528,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.log, LogLevel::Debug);
-        assert_eq!(c.trace, TraceSetting::Require);
+        assert_eq!(c.sensor, SensorSetting::Ptrace);
         assert!(c.signal_group);
         assert_eq!(c.grace, Duration::from_millis(500));
         assert_eq!(c.scan_interval, Duration::from_secs(2));
@@ -638,3 +681,6 @@ mod tests {
         assert_eq!(parse_duration("ms"), None);
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -1,40 +1,35 @@
-//! The consumer side of the sensors: one thread that receives process events, keeps the process
-//! table, enriches exec events (sha256, socket peers, ancestors), runs the periodic /proc scan, and
-//! hands the result on (today: the debug log; the detection engine plugs in here).
+//! The consumer side of the sensors: one thread that takes events off the queue and runs each through
+//! the stages in order: `enrich` (the facts an event lacks, and the process table), `detect` (the one
+//! place findings are born), then `ship` (de-duplication, storm control, sinks). It also runs the
+//! periodic /proc scan (`sensors::scanner`), whose events take the same path, and ships the findings
+//! the tracer's enforcer (`respond::enforce`) raised at its stops.
 //!
-//! The queue between them is bounded (`queue`): when it is full the tracer *waits* rather than drop an
-//! event, because every exec must be seen; the stall is counted and reported. Enrichment never runs on
-//! the tracer thread.
+//! The queue between the sensors and this thread is bounded (`events::bus`): when it is full the
+//! tracer *waits* rather than drop an event, because every exec must be seen; the stall is counted and
+//! reported. Enrichment never runs on the tracer thread.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use runwarden_contract::{Finding, Resource};
 use serde::Serialize;
 
 use crate::detect::engine::{Engine, Mode as DetectMode};
-use crate::detect::finding::Resource;
-use crate::detect::ioc::Iocs;
-use crate::detect::policy::EventKind;
 use crate::detect::policy::{Policy, RuleAction};
-use crate::detect::scan::ScanSubject;
-use crate::detect::signatures::Signatures;
-use crate::event::{ExecEvent, FileEvent, ProcessEvent, Sensor};
-use crate::fs::baseline::{Baseline, Judge, Verdict};
-use crate::fs::hash::HashCache;
-use crate::proc::capture::ProcReader;
-use crate::proc::scan::Scanner;
-use crate::proc::table::ProcessTable;
-use crate::queue::{Queue, Take};
+use crate::enrich::enricher::{Enricher, Intel};
+use crate::events::bus::{self, Msg};
+use crate::events::queue::Take;
+use crate::events::{EventReceiver, EventSender, ExecEvent, MismatchEvent, ProcessEvent, Tracking};
+use crate::sensors::scanner::scan::Scanner;
 use crate::ship::dedup::Dedup;
-use crate::ship::heartbeat::{Context, Sensor as HeartbeatSensor};
+use crate::ship::heartbeat::{Context, SensorState};
 use crate::ship::ratelimit::RateLimit;
 use crate::ship::{SinkSpec, Sinks};
-use crate::trace::Mode;
 
-mod enrich;
+mod verify;
 
 /// When runwarden started: without a baseline, files changed after this count as added.
 pub static STARTED: std::sync::LazyLock<std::time::SystemTime> =
@@ -42,39 +37,6 @@ pub static STARTED: std::sync::LazyLock<std::time::SystemTime> =
 
 /// Events in flight between the tracer and the pipeline (about 1 KiB each).
 pub const QUEUE_CAPACITY_EVENTS: usize = 4096;
-
-enum Msg {
-    /// The tracer knows its mode and the main pid: scanning can start.
-    Begin {
-        mode: Mode,
-        main_pid: i32,
-    },
-    Event(ProcessEvent),
-}
-
-/// The tracer's handle on the pipeline.
-#[derive(Clone)]
-pub struct EventSender {
-    queue: Arc<Queue<Msg>>,
-    /// Events refused because the pipeline had already been closed.
-    lost: Arc<AtomicU64>,
-}
-
-impl EventSender {
-    fn push(&self, msg: Msg) {
-        if !self.queue.push(msg) {
-            self.lost.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn send(&self, ev: ProcessEvent) {
-        self.push(Msg::Event(ev));
-    }
-
-    pub fn begin(&self, mode: Mode, main_pid: i32) {
-        self.push(Msg::Begin { mode, main_pid });
-    }
-}
 
 pub struct PipelineConfig {
     /// The image baseline file, loaded by the pipeline thread (never on the workload's start path).
@@ -85,12 +47,20 @@ pub struct PipelineConfig {
     pub env_names: Vec<String>,
     /// Rules to evaluate and where findings go; `None` only observes (tests, benchmarks).
     pub detection: Option<Detection>,
+    /// Findings of the tracer's enforcer (`respond::enforce`), shipped like every other.
+    pub enforced: Receiver<Finding>,
 }
 
 /// The detection stage: rules, then de-duplication, then the sinks.
 pub struct Detection {
-    /// The rules to compile; compiled on the pipeline thread, off the workload's start path.
+    /// The whole policy; its built-in rules are compiled on the pipeline thread, off the workload's
+    /// start path.
     pub policy: Policy,
+    /// The rules a user supplied, already compiled by the start-up check (each rule is compiled once).
+    pub user_rules: Engine,
+    /// Signatures and IoC lists when the start-up check compiled them (a policy directory is set);
+    /// else the pipeline loads the built-in ones.
+    pub intel: Option<Intel>,
     /// The user's policy directory: extra `*.yar` signatures and `ioc/*.txt` lists.
     pub policy_dir: Option<PathBuf>,
     pub resource: Resource,
@@ -100,6 +70,7 @@ pub struct Detection {
     pub sinks: Vec<SinkSpec>,
 }
 
+/// Rules, then de-duplication, then storm control, then the sinks.
 struct Detector {
     engine: Engine,
     mode: DetectMode,
@@ -111,8 +82,39 @@ struct Detector {
 }
 
 impl Detector {
+    /// Compiles the built-in rules here and adds the user's, compiled at start-up. A failure only
+    /// disables detection (fail open): the defaults are checked by the test suite.
+    fn new(d: Detection) -> Option<Detector> {
+        let skip = d.skip_enforcing;
+        // Project, region and instance from the metadata server: here, off the start path.
+        let resource = crate::ship::metadata::enrich(d.resource);
+        let context =
+            Context { resource: resource.clone(), mode: d.mode, start_time: *STARTED, ..Context::default() };
+        let builtin = |r: &crate::detect::policy::LoadedRule| {
+            r.origin.source == "builtin" && !(skip && r.spec.action != RuleAction::Alert)
+        };
+        match Engine::with_rules(d.policy, resource, builtin) {
+            Ok(mut engine) => {
+                engine.absorb(d.user_rules);
+                engine.service_port = std::env::var("PORT").ok().and_then(|p| p.parse().ok());
+                Some(Detector {
+                    engine,
+                    mode: d.mode,
+                    dedup: Dedup::default(),
+                    limit: RateLimit::new(Instant::now()),
+                    sinks: Sinks::new(&d.sinks, context),
+                    flushed: Instant::now(),
+                })
+            }
+            Err(e) => {
+                tracing::error!("detection disabled: the rules do not compile:\n{e}");
+                None
+            }
+        }
+    }
+
     /// De-duplication, then storm control, then the sinks. Returns how many findings were written.
-    fn emit(&mut self, f: crate::detect::finding::Finding) -> u64 {
+    fn emit(&mut self, f: Finding) -> u64 {
         let now = Instant::now();
         let Some(f) = self.dedup.admit(f, now) else { return 0 };
         let Some(f) = self.limit.admit(f, now) else { return 0 };
@@ -120,29 +122,10 @@ impl Detector {
         1
     }
 
-    fn on_exec(&mut self, e: &ExecEvent) -> u64 {
-        let findings = self.engine.evaluate_exec(e, self.mode);
+    /// The event's findings, shipped.
+    fn detect(&mut self, ev: &ProcessEvent) -> u64 {
+        let findings = self.engine.evaluate(ev, self.mode);
         findings.into_iter().map(|f| self.emit(f)).sum()
-    }
-
-    fn on_syscall(&mut self, e: &crate::event::SyscallEvent) -> u64 {
-        let findings = self.engine.evaluate_syscall(e, self.mode);
-        findings.into_iter().map(|f| self.emit(f)).sum()
-    }
-
-    fn on_file(&mut self, e: &FileEvent) -> u64 {
-        let findings = self.engine.evaluate_file(e, self.mode);
-        findings.into_iter().map(|f| self.emit(f)).sum()
-    }
-
-    fn on_scan(&mut self, kind: EventKind, process: &ExecEvent, subject: ScanSubject) -> u64 {
-        let findings = self.engine.evaluate_scan(kind, process, subject, self.mode);
-        findings.into_iter().map(|f| self.emit(f)).sum()
-    }
-
-    /// Ships a finding raised elsewhere (the tracer's enforcer).
-    fn ship(&mut self, f: crate::detect::finding::Finding) -> u64 {
-        self.emit(f)
     }
 
     /// Writes the de-duplication and rate-limit summaries that are due (all of them when `all`).
@@ -185,44 +168,45 @@ pub struct PipelineStats {
     pub lost: u64,
     /// Events whose processing failed with an internal error.
     pub failed: u64,
+    /// Execs whose process ran other arguments or another program than the seccomp sensor read.
+    pub mismatches: u64,
+    /// Such differences not reported because the process had exec'd again meanwhile.
+    pub mismatches_superseded: u64,
 }
 
 pub struct Pipeline {
     handle: JoinHandle<PipelineStats>,
-    queue: Arc<Queue<Msg>>,
-    lost: Arc<AtomicU64>,
+    events: EventReceiver,
 }
 
 /// Starts the pipeline thread.
 pub fn spawn(cfg: PipelineConfig) -> std::io::Result<(EventSender, Pipeline)> {
-    let queue = Arc::new(Queue::new(QUEUE_CAPACITY_EVENTS));
-    let lost = Arc::new(AtomicU64::new(0));
-    let worker_queue = queue.clone();
+    let (sender, events) = bus::channel(QUEUE_CAPACITY_EVENTS);
+    let worker_events = events.clone();
     let handle = std::thread::Builder::new().name("rw-pipeline".into()).spawn(move || {
         // If this thread dies, the queue must refuse events rather than let the tracer wait forever
         // for room: the guard closes it on every exit path, unwinding included.
-        let _close_on_exit = CloseOnDrop(worker_queue.clone());
-        Worker::new(cfg).run(&worker_queue)
+        let _close_on_exit = CloseOnDrop(worker_events.clone());
+        Worker::new(cfg).run(&worker_events)
     })?;
-    let sender = EventSender { queue: queue.clone(), lost: lost.clone() };
-    Ok((sender, Pipeline { handle, queue, lost }))
+    Ok((sender, Pipeline { handle, events }))
 }
 
 impl Pipeline {
     /// Closes the queue, lets the pipeline drain what is queued, and waits for it.
     pub fn finish(self) -> PipelineStats {
-        self.queue.close();
+        self.events.close();
         let mut stats = self.handle.join().unwrap_or_else(|_| {
             tracing::error!("the pipeline thread panicked; some process events were not processed");
             PipelineStats::default()
         });
-        stats.queue_stalls = self.queue.stalls();
-        stats.lost = self.lost.load(Ordering::Relaxed);
+        stats.queue_stalls = self.events.stalls();
+        stats.lost = self.events.lost();
         stats
     }
 }
 
-struct CloseOnDrop(Arc<Queue<Msg>>);
+struct CloseOnDrop(EventReceiver);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
@@ -230,96 +214,48 @@ impl Drop for CloseOnDrop {
     }
 }
 
-/// Signatures and IoC lists, loaded on the pipeline thread.
-struct Intel {
-    signatures: Signatures,
-    iocs: Iocs,
-}
-
 struct Worker {
-    judge: Judge,
-    intel: Option<Intel>,
     cfg: PipelineConfig,
+    enricher: Enricher,
     detector: Option<Detector>,
-    table: ProcessTable,
-    hashes: HashCache,
     scanner: Option<Scanner>,
-    /// Reads the processes scanner events are about.
-    reader: ProcReader,
-    /// The service's port (`PORT`, set by Cloud Run): a listener there is the service's.
-    service_port: Option<u16>,
-    /// The workload's main process: the service.
-    main_pid: Option<i32>,
+    /// The seccomp sensor's execs, checked against what runs once they have happened.
+    verifier: verify::Verifier,
     stats: PipelineStats,
 }
 
 impl Worker {
     fn new(mut cfg: PipelineConfig) -> Self {
-        let policy_dir = cfg.detection.as_ref().and_then(|d| d.policy_dir.clone());
-        let intel = cfg.detection.as_ref().and_then(|_| {
-            let signatures = Signatures::load(policy_dir.as_deref());
-            let iocs = Iocs::load(policy_dir.as_ref().map(|d| d.join("ioc")).as_deref());
-            match (signatures, iocs) {
-                (Ok(signatures), Ok(iocs)) => Some(Intel { signatures, iocs }),
-                (Err(e), _) | (_, Err(e)) => {
+        let intel = cfg.detection.as_mut().and_then(|d| {
+            d.intel
+                .take()
+                .map(Ok)
+                .unwrap_or_else(|| Intel::load(d.policy_dir.as_deref()))
+                .map_err(|e| {
                     tracing::error!(error = %e, "signatures and IoC lists disabled");
-                    None
-                }
-            }
+                })
+                .ok()
         });
-        let detector = cfg.detection.take().and_then(|d| {
-            let skip = d.skip_enforcing;
-            // The start-up check already compiled every rule a user supplied, and the defaults are
-            // checked by the test suite; a failure here still only disables detection (fail open).
-            // Project, region and instance from the metadata server: here, off the start path.
-            let resource = crate::ship::metadata::enrich(d.resource);
-            let context = Context {
-                resource: resource.clone(),
-                mode: d.mode,
-                start_time: *STARTED,
-                ..Context::default()
-            };
-            match Engine::with_rules(d.policy, resource, |r| !(skip && r.spec.action != RuleAction::Alert)) {
-                Ok(engine) => Some(Detector {
-                    engine,
-                    mode: d.mode,
-                    dedup: Dedup::default(),
-                    limit: RateLimit::new(Instant::now()),
-                    sinks: Sinks::new(&d.sinks, context),
-                    flushed: Instant::now(),
-                }),
-                Err(e) => {
-                    tracing::error!("detection disabled: the rules do not compile:\n{e}");
-                    None
-                }
-            }
-        });
-        let baseline = cfg.baseline.as_deref().and_then(|p| match Baseline::read(p) {
-            Ok(b) => {
-                tracing::info!(path = %p.display(), files = b.files.len(), "image baseline loaded");
-                Some(b)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the image baseline cannot be used; added/modified verdicts fall back to file times");
-                None
-            }
-        });
-        Worker {
-            reader: ProcReader::new(cfg.proc_root.clone()),
-            service_port: std::env::var("PORT").ok().and_then(|p| p.parse().ok()),
-            main_pid: None,
-            judge: Judge::new(baseline, *STARTED),
+        let detector = cfg.detection.take().and_then(Detector::new);
+        let enricher = Enricher::new(
+            cfg.proc_root.clone(),
+            cfg.self_pid,
+            cfg.env_names.clone(),
+            cfg.baseline.as_deref(),
+            *STARTED,
             intel,
+        );
+        Worker {
             cfg,
+            enricher,
             detector,
-            table: ProcessTable::default(),
-            hashes: HashCache::default(),
             scanner: None,
+            verifier: verify::Verifier::default(),
             stats: PipelineStats::default(),
         }
     }
 
-    fn run(mut self, queue: &Queue<Msg>) -> PipelineStats {
+    fn run(mut self, queue: &EventReceiver) -> PipelineStats {
         let mut next_scan = Instant::now() + self.cfg.scan_interval;
         let mut busy = false;
         loop {
@@ -327,17 +263,22 @@ impl Worker {
             match queue.take(busy, timeout) {
                 Take::Items(msgs) => {
                     busy = true;
+                    // The enforcer sends its findings before the event of the stop it acted at.
+                    self.ship_enforced();
                     for msg in msgs {
-                        // A hostile /proc entry or a bug must cost one event, not the pipeline.
-                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.receive(msg)));
-                        if r.is_err() {
-                            self.stats.failed += 1;
-                            tracing::error!("internal error while processing a process event; event skipped");
-                        }
+                        self.receive_guarded(msg);
                     }
                 }
                 Take::TimedOut => busy = false,
                 Take::Closed => break,
+            }
+            self.ship_enforced();
+            if !self.verifier.is_empty() {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.verify(queue)));
+                if r.is_err() {
+                    self.stats.failed += 1;
+                    tracing::error!("internal error while checking execs against /proc; checks skipped");
+                }
             }
             if Instant::now() >= next_scan {
                 self.scan();
@@ -352,6 +293,7 @@ impl Worker {
                 self.stats.findings += d.flush(false);
             }
         }
+        self.ship_enforced();
         if let Some(d) = self.detector.as_mut() {
             self.stats.findings += d.flush(true);
             // The HTTP sinks deliver what they hold, within RUNWARDEN_FLUSH_TIMEOUT.
@@ -359,33 +301,96 @@ impl Worker {
             self.stats.findings_unwritten = d.sinks.counts().1;
             self.stats.rule_errors = d.engine.eval_errors;
         }
-        self.stats.hash_hits = self.hashes.hits;
-        self.stats.hash_misses = self.hashes.misses;
+        (self.stats.hash_hits, self.stats.hash_misses) = self.enricher.hash_counts();
         self.stats
+    }
+
+    /// Ships the findings the tracer's enforcer raised.
+    fn ship_enforced(&mut self) {
+        while let Ok(f) = self.cfg.enforced.try_recv() {
+            if let Some(d) = self.detector.as_mut() {
+                self.stats.findings += d.emit(f);
+            }
+        }
+    }
+
+    /// A hostile /proc entry or a bug must cost one event, not the pipeline.
+    fn receive_guarded(&mut self, msg: Msg) {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.receive(msg)));
+        if r.is_err() {
+            self.stats.failed += 1;
+            tracing::error!("internal error while processing a process event; event skipped");
+        }
     }
 
     fn receive(&mut self, msg: Msg) {
         match msg {
-            Msg::Begin { mode, main_pid } => {
-                self.main_pid = Some(main_pid);
-                if let Some(d) = &self.detector {
-                    d.sinks.sensor(match mode {
-                        Mode::Ptrace => HeartbeatSensor::Ptrace,
-                        Mode::Poll => HeartbeatSensor::Poll,
-                    });
-                }
-                let scanner = Scanner::new(
-                    self.cfg.proc_root.clone(),
-                    self.cfg.self_pid,
-                    mode,
-                    self.cfg.env_names.clone(),
-                );
-                // The stdio, connection and library watchers feed rules: on when detection is.
-                let scanner = if self.detector.is_some() { scanner.with_sensors(main_pid) } else { scanner };
-                self.stats.socket_source = scanner.socket_source();
-                self.scanner = Some(scanner);
-            }
+            Msg::Begin { tracking, main_pid } => self.begin(tracking, main_pid),
             Msg::Event(ev) => self.handle(ev),
+        }
+    }
+
+    /// The tracer knows how it sees the workload: the scanner starts.
+    fn begin(&mut self, tracking: Tracking, main_pid: i32) {
+        self.enricher.set_main_pid(main_pid);
+        if let Some(d) = &self.detector {
+            d.sinks.sensor(match tracking {
+                Tracking::Ptrace => SensorState::Ptrace,
+                Tracking::Poll => SensorState::Poll,
+                Tracking::Seccomp => SensorState::Seccomp,
+            });
+        }
+        let scanner =
+            Scanner::new(self.cfg.proc_root.clone(), self.cfg.self_pid, tracking, self.cfg.env_names.clone());
+        // The stdio, connection and library watchers feed rules: on when detection is.
+        let scanner = if self.detector.is_some() { scanner.with_sensors(main_pid) } else { scanner };
+        self.stats.socket_source = scanner.socket_source();
+        self.scanner = Some(scanner);
+    }
+
+    /// Compares the seccomp sensor's execs with what runs now (`verify`): a difference is an event of
+    /// its own (`ProcessEvent::Mismatch`), enriched and judged like every other.
+    ///
+    /// A process may have exec'd again between its checked exec and the look at /proc (a shebang
+    /// through `/usr/bin/env`, a wrapper script's `exec`). The sensor queues each exec before it lets
+    /// it happen, so every such later exec is in the queue by now: it is taken first, and a process
+    /// with a newer exec is not judged against the older one (its newer exec is checked in turn).
+    fn verify(&mut self, queue: &EventReceiver) {
+        let found = self.verifier.check(&self.cfg.proc_root);
+        if found.iter().all(|(_, o)| !matches!(o, verify::Outcome::Mismatch { .. })) {
+            return;
+        }
+        let mut exec_again = std::collections::HashSet::new();
+        self.ship_enforced();
+        for msg in queue.take_now() {
+            if let Msg::Event(ProcessEvent::Exec(e)) = &msg {
+                exec_again.insert(e.pid);
+            }
+            self.receive_guarded(msg);
+        }
+        for (inspected, outcome) in found {
+            let verify::Outcome::Mismatch { running_path, running_args } = outcome else { continue };
+            if exec_again.contains(&inspected.pid) {
+                self.stats.mismatches_superseded += 1;
+                continue;
+            }
+            self.stats.mismatches += 1;
+            tracing::warn!(
+                pid = inspected.pid,
+                inspected = %inspected.args.join(" "),
+                running = %running_args.join(" "),
+                "a process runs other arguments or another program than its exec showed ({running_path})"
+            );
+            let process = ExecEvent {
+                time: std::time::SystemTime::now(),
+                sensor: crate::events::Sensor::Scanner,
+                pid: inspected.pid,
+                ppid: inspected.ppid,
+                binary: crate::events::Binary { path: running_path, ..Default::default() },
+                args: running_args,
+                ..ExecEvent::default()
+            };
+            self.handle(ProcessEvent::Mismatch(Box::new(MismatchEvent { process, inspected })));
         }
     }
 
@@ -394,153 +399,55 @@ impl Worker {
             return;
         };
         self.stats.scans += 1;
-        let table = &self.table;
+        let table = self.enricher.table();
         let events = scanner.pass(&|pid| table.get(pid).and_then(|e| e.stdio.clone()));
         self.stats.connections_dropped = scanner.connections_dropped();
         for ev in events {
             self.handle(ev);
         }
-        self.table.prune(Instant::now());
+        self.enricher.prune();
     }
 
-    fn handle(&mut self, ev: ProcessEvent) {
+    /// One event through the stages: enrich, count, detect (and ship), log.
+    fn handle(&mut self, mut ev: ProcessEvent) {
         self.stats.events += 1;
         if let Some(d) = &self.detector {
             d.sinks.event_seen();
         }
+        if !self.enricher.enrich(&mut ev) {
+            return;
+        }
+        match &ev {
+            ProcessEvent::Exec(e) if e.sensor == crate::events::Sensor::Seccomp => self.verifier.expect(e),
+            ProcessEvent::Exit(x) => self.verifier.forget(x.pid),
+            _ => {}
+        }
+        self.count(&ev);
+        if let Some(d) = self.detector.as_mut() {
+            self.stats.findings += d.detect(&ev);
+            // A connect of the syscall mode is also a connection for the network rules.
+            if let ProcessEvent::Syscall(c) = &ev {
+                if let Some(conn) = self.enricher.connection_of_call(c) {
+                    self.stats.findings += d.detect(&ProcessEvent::Connection(Box::new(conn)));
+                }
+            }
+        }
+        log_event(&ev);
+    }
+
+    fn count(&mut self, ev: &ProcessEvent) {
+        let s = &mut self.stats;
         match ev {
-            ProcessEvent::Start(ref s) => {
-                self.table.start(s.pid, s.ppid);
-                log_event("process started", &ev);
-            }
-            ProcessEvent::Exec(mut e) => {
-                self.stats.execs += 1;
-                self.enrich(&mut e, true);
-                self.table.exec(&e);
-                if let Some(d) = self.detector.as_mut() {
-                    self.stats.findings += d.on_exec(&e);
-                }
-                log_event("exec", &ProcessEvent::Exec(e));
-            }
-            ProcessEvent::Exit(ref x) => {
-                self.table.exit(x.pid, Instant::now());
-                log_event("process exited", &ev);
-            }
-            ProcessEvent::File(mut f) => {
-                // The watcher names a process only when one held the file open: add its lineage.
-                if let Some(a) = f.process.as_mut() {
-                    a.ancestors = self.table.ancestors(a.pid);
-                    if a.ancestors.is_empty() {
-                        a.ancestors = a.ppid.map(|p| self.table.ancestors_from(p)).unwrap_or_default();
-                    }
-                }
-                if let Some(d) = self.detector.as_mut() {
-                    self.stats.findings += d.on_file(&f);
-                }
-            }
-            ProcessEvent::Syscall(mut c) => {
-                // The opt-in syscall mode: the caller's program and lineage come from the table.
-                c.process = Some(crate::trace::enforce::actor_of(&self.table, c.pid));
-                if let Some(d) = self.detector.as_mut() {
-                    self.stats.findings += d.on_syscall(&c);
-                }
-                // An internet connect is also a connection for the network rules (Stratum pools,
-                // IoC addresses): exact, before it happens, where the scanner may miss a short one.
-                let inet = matches!(c.detail.family.as_deref(), Some("inet" | "inet6"));
-                if let (true, "connect", Some(ip), Some(port)) =
-                    (inet, c.name, c.detail.address.clone(), c.detail.port)
-                {
-                    let conn = crate::event::ConnectionEvent {
-                        time: c.time,
-                        process: ExecEvent { sensor: Sensor::Seccomp, ..self.snapshot(c.pid, c.time) },
-                        protocol: if c.detail.protocol.as_deref() == Some("UDP") { "UDP" } else { "TCP" },
-                        local_ip: String::new(),
-                        local_port: 0,
-                        remote_ip: ip,
-                        remote_port: port,
-                        listening: false,
-                        inode: 0,
-                        main_process: false,
-                        service_worker: false,
-                    };
-                    let ioc = self.intel.as_ref().is_some_and(|i| i.iocs.ips.contains(&conn.remote_ip));
-                    if let Some(d) = self.detector.as_mut() {
-                        let subject =
-                            ScanSubject::Connection { event: &conn, service_port: self.service_port, ioc };
-                        self.stats.findings += d.on_scan(EventKind::Connection, &conn.process, subject);
-                    }
-                }
-                log_event("syscall", &ProcessEvent::Syscall(c));
-            }
-            ProcessEvent::Finding(f) => {
-                if let Some(d) = self.detector.as_mut() {
-                    self.stats.findings += d.ship(*f);
-                }
-            }
-            ProcessEvent::Untraced(ref u) => {
-                self.stats.untraced += 1;
-                tracing::warn!(
-                    pid = u.pid,
-                    ppid = u.ppid,
-                    exe = u.exe.as_deref().unwrap_or(""),
-                    data = %json(&ev),
-                    "a process escaped tracing (CLONE_UNTRACED or attached late); it is watched by /proc scans only"
-                );
-                let mut p = self.snapshot(u.pid, u.time);
-                p.ppid = u.ppid;
-                if p.binary.path.is_empty() {
-                    p.binary.path = u.exe.clone().unwrap_or_default();
-                    p.args = u.args.clone();
-                }
-                if let Some(d) = self.detector.as_mut() {
-                    self.stats.findings += d.on_scan(EventKind::Untraced, &p, ScanSubject::Process);
-                }
-            }
-            ProcessEvent::Stdio(mut e) => {
-                self.stats.stdio_events += 1;
-                self.enrich(&mut e, true);
-                if let Some(d) = self.detector.as_mut() {
-                    self.stats.findings += d.on_scan(EventKind::Stdio, &e, ScanSubject::Process);
-                }
-                log_event("stdio reaches the network", &ProcessEvent::Stdio(e));
-            }
-            ProcessEvent::Connection(mut c) => {
-                self.stats.connections += 1;
-                c.process = self.snapshot(c.process.pid, c.time);
-                c.service_worker = self.main_pid.is_some_and(|m| {
-                    let main = self.table.get(m);
-                    m != c.process.pid
-                        && main.is_some_and(|e| {
-                            e.exe.as_deref() == Some(c.process.binary.path.as_str())
-                                && e.args == c.process.args
-                        })
-                        && self.table.ancestors(c.process.pid).iter().any(|a| a.pid == m)
-                });
-                let ioc = self.intel.as_ref().is_some_and(|i| i.iocs.ips.contains(&c.remote_ip));
-                if let Some(d) = self.detector.as_mut() {
-                    let subject = ScanSubject::Connection { event: &c, service_port: self.service_port, ioc };
-                    self.stats.findings += d.on_scan(EventKind::Connection, &c.process, subject);
-                }
-                log_event("connection", &ProcessEvent::Connection(c));
-            }
-            ProcessEvent::Library(mut l) => {
-                self.judge_library(l.process.pid, &mut l.library);
-                let verdict = l.library.verdict.unwrap_or(Verdict::Unknown);
-                let foreign = matches!(verdict, Verdict::Added | Verdict::Modified)
-                    || !l.library.signatures.is_empty()
-                    || l.library.ioc_family.is_some()
-                    || l.library.memfd;
-                if !foreign {
-                    return;
-                }
-                self.stats.libraries += 1;
-                l.process = self.snapshot(l.process.pid, l.time);
-                if let Some(d) = self.detector.as_mut() {
-                    self.stats.findings +=
-                        d.on_scan(EventKind::Library, &l.process, ScanSubject::Library(&l.library));
-                }
-                log_event("library", &ProcessEvent::Library(l));
-            }
+            ProcessEvent::Exec(_) => s.execs += 1,
+            ProcessEvent::Untraced(_) => s.untraced += 1,
+            ProcessEvent::Stdio(_) => s.stdio_events += 1,
+            ProcessEvent::Connection(_) => s.connections += 1,
+            ProcessEvent::Library(_) => s.libraries += 1,
+            ProcessEvent::Start(_)
+            | ProcessEvent::Exit(_)
+            | ProcessEvent::File(_)
+            | ProcessEvent::Mismatch(_)
+            | ProcessEvent::Syscall(_) => {}
         }
     }
 }
@@ -549,7 +456,29 @@ fn json(ev: &ProcessEvent) -> String {
     serde_json::to_string(ev).unwrap_or_default()
 }
 
-fn log_event(what: &str, ev: &ProcessEvent) {
+/// The debug line of each event (what runwarden sees), or the warning of an untraced process.
+fn log_event(ev: &ProcessEvent) {
+    let what = match ev {
+        ProcessEvent::Untraced(u) => {
+            tracing::warn!(
+                pid = u.pid,
+                ppid = u.ppid,
+                exe = u.exe.as_deref().unwrap_or(""),
+                data = %json(ev),
+                "a process escaped tracing (CLONE_UNTRACED or attached late); it is watched by /proc scans only"
+            );
+            return;
+        }
+        ProcessEvent::File(_) => return,
+        ProcessEvent::Start(_) => "process started",
+        ProcessEvent::Exec(_) => "exec",
+        ProcessEvent::Exit(_) => "process exited",
+        ProcessEvent::Syscall(_) => "syscall",
+        ProcessEvent::Stdio(_) => "stdio reaches the network",
+        ProcessEvent::Connection(_) => "connection",
+        ProcessEvent::Library(_) => "library",
+        ProcessEvent::Mismatch(_) => "exec changed after inspection",
+    };
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(data = %json(ev), "{what}");
     }

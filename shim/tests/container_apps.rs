@@ -17,9 +17,7 @@ use docker::*;
 use serde_json::Value;
 
 fn read_sink(sink: &SinkDir) -> Vec<Value> {
-    std::fs::read_to_string(sink.path())
-        .unwrap_or_default()
-        .lines()
+    complete_lines(&std::fs::read_to_string(sink.path()).unwrap_or_default())
         .map(|l| {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON finding per line ({e}): {l}"))
         })

@@ -45,11 +45,12 @@ fn wait_for_rows(
     vars_of: &dyn Fn(&Scenario) -> Vars,
     image: &str,
     timeout: Duration,
+    exec_sensor: &str,
 ) -> (Vec<Value>, Vec<String>) {
     let deadline = Instant::now() + timeout;
     loop {
         let findings = read_sink(sink);
-        let problems = check(rows, vars_of, &findings, Some(image));
+        let problems = check(rows, vars_of, &findings, Some(image), exec_sensor);
         if problems.is_empty() || Instant::now() >= deadline {
             return (findings, problems);
         }
@@ -58,9 +59,7 @@ fn wait_for_rows(
 }
 
 fn read_sink(sink: &SinkDir) -> Vec<Value> {
-    std::fs::read_to_string(sink.path())
-        .unwrap_or_default()
-        .lines()
+    complete_lines(&std::fs::read_to_string(sink.path()).unwrap_or_default())
         .map(|l| {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON finding per line ({e}): {l}"))
         })
@@ -87,6 +86,7 @@ fn attack_table_in_the_web_app(variant: Variant) {
         Variant::NonRoot => &["--user", "65534:65534"],
         Variant::ReadOnly => &["--read-only", "--tmpfs", "/tmp"],
         Variant::Syscalls => &["-e", "RUNWARDEN_SYSCALLS=default"],
+        Variant::Seccomp => &["--security-opt", "no-new-privileges"],
     };
     let mut options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
     options.extend([
@@ -110,7 +110,8 @@ fn attack_table_in_the_web_app(variant: Variant) {
     );
     let ip = c.ip();
     wait_ready(&ip, 8080, "/healthz");
-    assert!(c.logs().contains("\"mode\":\"ptrace\""), "{variant:?}: not traced:\n{}", c.logs());
+    let mode = format!("\"mode\":\"{}\"", variant.exec_sensor());
+    assert!(c.logs().contains(&mode), "{variant:?}: not watched by {mode}:\n{}", c.logs());
 
     // Benign traffic first: nothing MEDIUM or above.
     for _ in 0..5 {
@@ -127,7 +128,9 @@ fn attack_table_in_the_web_app(variant: Variant) {
         let session = typed_commands(row).map(|cmds| {
             // Fixed ports (a Stratum pool's) differ per variant: the variants run in parallel.
             let fixed = listener_port(row);
-            let port = if fixed == 0 { 0 } else { fixed + variant as u16 + 1 };
+            // Each a port of the pool list (policies/rules/scan.yaml): 3334-3336 and 3357.
+            let offset = if variant == Variant::Seccomp { 24 } else { variant as u16 + 1 };
+            let port = if fixed == 0 { 0 } else { fixed + offset };
             let (port, session) = reverse_shell_listener(&gw, port, cmds.to_string());
             vars.lport = port;
             session
@@ -145,7 +148,8 @@ fn attack_table_in_the_web_app(variant: Variant) {
         lport: ports.get(row.name).copied().unwrap_or(0),
         ..base_vars.clone()
     };
-    let (findings, problems) = wait_for_rows(&sink, &rows, &vars_of, image, Duration::from_secs(20));
+    let (findings, problems) =
+        wait_for_rows(&sink, &rows, &vars_of, image, Duration::from_secs(20), variant.exec_sensor());
     assert!(
         problems.is_empty(),
         "{variant:?}: {} of {} rows failed:\n{}\n\nall findings: {:#?}",
@@ -195,6 +199,13 @@ fn attack_table_in_syscall_mode() {
     attack_table_in_the_web_app(Variant::Syscalls);
 }
 
+/// The same table under the seccomp exec sensor: `--security-opt no-new-privileges` sets
+/// no_new_privs, so `auto` chooses it (nothing the workload can do changes).
+#[test]
+fn attack_table_under_the_seccomp_sensor() {
+    attack_table_in_the_web_app(Variant::Seccomp);
+}
+
 #[test]
 fn attack_table_through_the_batch_jobs_fetched_hooks() {
     let gw = ensure_network();
@@ -222,7 +233,8 @@ fn attack_table_through_the_batch_jobs_fetched_hooks() {
     );
     let code = c.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "the job failed:\n{}", c.logs());
-    let (findings, problems) = wait_for_rows(&sink, &rows, &|_| vars.clone(), image, Duration::from_secs(5));
+    let (findings, problems) =
+        wait_for_rows(&sink, &rows, &|_| vars.clone(), image, Duration::from_secs(5), "ptrace");
     assert!(problems.is_empty(), "{}\n\nall findings: {findings:#?}", problems.join("\n"));
     for row in &rows {
         assert!(server.served().contains(&format!("/h/{}.sh", row.name)), "{} never fetched", row.name);
@@ -263,14 +275,22 @@ fn every_default_rule_has_a_scenario_row() {
 /// Starts the vulnerable web app (container name suffix `name`) with a file sink, sends `cmd` through
 /// its injection endpoint, and waits (10 s) for the first finding `want` accepts.
 fn inject_and_find(name: &str, cmd: &str, want: impl Fn(&Value) -> bool) -> Value {
+    inject_and_find_with(name, &[], cmd, want)
+}
+
+/// [`inject_and_find`] with more `docker run` options.
+fn inject_and_find_with(name: &str, options: &[&str], cmd: &str, want: impl Fn(&Value) -> bool) -> Value {
     let image = "runwarden-test/pyweb:latest";
     build_app("pyweb", image);
     let sink = SinkDir::new();
+    let volume = sink.volume();
+    let mut opts = vec!["-v", volume.as_str()];
+    opts.extend_from_slice(options);
     let c = Container::run_with(
         image,
         name,
         &[&format!("RUNWARDEN_SINKS=file:{}", SinkDir::IN_CONTAINER)],
-        &["-v", &sink.volume()],
+        &opts,
     );
     let ip = c.ip();
     wait_ready(&ip, 8080, "/healthz");
@@ -301,12 +321,19 @@ fn execs_after_a_privilege_drop_are_still_seen() {
          setpriv --reuid=65534 --regid=65534 --clear-groups /tmp/peirates",
         server.base
     );
-    let f = inject_and_find("-setpriv", &cmd, |f| {
-        f["category"] == "Execution: Kubernetes Attack Tool Execution"
-            && f["processes"][0]["binary"]["path"] == "/tmp/peirates"
-    });
-    assert_eq!(server.served(), vec!["/t/peirates"]);
-    assert_eq!(f["severity"], "CRITICAL", "the tool run as nobody: {f:#}");
+    // Under both exec sensors: ptrace (auto, Docker's defaults) and seccomp (auto, no_new_privs set).
+    for (suffix, options, sensor) in [
+        ("-setpriv", &[][..], "ptrace"),
+        ("-setpriv-seccomp", &["--security-opt", "no-new-privileges"][..], "seccomp"),
+    ] {
+        let f = inject_and_find_with(suffix, options, &cmd, |f| {
+            f["category"] == "Execution: Kubernetes Attack Tool Execution"
+                && f["processes"][0]["binary"]["path"] == "/tmp/peirates"
+        });
+        assert_eq!(f["severity"], "CRITICAL", "the tool run as nobody: {f:#}");
+        assert_eq!(f["sourceProperties"]["sensor"], sensor, "{f:#}");
+    }
+    assert_eq!(server.served(), vec!["/t/peirates", "/t/peirates"]);
 }
 
 /// A program executed from a memfd that exits at once (a stager) is still reported with its sha256

@@ -40,6 +40,7 @@ fn dumb_init_death_by_signal_is_128_plus_n() {
         ("SEGV", libc::SIGSEGV),
         ("USR1", libc::SIGUSR1),
     ] {
+        // rw_run starts it with every signal at its default action (common::default_signals).
         let out = run(&mut rw_run(&["sh", "-c", &format!("kill -{name} $$")]), TIMEOUT);
         assert_eq!(out.code(), Some(128 + num), "kill -{name}: {:?}\n{}", out.status, out.stderr());
         let killed = out

@@ -92,7 +92,7 @@ fn every_file_category_from_real_writes_and_opens() {
     let sha = f["files"][0]["sha256"].as_str().unwrap();
     assert_eq!(f["externalUri"], format!("https://www.virustotal.com/gui/file/{sha}"));
     // sha256("/tmp/evil.so\n"): the contents the workload wrote.
-    let want = runwarden::fs::hash::sha256_hex(&b"/tmp/evil.so\n"[..]).unwrap();
+    let want = runwarden::proc::files::sha256_hex(&b"/tmp/evil.so\n"[..]).unwrap();
     assert_eq!(sha, want);
 
     let f = only(&findings, "Execution: Suspicious Cron Modification");

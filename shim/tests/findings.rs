@@ -236,6 +236,7 @@ fn scc_exec_categories_end_to_end() {
         format!("{b}/foomatic-rip -c 'sh -c true'"),
         "sh -c 'false && curl -s http://127.0.0.1:1/x | base64 -d'".to_string(),
         "sh -c 'echo cHJpbnQoInB5Iik= | base64 -d | python3'".to_string(),
+        "sh -c 'echo dHJ1ZQo= | base64 -d | bash'".to_string(),
         "python3 -c \"import base64;exec(base64.b64decode('cHJpbnQoImI2NCIp'))\"".to_string(),
         "python3 -c \"import subprocess;subprocess.run(['sh','-c','true'])\"".to_string(),
         "python3 -c \"import os;fd=os.memfd_create('x');os.write(fd,open('/bin/true','rb').read());os.execv('/proc/self/fd/%d'%fd,['x'])\"".to_string(),
@@ -286,6 +287,7 @@ fn scc_exec_categories_end_to_end() {
         ("Execution: Possible Arbitrary Command Execution through CUPS (CVE-2024-47076)", "true", "CRITICAL"),
         ("Command and Control: Piped Encoded Download", "base64 -d", "MEDIUM"),
         ("Command and Control: Piped Encoded Code Execution Detected", "python3", "HIGH"),
+        ("Command and Control: Piped Encoded Code Execution Detected", "| bash", "HIGH"),
         ("Defense Evasion: Base64 Encoded Python Script Executed", "b64decode", "MEDIUM"),
         ("Unexpected Child Shell", "true", "CRITICAL"),
         ("Execution: Fileless Execution in /memfd:", "x", "HIGH"),
@@ -405,23 +407,37 @@ fn scc_privilege_escalation_cves_as_an_unprivileged_user() {
     }
 }
 
-/// An interactive shell on a terminal (what `docker exec -it` or an attacker's pty looks like).
-#[test]
-fn scc_terminal_shell() {
+/// Runs runwarden with `entrypoint` as the workload under script(1), which gives it a pseudo-terminal as
+/// its stdin/stdout (as `docker run -it` does), and returns its terminal shell findings.
+fn terminal_shell_findings(entrypoint: &str) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     let sink = dir.path().join("findings.jsonl");
-    // script(1) runs the command with a pseudo-terminal as its stdin/stdout; the shell reads "exit".
-    let inner = format!("{} -- bash --norc --noprofile -i", runwarden().display());
+    let inner = format!("{} -- sh -c '{entrypoint}'", runwarden().display());
     let mut cmd = std::process::Command::new("script");
     strip_config(&mut cmd);
     cmd.env("RUNWARDEN_SINKS", format!("file:{}", sink.display())).args(["-qec", &inner, "/dev/null"]);
-    let out = run_with_input(&mut cmd, Some(b"exit 0\n".to_vec()), TIMEOUT);
+    let out = run_with_input(&mut cmd, Some(Vec::new()), TIMEOUT);
     out.assert_code(0);
-    let findings = read_findings(&sink);
-    let t = findings
-        .iter()
-        .find(|f| f["category"] == "Execution: Terminal Shell in Container")
-        .unwrap_or_else(|| panic!("no terminal shell finding: {findings:#?}"));
+    read_findings(&sink)
+        .into_iter()
+        .filter(|f| f["category"] == "Execution: Terminal Shell in Container")
+        .collect()
+}
+
+/// A shell on a pty below the entrypoint, `-c` or not (the reverse-shell upgrade `script -qc 'sh -i'`).
+#[test]
+fn scc_terminal_shell() {
+    let found = terminal_shell_findings(r#"script -qc "sh -i -c id" /dev/null; true"#);
+    let t = found.first().unwrap_or_else(|| panic!("no terminal shell finding"));
     assert_eq!(t["severity"], "HIGH");
     assert!(t["processes"][0]["stdio"]["stdin"].as_str().unwrap().starts_with("tty /dev/pts/"), "{t}");
+    assert!(t["processes"][0]["args"].to_string().contains("-i"), "{t}");
+}
+
+/// `docker run -it image sh -c '...'`: the entrypoint and its start-up helpers have a terminal, and
+/// nobody is typing.
+#[test]
+fn terminal_shell_quiet_on_a_tty_entrypoint() {
+    let found = terminal_shell_findings(r#"sh -c "true"; sh -c "id" > /dev/null; true"#);
+    assert!(found.is_empty(), "{found:#?}");
 }

@@ -183,7 +183,7 @@ fn gvisor_table(syscalls: bool) {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v.get("finding").cloned())
         .collect();
-    let problems = check(&rows, &|row| vars_for(row, index(row)), &findings, None);
+    let problems = check(&rows, &|row| vars_for(row, index(row)), &findings, None, "ptrace");
     let other: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
     assert!(
         problems.is_empty(),

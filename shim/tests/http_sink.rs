@@ -396,3 +396,57 @@ fn without_the_ca_file_tls_fails_clearly_and_nothing_is_lost() {
     let on_stderr: HashSet<String> = undelivered_ids(&out).into_iter().collect();
     assert_eq!(on_stderr, want, "every finding is on stderr");
 }
+
+/// The stalled-endpoint case of issue 14: 40 findings over about 7 s while the endpoint answers 503
+/// for 3 s, then holds every request until 11 s, fails what arrives in the next 2 s, and answers 200
+/// from 13 s on; the flush deadline is 19 s after the start. Every finding reaches the endpoint
+/// (a stalled request is overtaken by a new connection, and the flush budget goes to fresh attempts),
+/// and none is left for stderr.
+#[test]
+fn a_stalled_endpoint_is_routed_around_and_every_finding_arrives() {
+    let start = std::time::Instant::now();
+    let server = Server::start(move |_| {
+        let t = start.elapsed();
+        let s = Duration::from_secs;
+        if t < s(3) {
+            Answer::Status(503)
+        } else if t < s(11) {
+            // Held until 11 s, then the connection is closed without an answer.
+            Answer::Hang(s(11) - t)
+        } else if t < s(13) {
+            Answer::Status(503)
+        } else {
+            Answer::Status(200)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, file) = rw_with(&dir, &server.url);
+    // Each round a different command line (distinct findings, none folded by de-duplication).
+    let workload = r#"i=0; while [ $i -lt 40 ]; do sh -c "echo aWQ= | base64 -d | sh >/dev/null; : round $i"; i=$((i + 1)); sleep 0.17; done"#;
+    cmd.env("RUNWARDEN_FLUSH_TIMEOUT", "12s").args(["--", "sh", "-c", workload]);
+    let out = run(&mut cmd, Duration::from_secs(60));
+    out.assert_code(0);
+    let want: HashSet<String> = file_ids(&file).into_iter().collect();
+    assert!(want.len() >= 40, "the workload raised {} findings, not 40 or more", want.len());
+    let delivered: HashSet<String> = server.delivered().into_iter().collect();
+    let missing: Vec<&String> = want.difference(&delivered).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} findings never reached the endpoint (after {:?}):\n{}",
+        missing.len(),
+        want.len(),
+        out.elapsed,
+        out.stderr()
+    );
+    assert!(undelivered_ids(&out).is_empty(), "findings went to stderr:\n{}", out.stderr());
+    let fin = finished(&out);
+    assert_eq!(fin["undelivered"], 0, "{fin}");
+    // While the first held request stalled, the batch went out again on new connections (without
+    // that, one request would sit in the hold until 11 s).
+    let held = server
+        .requests()
+        .iter()
+        .filter(|r| (Duration::from_secs(3)..Duration::from_secs(11)).contains(&(r.at - start)))
+        .count();
+    assert!(held >= 2, "{held} request(s) during the 8 s hold: the stalled one was not routed around");
+}

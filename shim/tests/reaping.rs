@@ -13,6 +13,9 @@ use common::*;
 /// Runs `rw-fixture orphans 100`, then polls for up to 30 s until no process other than this shell has
 /// runwarden ($PPID) as its parent: live orphans and unreaped zombies both count as left over. (The
 /// bound is generous on purpose: on a loaded 2-vCPU CI machine 100 traced orphans took over 5 s.)
+/// The script must write nothing to stderr: it shares that pipe with runwarden's log, and dash writes
+/// "sh: 8: " and the rest of an error in two calls, between which a log line can land and be spoiled
+/// (dash opens `< "$f"` before it applies a later `2>/dev/null`, hence the braces).
 const ORPHANS_SCRIPT: &str = r#"
 "$1" orphans 100 || exit 10
 rw=$PPID
@@ -20,7 +23,7 @@ i=0
 while [ $i -lt 300 ]; do
     left=0
     for f in /proc/[0-9]*/stat; do
-        read -r line < "$f" 2>/dev/null || continue
+        { read -r line < "$f"; } 2>/dev/null || continue
         rest=${line##*) }
         set -- $rest
         if [ "$2" = "$rw" ] && [ "$f" != "/proc/$$/stat" ]; then
@@ -54,7 +57,23 @@ fn check_orphans_reaped(out: &Output) {
         .filter_map(|v| v["data"]["pid"].as_i64())
         .collect();
     let missing: Vec<_> = orphans.difference(&exited).collect();
-    assert!(missing.is_empty(), "no exit event for orphans {missing:?}");
+    if !missing.is_empty() {
+        // What runwarden did say about them, for the diagnosis.
+        let about: Vec<String> = out
+            .logs()
+            .iter()
+            .filter(|v| missing.iter().any(|p| v["data"]["pid"].as_i64() == Some(**p)))
+            .map(|v| v.to_string())
+            .collect();
+        let stderr = out.stderr();
+        let broken: Vec<&str> =
+            stderr.lines().filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err()).collect();
+        let exits = out.logs().iter().filter(|v| v["message"] == "process exited").count();
+        panic!(
+            "no exit event for orphans {missing:?}; their log lines: {about:#?}\n{exits} exit lines; \
+             lines that are not JSON: {broken:#?}"
+        );
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The scanner's sensors end to end (FINDINGS.md rows with sensor `scan`): real processes rewiring
+//! The scanner's sensors end to end (docs/FINDINGS.md rows with sensor `scan`): real processes rewiring
 //! their stdio, piping shells to a socket holder through a FIFO, listening, connecting to a pool port
 //! and to an IoC address, loading a library that arrived at run time, escaping the tracer; each
 //! finding read back from the file sink and checked field by field. And the quiet side: a service
@@ -313,7 +313,8 @@ fn scc_modified_malicious_library_loaded() {
 fn scc_untraced_process_detected() {
     let dir = tempfile::tempdir().unwrap();
     let (mut cmd, sink) = rw_scanning(dir.path());
-    cmd.args(["--", &fixture_str(), "untraced-child", "2"]);
+    // CLONE_UNTRACED escapes ptrace only: a seccomp filter is inherited whatever the clone flags.
+    cmd.env("RUNWARDEN_SENSOR", "ptrace").args(["--", &fixture_str(), "untraced-child", "2"]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     let pid = untraced_child_pid(&out);

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use runwarden::detect::score::{score, Language};
+use runwarden::enrich::score::{score, Language};
 
 /// Floors on the held-out set: the achieved figures minus a margin (see integration/corpus/README.md).
 const HELD_OUT_MIN_RECALL: f64 = 0.85;

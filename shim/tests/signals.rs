@@ -212,6 +212,7 @@ fn tini_signal_mask_and_ignored_signals_are_handed_to_the_workload() {
 fn tini_runwarden_does_not_leak_its_own_mask_or_ignores() {
     // Control: what the fixture sees when the test starts it directly.
     let mut direct = std::process::Command::new(fixture());
+    default_signals(&mut direct);
     let direct = run(direct.arg("show-sigstate"), TIMEOUT);
     direct.assert_code(0);
     assert_eq!(sigstate(&direct), (0, 0), "the test harness itself leaks a mask");

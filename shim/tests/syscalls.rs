@@ -64,6 +64,7 @@ const STATUS: &str = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
 
 #[test]
 fn off_installs_nothing_and_on_installs_the_filter() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let (off, _) = run_mode(None, STATUS, &[]);
     off.assert_code(0);
     // Unset is exactly the runner's own state (0 here; a CI container's own profile shows as is).
@@ -85,6 +86,7 @@ fn off_installs_nothing_and_on_installs_the_filter() {
 
 #[test]
 fn ptrace_attempts_are_found_and_their_results_unchanged() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let fx = fixture_str();
     let script = format!("{fx} ptrace-attach; {fx} traceme");
     let (off, off_findings) = run_mode(None, &script, &[]);
@@ -115,6 +117,7 @@ fn ptrace_attempts_are_found_and_their_results_unchanged() {
 
 #[test]
 fn kernel_module_load_attempts_are_found_and_fail_as_without_runwarden() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let fx = fixture_str();
     let script = format!("{fx} kmod");
     let (on, findings) = run_mode(Some("init_module,finit_module"), &script, &[]);
@@ -138,6 +141,7 @@ fn kernel_module_load_attempts_are_found_and_fail_as_without_runwarden() {
 
 #[test]
 fn connect_is_seen_with_its_peer_and_its_result_unchanged() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let open = listener.local_addr().unwrap().port();
     let closed = {
@@ -166,6 +170,7 @@ fn connect_is_seen_with_its_peer_and_its_result_unchanged() {
 
 #[test]
 fn a_thread_s_call_is_attributed_to_its_process() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let fx = fixture_str();
     let (on, _) = run_mode(Some("connect"), &format!("exec {fx} connect 1 thread"), &[]);
     on.assert_code(0);
@@ -181,6 +186,7 @@ fn a_thread_s_call_is_attributed_to_its_process() {
 
 #[test]
 fn i386_calls_are_traced_by_their_own_numbers_and_not_broken() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let fx = fixture_str();
     let script = format!("{fx} i386");
     let (off, _) = run_mode(None, &script, &[]);
@@ -202,6 +208,7 @@ fn i386_calls_are_traced_by_their_own_numbers_and_not_broken() {
 
 #[test]
 fn enforce_kills_at_the_call_before_it_runs() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let policies = tempfile::tempdir().unwrap();
     std::fs::write(
         policies.path().join("kmod.yaml"),
@@ -222,6 +229,7 @@ fn enforce_kills_at_the_call_before_it_runs() {
 
 #[test]
 fn unknown_syscall_names_refuse_to_start() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     for value in ["connect,execve", "conect"] {
         let mut cmd = rw();
         cmd.env("RUNWARDEN_SYSCALLS", value).args(["--", "sh", "-c", "echo ran"]);
@@ -238,6 +246,7 @@ fn unknown_syscall_names_refuse_to_start() {
 
 #[test]
 fn no_new_privs_only_without_cap_sys_admin_and_then_setuid_gains_nothing() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     require_root("setuid and capability checks");
     // A setuid-root copy of id, run as nobody: euid 0 when setuid works.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
@@ -277,18 +286,20 @@ fn no_new_privs_only_without_cap_sys_admin_and_then_setuid_gains_nothing() {
 
 #[test]
 fn a_filter_that_cannot_be_installed_fails_open_unless_required() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let fx = fixture_str();
     // Under a filter refusing further filters: the workload runs without ours, connect is not ENOSYS.
     let mut cmd = Command::new(&fx);
     strip_config(&mut cmd);
     cmd.args(["deny-seccomp", "--"]).arg(runwarden()).args(["--", &fx, "connect", "1"]);
-    cmd.env("RUNWARDEN_SYSCALLS", "connect").env("RUNWARDEN_WATCH", "off");
+    // auto: no seccomp listener under that filter, so ptrace, whose syscall filter fails open.
+    cmd.env("RUNWARDEN_SENSOR", "auto").env("RUNWARDEN_SYSCALLS", "connect").env("RUNWARDEN_WATCH", "off");
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     assert_eq!(out.stdout(), "connect -1 111\n");
     assert!(out.stderr().contains("syscall mode is off"), "{}", out.stderr());
 
-    cmd.env("RUNWARDEN_TRACE", "require");
+    cmd.env_remove("RUNWARDEN_SENSOR").env("RUNWARDEN_TRACE", "require");
     let out = run(&mut cmd, TIMEOUT);
     assert_ne!(out.code(), Some(0));
     assert_eq!(out.stdout(), "", "the workload ran without the required filter");
@@ -297,7 +308,10 @@ fn a_filter_that_cannot_be_installed_fails_open_unless_required() {
     // Without ptrace (switched off, or refused), the filter is not installed at all: RET_TRACE would
     // be ENOSYS with no tracer to take the stop.
     let mut cmd = rw();
-    cmd.env("RUNWARDEN_SYSCALLS", "connect").env("RUNWARDEN_TRACE", "off").env("RUNWARDEN_WATCH", "off");
+    cmd.env_remove("RUNWARDEN_SENSOR")
+        .env("RUNWARDEN_SYSCALLS", "connect")
+        .env("RUNWARDEN_TRACE", "off")
+        .env("RUNWARDEN_WATCH", "off");
     cmd.args(["--", "sh", "-c", &format!("{STATUS}; {fx} connect 1")]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
@@ -306,8 +320,11 @@ fn a_filter_that_cannot_be_installed_fails_open_unless_required() {
 
     let mut cmd = Command::new(&fx);
     strip_config(&mut cmd);
-    cmd.args(["deny-ptrace", "--"]).arg(runwarden()).args(["--", &fx, "connect", "1"]);
-    cmd.env("RUNWARDEN_SYSCALLS", "connect").env("RUNWARDEN_WATCH", "off");
+    // Neither ptrace nor a seccomp listener (which would carry the syscall mode instead).
+    cmd.args(["deny-ptrace", "--", &fx, "deny-seccomp", "--"])
+        .arg(runwarden())
+        .args(["--", &fx, "connect", "1"]);
+    cmd.env("RUNWARDEN_SENSOR", "auto").env("RUNWARDEN_SYSCALLS", "connect").env("RUNWARDEN_WATCH", "off");
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     assert_eq!(out.stdout(), "connect -1 111\n");
@@ -326,6 +343,7 @@ fn in_gvisor(syscalls: &str, script: &str) -> Output {
 
 #[test]
 fn gvisor_syscall_mode_finds_the_same_and_changes_nothing() {
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
     let fx = fixture_str();
     // The connect goes to a closed port of the sandbox's own loopback.
     let script = format!("{STATUS}; {fx} connect 1; {fx} traceme; {fx} kmod; {fx} ptrace-attach");
@@ -350,7 +368,8 @@ fn gvisor_syscall_mode_finds_the_same_and_changes_nothing() {
 
 #[test]
 fn a_refused_connect_to_an_ioc_address_is_found_only_by_the_syscall_mode() {
-    // The connection never exists (refused), so the scanner cannot see it; the connect stop does.
+    pin_sensor("ptrace"); // these tests are about the RET_TRACE syscall mode under ptrace
+                          // The connection never exists (refused), so the scanner cannot see it; the connect stop does.
     let policies = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(policies.path().join("ioc")).unwrap();
     std::fs::write(policies.path().join("ioc/ips.txt"), "127.0.0.4 # test C2\n").unwrap();

@@ -22,6 +22,7 @@ fn events<'a>(logs: &'a [Value], message: &'a str) -> impl Iterator<Item = &'a V
 
 #[test]
 fn exec_from_a_non_main_thread_is_followed() {
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
     let out = debug_run(&["exec-from-thread", "/bin/sh", "-c", "exit 9"], TIMEOUT);
     out.assert_code(9);
     let logs = out.logs();
@@ -34,6 +35,7 @@ fn exec_from_a_non_main_thread_is_followed() {
 
 #[test]
 fn posix_spawn_vfork_child_is_followed() {
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
     let out = debug_run(&["spawn", "/bin/sh", "-c", "exit 3"], TIMEOUT);
     out.assert_code(3);
     let logs = out.logs();
@@ -49,6 +51,7 @@ fn posix_spawn_vfork_child_is_followed() {
 
 #[test]
 fn two_thousand_threads_are_followed() {
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
     let out = debug_run(&["threads", "2000"], Duration::from_secs(90));
     out.assert_code(0);
     assert_eq!(out.stdout(), "joined 2000\n");
@@ -59,6 +62,7 @@ fn two_thousand_threads_are_followed() {
 
 #[test]
 fn exec_storm_every_exec_is_counted() {
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
     const EXECS: u64 = 10_000;
     let out = debug_run(&["exec-storm", &EXECS.to_string()], Duration::from_secs(180));
     out.assert_code(0);
@@ -79,6 +83,7 @@ fn exec_storm_every_exec_is_counted() {
 
 #[test]
 fn clone_untraced_child_is_reported_as_escaped() {
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
     let fx = fixture_str();
     let mut cmd = rw_run(&[fx.as_str(), "untraced-child", "2"]);
     cmd.env("RUNWARDEN_SCAN_INTERVAL", "100ms");
@@ -97,7 +102,14 @@ fn fail_open_when_ptrace_is_refused() {
     let fx = fixture_str();
     let mut cmd = std::process::Command::new(&fx);
     strip_config(&mut cmd);
-    cmd.args(["deny-ptrace", "--"]).arg(runwarden()).args(["--", "sh", "-c", "echo ok; exit 5"]);
+    // auto: no seccomp listener either (seccomp(2) refused too), so ptrace is tried, then polling.
+    cmd.env("RUNWARDEN_SENSOR", "auto");
+    cmd.args(["deny-ptrace", "--", &fx, "deny-seccomp", "--"]).arg(runwarden()).args([
+        "--",
+        "sh",
+        "-c",
+        "echo ok; exit 5",
+    ]);
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(5);
     assert_eq!(out.stdout(), "ok\n");
@@ -114,6 +126,7 @@ fn fail_open_when_ptrace_is_refused() {
 
 #[test]
 fn trace_require_refuses_to_run_untraced() {
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     let fx = fixture_str();
@@ -124,6 +137,7 @@ fn trace_require_refuses_to_run_untraced() {
         .arg("--")
         .arg("touch")
         .arg(&marker)
+        .env_remove("RUNWARDEN_SENSOR")
         .env("RUNWARDEN_TRACE", "require");
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(2);
@@ -133,13 +147,14 @@ fn trace_require_refuses_to_run_untraced() {
 
     // Control: the same command with tracing available does run.
     let mut cmd = rw_run(&[std::ffi::OsStr::new("touch"), marker.as_os_str()]);
-    cmd.env("RUNWARDEN_TRACE", "require");
+    cmd.env_remove("RUNWARDEN_SENSOR").env("RUNWARDEN_TRACE", "require");
     run(&mut cmd, TIMEOUT).assert_code(0);
     assert!(marker.exists());
 }
 
 #[test]
 fn trace_off_lets_the_workload_use_ptrace_itself() {
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
     let script = "strace -f -o /dev/null /bin/true";
     let mut which = std::process::Command::new("sh");
     let found = run(which.args(["-c", "command -v strace"]), TIMEOUT);
@@ -149,7 +164,7 @@ fn trace_off_lets_the_workload_use_ptrace_itself() {
     assert_ne!(out.code(), Some(0), "strace worked under tracing?\n{}", out.stderr());
     // RUNWARDEN_TRACE=off leaves ptrace to the workload.
     let mut cmd = rw_run(&["sh", "-c", script]);
-    cmd.env("RUNWARDEN_TRACE", "off");
+    cmd.env_remove("RUNWARDEN_SENSOR").env("RUNWARDEN_TRACE", "off");
     let out = run(&mut cmd, TIMEOUT);
     out.assert_code(0);
     let started =
@@ -159,8 +174,9 @@ fn trace_off_lets_the_workload_use_ptrace_itself() {
 
 #[test]
 fn execs_after_a_privilege_drop_are_read_without_cap_sys_ptrace() {
-    // As in Docker: root without CAP_SYS_PTRACE cannot read another user's /proc/<pid>/exe or environ;
-    // the exec of a program after `setpriv --reuid` must still be recorded, with its uid.
+    pin_sensor("ptrace"); // these tests are about the ptrace tracer
+                          // As in Docker: root without CAP_SYS_PTRACE cannot read another user's /proc/<pid>/exe or environ;
+                          // the exec of a program after `setpriv --reuid` must still be recorded, with its uid.
     let mut cmd = std::process::Command::new("setpriv");
     cmd.args(["--bounding-set", "-sys_ptrace"]).arg(runwarden()).env("RUNWARDEN_LOG", "debug");
     strip_config(&mut cmd);

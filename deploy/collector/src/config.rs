@@ -35,6 +35,10 @@ pub const VARIABLES: &[&str] = &[
     "COLLECTOR_MAX_DECODED",
     "COLLECTOR_MAX_BATCH",
     "COLLECTOR_LOG",
+    "COLLECTOR_SCC_SOURCE",
+    "COLLECTOR_SCC_LOCATION",
+    "COLLECTOR_SCC_ENDPOINT",
+    "COLLECTOR_SCC_METADATA",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,8 @@ pub struct Config {
     pub max_decoded_bytes: usize,
     pub max_batch: usize,
     pub log_level: tracing::Level,
+    /// Security Command Center export (`COLLECTOR_SCC_SOURCE`), off when `None`.
+    pub scc: Option<crate::scc::SccConfig>,
 }
 
 impl Config {
@@ -105,6 +111,7 @@ impl Config {
             max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
             max_batch: DEFAULT_MAX_BATCH,
             log_level: tracing::Level::INFO,
+            scc: None,
         }
     }
 
@@ -223,7 +230,33 @@ impl Config {
             Some("debug") => tracing::Level::DEBUG,
             Some(v) => return Err(invalid("COLLECTOR_LOG", v, "expected error, warn, info or debug".into())),
         };
+        let scc = match get("COLLECTOR_SCC_SOURCE") {
+            Some(source) => {
+                let mut c = crate::scc::SccConfig::new(&source, get("COLLECTOR_SCC_LOCATION").as_deref())
+                    .map_err(|reason| invalid("COLLECTOR_SCC_SOURCE", &source, reason))?;
+                for (var, slot) in
+                    [("COLLECTOR_SCC_ENDPOINT", &mut c.endpoint), ("COLLECTOR_SCC_METADATA", &mut c.metadata)]
+                {
+                    if let Some(v) = get(var) {
+                        if !(v.starts_with("https://") || v.starts_with("http://")) {
+                            return Err(invalid(var, &v, "not an http(s) URL".into()));
+                        }
+                        *slot = v.trim_end_matches('/').to_string();
+                    }
+                }
+                Some(c)
+            }
+            None => {
+                for var in ["COLLECTOR_SCC_LOCATION", "COLLECTOR_SCC_ENDPOINT", "COLLECTOR_SCC_METADATA"] {
+                    if let Some(v) = get(var) {
+                        return Err(invalid(var, &v, "needs COLLECTOR_SCC_SOURCE".into()));
+                    }
+                }
+                None
+            }
+        };
         Ok(Config {
+            scc,
             addr,
             database_url,
             tokens,

@@ -1,4 +1,4 @@
-//! `POST /v1/findings`: the endpoint contract (shared/design/FINDINGS.md, heartbeats in notes/common.md).
+//! `POST /v1/findings`: the endpoint contract (docs/FINDINGS.md, heartbeats in docs/HEARTBEAT.md).
 //!
 //! Answers: `200 {"accepted": N, "duplicates": N, "heartbeat": "recorded" | "duplicate"}`; `401` bad or
 //! missing credentials; `413` body over `COLLECTOR_MAX_BODY` or, inflated, over

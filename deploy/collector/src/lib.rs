@@ -7,19 +7,29 @@
 //! JSON and [`export`]ed CSV) and the server-rendered web UI ([`ui`]) read it back. A background task
 //! deletes what is older than the retention.
 //!
+//! Each stored finding is placed in an [`incidents`] group (instance, process lineage, time) in the same
+//! transaction.
+//!
 //! Modules, one noun each: [`config`] (environment), [`auth`], [`model`] (the wire contract),
-//! [`ingest`], [`storage`], [`api`], [`export`], [`ui`], [`log`] (operator logs).
+//! [`ingest`], [`storage`], [`incidents`], [`triage`] (states, mute rules, audit), [`trends`], [`scc`] (Security Command Center export), [`api`], [`export`], [`ui`], [`log`] (operator logs).
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod export;
+pub mod incidents;
 pub mod ingest;
 pub mod log;
 pub mod model;
+pub mod scc;
 pub mod storage;
+pub mod trends;
+pub mod triage;
 pub mod ui;
+
+#[cfg(test)]
+mod props;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +51,10 @@ pub type Shared = Arc<App>;
 
 /// Opens the store (migrating it) and builds the application.
 pub async fn build(config: Config) -> Result<Shared, storage::StorageError> {
-    let store = Store::open(&config.database_url).await?;
+    let mut store = Store::open(&config.database_url).await?;
+    if config.scc.is_some() {
+        store = store.with_scc_export();
+    }
     let auth = auth::Auth::new(&config);
     Ok(Arc::new(App { config, auth, store }))
 }
@@ -52,11 +65,26 @@ pub fn router(app: Shared) -> Router {
         .route("/v1/findings/{id}", get(api::get_finding))
         .route("/v1/counts", get(api::counts))
         .route("/v1/instances", get(api::instances))
+        .route("/v1/incidents", get(incidents::api::list))
+        .route("/v1/incidents/{id}", get(incidents::api::get))
+        .route("/v1/findings/{id}/state", post(triage::api::finding_state))
+        .route("/v1/incidents/{id}/state", post(triage::api::incident_state))
+        .route("/v1/audit", get(triage::api::audit))
+        .route("/v1/trends", get(trends::api))
+        .route("/v1/mutes", get(triage::api::mutes).post(triage::api::add_mute))
+        .route("/v1/mutes/{id}/end", post(triage::api::end_mute))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/", get(ui::root))
         .route("/findings", get(ui::list::page_route))
         .route("/findings/{id}", get(ui::finding::page_route))
         .route("/instances", get(ui::instances::page_route))
+        .route("/incidents", get(ui::incidents::list_route))
+        .route("/incidents/{id}", get(ui::incidents::page_route))
+        .route("/findings/{id}/state", post(ui::triage::finding_state))
+        .route("/incidents/{id}/state", post(ui::triage::incident_state))
+        .route("/trends", get(ui::trends::page_route))
+        .route("/mutes", get(ui::triage::mutes_page).post(ui::triage::add_mute))
+        .route("/mutes/{id}/end", post(ui::triage::end_mute))
         .fallback(api::not_found)
         .with_state(app)
 }
@@ -69,6 +97,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     if let Some(retention) = app.config.retention {
         tokio::spawn(retention_task(app.store.clone(), retention));
+    }
+    if let Some(scc) = app.config.scc.clone() {
+        tokio::spawn(scc::worker::run(app.store.clone(), scc));
     }
     axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
 }

@@ -1,5 +1,5 @@
 //! What a request to `POST /v1/findings` carries, checked: the findings (contract in
-//! shared/design/FINDINGS.md) and the optional heartbeat (notes/common.md). A finding is kept whole
+//! docs/FINDINGS.md) and the optional heartbeat (docs/HEARTBEAT.md). A finding is kept whole
 //! as the JSON it arrived as; the few fields the collector filters on are lifted out into columns.
 //!
 //! A batch with one bad finding is refused whole with `400`, naming the finding's index and the field:
@@ -15,53 +15,12 @@ pub const MAX_SEARCH_TEXT_BYTES: usize = 16 << 10;
 /// The longest heartbeat interval accepted (a day).
 pub const MAX_INTERVAL_SECONDS: i64 = 86_400;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+pub use runwarden_contract::{Resource, Severity};
 
-impl Severity {
-    pub const ALL: [Severity; 4] = [Severity::Critical, Severity::High, Severity::Medium, Severity::Low];
-
-    pub fn parse(s: &str) -> Option<Severity> {
-        match s.to_ascii_uppercase().as_str() {
-            "CRITICAL" => Some(Severity::Critical),
-            "HIGH" => Some(Severity::High),
-            "MEDIUM" => Some(Severity::Medium),
-            "LOW" => Some(Severity::Low),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "CRITICAL",
-            Severity::High => "HIGH",
-            Severity::Medium => "MEDIUM",
-            Severity::Low => "LOW",
-        }
-    }
-
-    pub fn rank(self) -> i64 {
-        self as i64 + 1
-    }
-}
-
-/// Where a finding or heartbeat comes from (its `resource`), every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resource {
-    pub project_id: Option<String>,
-    pub location: Option<String>,
-    pub service: Option<String>,
-    pub revision: Option<String>,
-    pub instance_id: Option<String>,
-}
-
+/// A received finding as storage keeps it: decoded into the contract, the columns the collector
+/// filters on lifted out, and the JSON as it arrived.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
+pub struct StoredFinding {
     pub id: String,
     pub event_time_us: i64,
     pub category: String,
@@ -76,8 +35,9 @@ pub struct Finding {
     pub body: String,
 }
 
+/// A received heartbeat as storage keeps it (decoded into the contract first).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Heartbeat {
+pub struct StoredHeartbeat {
     pub id: String,
     pub time_us: i64,
     pub start_time_us: Option<i64>,
@@ -93,7 +53,7 @@ pub struct Heartbeat {
     pub counts: String,
 }
 
-impl Heartbeat {
+impl StoredHeartbeat {
     /// The instance this heartbeat speaks for: `instanceId`; else service+revision, told apart by the
     /// hostname when it means something; else the hostname (a local Docker run: the container id).
     pub fn instance_key(&self) -> String {
@@ -114,8 +74,8 @@ impl Heartbeat {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    pub findings: Vec<Finding>,
-    pub heartbeat: Option<Heartbeat>,
+    pub findings: Vec<StoredFinding>,
+    pub heartbeat: Option<StoredHeartbeat>,
 }
 
 /// Why a request body was refused: the reason and, when it is one finding's fault, which one.
@@ -171,7 +131,7 @@ pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<Batch, Rejection
     Ok(Batch { findings, heartbeat })
 }
 
-fn parse_finding(i: usize, v: Value) -> Result<Finding, Rejection> {
+fn parse_finding(i: usize, v: Value) -> Result<StoredFinding, Rejection> {
     let Value::Object(obj) = &v else {
         return Err(Rejection {
             reason: format!("findings[{i}]: not a JSON object"),
@@ -206,17 +166,24 @@ fn parse_finding(i: usize, v: Value) -> Result<Finding, Rejection> {
             Some(_) => Err(at(field, "must be a string")),
         }
     };
-    let action = opt("action")?;
-    let description = opt("description")?.unwrap_or_default();
-    let rule_id = match obj.get("rule") {
-        None => None,
+    match obj.get("action") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(a))
+            if ["ALERT", "KILLED", "BLOCKED", "CONTAINER_STOPPED"].contains(&a.as_str()) => {}
+        Some(Value::String(_)) => {
+            return Err(at("action", "must be ALERT, KILLED, BLOCKED or CONTAINER_STOPPED"))
+        }
+        Some(_) => return Err(at("action", "must be a string")),
+    }
+    opt("description")?;
+    match obj.get("rule") {
+        None => {}
         Some(Value::Object(r)) => match r.get("id") {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            None | Some(Value::String(_)) => {}
             Some(_) => return Err(at("rule.id", "must be a string")),
         },
         Some(_) => return Err(at("rule", "must be an object")),
-    };
+    }
     for list in ["processes", "ancestors", "connections", "files", "containers"] {
         if let Some(x) = obj.get(list) {
             if !x.is_array() {
@@ -224,22 +191,38 @@ fn parse_finding(i: usize, v: Value) -> Result<Finding, Rejection> {
             }
         }
     }
+    // The checks above give the precise errors; the contract gives the structure. Severity is
+    // accepted in any case, the contract spells it in capitals.
+    let mut canonical = without_nulls(obj);
+    canonical.insert("severity".into(), Value::from(severity.as_str()));
+    let decoded: runwarden_contract::Finding = serde_json::from_value(Value::Object(canonical))
+        .map_err(|e| Rejection { reason: format!("findings[{i}]: {e}"), index: Some(i), field: None })?;
     let search_text = search_text(&v);
-    Ok(Finding {
+    Ok(StoredFinding {
         id,
         event_time_us,
         category,
-        severity,
+        severity: decoded.severity,
         resource,
-        action,
-        rule_id,
-        description,
+        action: decoded.action.map(|a| a.as_str().to_string()),
+        rule_id: has_rule_id(obj).then_some(decoded.rule.id),
+        description: decoded.description,
         search_text,
         body: v.to_string(),
     })
 }
 
-fn parse_heartbeat(v: Value) -> Result<Heartbeat, Rejection> {
+/// The object without its `null` members: the checks above read `null` as absent, and so does the
+/// contract's decoding then.
+fn without_nulls(obj: &Map<String, Value>) -> Map<String, Value> {
+    obj.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn has_rule_id(obj: &Map<String, Value>) -> bool {
+    obj.get("rule").and_then(|r| r.get("id")).is_some()
+}
+
+fn parse_heartbeat(v: Value) -> Result<StoredHeartbeat, Rejection> {
     let Value::Object(obj) = &v else {
         return Err(Rejection::body("\"heartbeat\" must be a JSON object"));
     };
@@ -281,17 +264,22 @@ fn parse_heartbeat(v: Value) -> Result<Heartbeat, Rejection> {
         }
         Some(_) => return Err(at("counts", "must be an object")),
     };
-    Ok(Heartbeat {
+    for field in ["runwardenVersion", "sensor", "mode", "hostname"] {
+        text(field)?;
+    }
+    let decoded: runwarden_contract::Heartbeat = serde_json::from_value(Value::Object(without_nulls(obj)))
+        .map_err(|e| Rejection::body(format!("heartbeat: {e}")))?;
+    Ok(StoredHeartbeat {
         id,
         time_us,
         start_time_us,
         interval_seconds,
         is_final,
-        runwarden_version: text("runwardenVersion")?,
-        sensor: text("sensor")?,
-        mode: text("mode")?,
+        runwarden_version: decoded.runwarden_version,
+        sensor: decoded.sensor,
+        mode: decoded.mode,
         resource,
-        hostname: text("hostname")?,
+        hostname: decoded.hostname,
         counts,
     })
 }
@@ -335,6 +323,7 @@ fn parse_resource(v: &Value) -> Result<Resource, (String, &'static str)> {
         service: field("service")?,
         revision: field("revision")?,
         instance_id: field("instanceId")?,
+        ..Resource::default()
     })
 }
 
@@ -347,13 +336,14 @@ pub fn parse_time(s: &str) -> Option<i64> {
     }
 }
 
-/// Microseconds since the epoch to RFC 3339 UTC with microseconds (the contract's form).
+/// 9999-12-31T23:59:59.999999Z in microseconds: the last instant RFC 3339 writes (four-digit years).
+const MAX_RFC3339_US: i64 = 253_402_300_799_999_999;
+
+/// Microseconds since the epoch to RFC 3339 UTC with microseconds (the contract's form). Clamped to
+/// 1970..=9999: humantime panics before the epoch and its Display fails past year 9999.
 pub fn format_time(us: i64) -> String {
-    let t = if us >= 0 {
-        std::time::UNIX_EPOCH + std::time::Duration::from_micros(us as u64)
-    } else {
-        std::time::UNIX_EPOCH - std::time::Duration::from_micros(us.unsigned_abs())
-    };
+    let us = us.clamp(0, MAX_RFC3339_US);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_micros(us as u64);
     humantime::format_rfc3339_micros(t).to_string()
 }
 
@@ -399,6 +389,13 @@ fn search_text(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn format_time_clamps_instead_of_panicking() {
+        // Found by props::time_never_panics: humantime's Display failed past 9999 (a panic in to_string).
+        assert_eq!(format_time(i64::MAX), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(format_time(-1), "1970-01-01T00:00:00.000000Z");
+    }
 
     fn finding(id: &str) -> Value {
         json!({

@@ -78,6 +78,11 @@ fn runwarden_ships_real_findings_to_the_collector() {
     ] {
         assert!(categories.contains(expected), "{expected} missing from {categories:?}");
     }
+    // The demo is one attack: all its findings are one incident (grouped by process lineage).
+    let (_, incidents) = get_json(&c, "/v1/incidents");
+    assert_eq!(incidents["total"], 1, "one incident for the demo: {incidents}");
+    assert_eq!(incidents["incidents"][0]["findingCount"].as_u64(), Some(written.len() as u64), "{incidents}");
+
     // The final heartbeat at shutdown marks the instance as ended, not silent, with the findings count.
     let (_, instances) = get_json(&c, "/v1/instances");
     let list = instances["instances"].as_array().unwrap();

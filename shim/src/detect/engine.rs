@@ -14,14 +14,16 @@ use std::sync::Arc;
 use cel::extractors::This;
 use cel::{Context, ExecutionError, Program, Value};
 
-use super::finding::{
-    Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, Signature,
-    StdioWiring,
-};
+use runwarden_contract::virustotal_uri;
+
 use super::model::{basename, ExecModel, FileModel, ProcModel, Relative};
 use super::policy::{EventKind, LoadedRule, Policy, PolicyError, PolicyErrors, RuleAction};
 use super::redact::{redact, redact_args, redact_env};
-use crate::event::{rfc3339, ExecEvent, FileEvent};
+use crate::events::{rfc3339, ExecEvent, FileEvent};
+use runwarden_contract::{
+    Action, AncestorRef, EnvVariable, FileRef, Finding, Indicator, Process, Resource, RuleRef, Signature,
+    StdioWiring,
+};
 
 /// Enforcement mode (`RUNWARDEN_MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,8 @@ pub enum Mode {
 pub struct CompiledRule {
     pub rule: LoadedRule,
     program: Program,
+    /// The rule's place in its policy: evaluation (and so finding) order.
+    position: usize,
 }
 
 /// Compiled regular expressions of `matches()`, per thread (the tracer's enforcer and the pipeline each
@@ -120,8 +124,55 @@ pub struct Engine {
     /// The workload's captured environment at its first exec: `start.env` in conditions, the
     /// reference for "not present at start" (e.g. proxy variables).
     pub(super) start_env: Option<std::collections::BTreeMap<String, String>>,
+    /// The pid and time of the workload's first exec (its entrypoint): `start.entrypoint` in conditions.
+    pub(super) entrypoint: Option<(i32, std::time::SystemTime)>,
     pub resource: Resource,
+    /// The service's port (`PORT`, set by Cloud Run): a listener there is the service's.
+    pub service_port: Option<u16>,
     pub eval_errors: u64,
+    /// Exec models (pids left out) for which no exec rule matched: the same program run again the
+    /// same way by the same lineage (a shell loop, a server's helper per request) matches nothing
+    /// again, so its rules are not evaluated again. Conditions see only the model, `start` and the
+    /// lists, all fixed for a run, and no exec condition reads a pid (`quiet_exec_key`).
+    pub(super) quiet_execs: std::collections::HashSet<u64>,
+}
+
+/// Quiet exec models remembered at most (cleared when full; a miss only costs one evaluation).
+const QUIET_EXECS_MAX: usize = 4096;
+
+/// The memo key of an exec model: everything rules can see but the pids, which differ each time.
+fn quiet_exec_key(model: &ExecModel) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut m = serde_json::to_value(model).ok()?;
+    let clear = |v: &mut serde_json::Value, keys: &[&str]| {
+        for k in keys {
+            if let Some(x) = v.get_mut(*k) {
+                *x = serde_json::Value::Null;
+            }
+        }
+    };
+    clear(&mut m["proc"], &["pid", "ppid"]);
+    clear(&mut m["parent"], &["pid"]);
+    if let Some(a) = m.get_mut("ancestors").and_then(|a| a.as_array_mut()) {
+        a.iter_mut().for_each(|x| clear(x, &["pid"]));
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.to_string().hash(&mut h);
+    Some(h.finish())
+}
+
+/// How long after the entrypoint's exec its direct children still count as its start-up (an entrypoint
+/// script running `sh -c` helpers before it execs the server).
+const ENTRYPOINT_STARTUP_MS: u64 = 10_000;
+
+/// True for the entrypoint itself (the first exec's pid, through any `exec` chain) and for its direct
+/// children exec'd during its start-up: `docker run -it` gives both a terminal without anyone typing.
+fn is_entrypoint(ev: &ExecEvent, entry_pid: i32, entry_time: std::time::SystemTime) -> bool {
+    let early = ev
+        .time
+        .duration_since(entry_time)
+        .is_ok_and(|d| d <= std::time::Duration::from_millis(ENTRYPOINT_STARTUP_MS));
+    ev.pid == entry_pid || (ev.ppid == entry_pid && early)
 }
 
 pub(super) fn value_from<T: serde::Serialize>(v: &T) -> Value {
@@ -143,12 +194,12 @@ impl Engine {
     ) -> Result<Engine, PolicyErrors> {
         let mut rules = Vec::new();
         let mut errors = Vec::new();
-        for rule in policy.rules {
+        for (position, rule) in policy.rules.into_iter().enumerate() {
             if !rule.spec.enabled || !keep(&rule) {
                 continue;
             }
             match Program::compile(&rule.spec.condition) {
-                Ok(program) => rules.push(CompiledRule { rule, program }),
+                Ok(program) => rules.push(CompiledRule { rule, program, position }),
                 Err(e) => errors.push(PolicyError {
                     file: rule.origin.source.clone(),
                     line: rule.origin.line,
@@ -163,33 +214,63 @@ impl Engine {
             return Err(PolicyErrors(errors));
         }
         let lists: HashMap<String, Vec<String>> = policy.lists.into_iter().collect();
-        Ok(Engine { rules, root: root_context(&lists), start_env: None, resource, eval_errors: 0 })
+        Ok(Engine {
+            rules,
+            root: root_context(&lists),
+            start_env: None,
+            entrypoint: None,
+            resource,
+            service_port: None,
+            eval_errors: 0,
+            quiet_execs: std::collections::HashSet::new(),
+        })
+    }
+
+    /// Adds the rules of `other`, compiled from another selection of the same policy, each in its place
+    /// in the policy (the start-up check compiles the user's rules, the pipeline the built-in ones).
+    pub fn absorb(&mut self, other: Engine) {
+        self.rules.extend(other.rules);
+        self.rules.sort_by_key(|r| r.position);
+        // Remembered "quiet" execs were judged by fewer rules.
+        self.quiet_execs.clear();
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &CompiledRule> {
         self.rules.iter()
     }
 
-    /// Evaluates an exec event and builds its findings.
-    pub fn evaluate_exec(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<Finding> {
-        self.evaluate_exec_rules(ev, mode).into_iter().map(|(_, f)| f).collect()
-    }
-
-    /// Like [`Engine::evaluate_exec`], with the action each matching rule asks for.
-    pub fn evaluate_exec_rules(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<(RuleAction, Finding)> {
+    /// Evaluates an exec event and builds its findings (through [`Engine::evaluate`]).
+    pub(super) fn evaluate_exec(&mut self, ev: &ExecEvent, mode: Mode) -> Vec<Finding> {
         let model = ExecModel::from_event(ev);
+        let (entry_pid, entry_time) = *self.entrypoint.get_or_insert((ev.pid, ev.time));
+        let entrypoint = is_entrypoint(ev, entry_pid, entry_time);
+        // The key leaves pids out: whether the exec is the entrypoint's must still tell two execs apart.
+        let key = quiet_exec_key(&model).map(|k| k ^ u64::from(entrypoint));
+        if key.is_some_and(|k| self.quiet_execs.contains(&k)) {
+            return Vec::new();
+        }
         let resource = self.resource.clone();
         let start_env = self.start_env.get_or_insert_with(|| model.proc.env.clone());
-        let mut start = std::collections::BTreeMap::new();
-        start.insert("env", start_env.clone());
+        let start = serde_json::json!({"env": start_env, "entrypoint": entrypoint});
         let mut ctx = self.root.new_inner_scope();
         ctx.add_variable_from_value("start", value_from(&start));
         add_process(&mut ctx, &model.proc, &model.parent, &model.ancestors);
         ctx.add_variable_from_value("script", value_from(&model.script));
-        matched_rules(&self.rules, EventKind::Exec, &ctx, &mut self.eval_errors, &model)
+        let sensor = ev.sensor.as_str();
+        let errors_before = self.eval_errors;
+        let matched = matched_rules(&self.rules, EventKind::Exec, &ctx, &mut self.eval_errors, &model);
+        // Only a clean "nothing matched" is remembered: an evaluation error must be retried.
+        if let (Some(k), true, true) = (key, matched.is_empty(), self.eval_errors == errors_before) {
+            if self.quiet_execs.len() >= QUIET_EXECS_MAX {
+                self.quiet_execs.clear();
+            }
+            self.quiet_execs.insert(k);
+        }
+        matched
             .into_iter()
             .map(|(rule, description)| {
-                (rule.spec.action, build_finding(&rule, description, ev, &model, &resource, mode))
+                let built = Built { resource: &resource, mode, sensor, link: None };
+                build_finding(&rule, description, ev, &model, &built)
             })
             .collect()
     }
@@ -197,7 +278,7 @@ impl Engine {
 
 impl Engine {
     /// Evaluates a file event and builds its findings (file rules only alert).
-    pub fn evaluate_file(&mut self, ev: &FileEvent, mode: Mode) -> Vec<Finding> {
+    pub(super) fn evaluate_file(&mut self, ev: &FileEvent, mode: Mode) -> Vec<Finding> {
         let model = FileModel::from_event(ev);
         let resource = self.resource.clone();
         let mut ctx = self.root.new_inner_scope();
@@ -234,12 +315,12 @@ pub fn build_file_finding(
     let mut f = base_finding(rule, description, resource, mode, ev.time, "inotify");
     f.processes = processes;
     f.ancestors = ev.process.iter().flat_map(|a| a.ancestors.iter()).map(ancestor_ref).collect();
-    f.files = vec![super::finding::FileChange {
+    f.files = vec![runwarden_contract::FileChange {
         path: ev.path.clone(),
         sha256: ev.sha256.clone(),
         operation: ev.operation.as_str().to_string(),
     }];
-    f.external_uri = ev.sha256.as_ref().map(|s| format!("https://www.virustotal.com/gui/file/{s}"));
+    f.external_uri = ev.sha256.as_deref().map(virustotal_uri);
     if let serde_json::Value::Object(props) = &mut f.source_properties {
         props.insert("fileClass".into(), ev.class.into());
         props.insert("processAttributed".into(), ev.process.is_some().into());
@@ -269,8 +350,8 @@ pub(super) fn base_finding(
         finding_id: uuid::Uuid::now_v7().to_string(),
         category: rule.spec.category.clone(),
         severity: rule.spec.severity,
-        state: "ACTIVE",
-        finding_class: "THREAT",
+        state: "ACTIVE".into(),
+        finding_class: "THREAT".into(),
         event_time: rfc3339::format(event_time),
         create_time: rfc3339::format(SystemTime::now()),
         description,
@@ -282,7 +363,7 @@ pub(super) fn base_finding(
         mitre_attack: rule.spec.mitre.to_attack(),
         resource: resource.clone(),
         containers: resource.containers(),
-        action: action_for(rule.spec.action, mode),
+        action: Some(action_for(rule.spec.action, mode)),
         rule: RuleRef { id: rule.spec.id.clone(), source: rule.origin.source.clone() },
         external_uri: None,
         next_steps: rule.spec.next_steps.clone(),
@@ -290,7 +371,7 @@ pub(super) fn base_finding(
     }
 }
 
-pub(super) fn ancestor_ref(a: &crate::event::Ancestor) -> AncestorRef {
+pub(super) fn ancestor_ref(a: &crate::events::Ancestor) -> AncestorRef {
     AncestorRef {
         pid: a.pid,
         binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
@@ -359,7 +440,7 @@ fn indicator_of(ev: &ExecEvent) -> Indicator {
     }
     for url in &ev.indicators {
         ind.uris.push(redact(url));
-        if let Some(host) = super::ioc::host_of(url) {
+        if let Some(host) = crate::enrich::ioc::host_of(url) {
             let host = host.to_string();
             let is_ip = host.parse::<std::net::IpAddr>().is_ok();
             let list = if is_ip { &mut ind.ip_addresses } else { &mut ind.domains };
@@ -374,7 +455,7 @@ fn indicator_of(ev: &ExecEvent) -> Indicator {
 /// The connection a socket descriptor's peer describes: "tcp 10.0.0.5:41234->203.0.113.7:4444
 /// ESTABLISHED" (also through a relay: "through nc (pid 42) to tcp ..."). None for listeners,
 /// unconnected and unix sockets.
-fn connection_of(fd: &super::model::Fd) -> Option<super::finding::Connection> {
+fn connection_of(fd: &super::model::Fd) -> Option<runwarden_contract::Connection> {
     if !(fd.inet && fd.remote) {
         return None;
     }
@@ -384,7 +465,7 @@ fn connection_of(fd: &super::model::Fd) -> Option<super::finding::Connection> {
     let (local, remote) = words.next()?.split_once("->")?;
     let local: std::net::SocketAddr = local.parse().ok()?;
     let remote: std::net::SocketAddr = remote.parse().ok()?;
-    Some(super::finding::Connection {
+    Some(runwarden_contract::Connection {
         protocol: if proto.starts_with("udp") { "UDP" } else { "TCP" }.to_string(),
         source_ip: local.ip().to_string(),
         source_port: local.port(),
@@ -402,14 +483,25 @@ pub fn action_for(rule: RuleAction, mode: Mode) -> Action {
     }
 }
 
-pub fn build_finding(
+/// How a finding about a process is built: where it runs, the mode, the sensor to name, and the file
+/// its VirusTotal link names when it is not the program or script (a library).
+#[derive(Clone, Copy)]
+pub(super) struct Built<'a> {
+    pub resource: &'a Resource,
+    pub mode: Mode,
+    pub sensor: &'a str,
+    pub link: Option<&'a str>,
+}
+
+/// A finding about a process (exec and scanner events), complete: nothing is added after this.
+pub(super) fn build_finding(
     rule: &LoadedRule,
     description: String,
     ev: &ExecEvent,
     model: &ExecModel,
-    resource: &Resource,
-    mode: Mode,
+    built: &Built,
 ) -> Finding {
+    let Built { resource, mode, sensor, link } = *built;
     let sha = ev.binary.sha256.clone();
     let process = Process {
         name: basename(&ev.binary.path).to_string(),
@@ -418,7 +510,7 @@ pub fn build_finding(
         binary: Some(FileRef { path: ev.binary.path.clone(), sha256: sha.clone(), size: ev.binary.size }),
         args: redact_args(&ev.args),
         arguments_truncated: ev.arguments_truncated,
-        script: ev.script.as_ref().map(|s| super::finding::Script {
+        script: ev.script.as_ref().map(|s| runwarden_contract::Script {
             path: s.script.path.clone(),
             // Script text can hold credentials like any command line.
             contents: redact(&s.script.contents),
@@ -437,9 +529,12 @@ pub fn build_finding(
             stderr: describe_fd(&model.proc.stderr),
         }),
     };
-    let sensor =
-        serde_json::to_value(ev.sensor).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    let mut f = base_finding(rule, description, resource, mode, ev.time, &sensor);
+    let mut f = base_finding(rule, description, resource, mode, ev.time, sensor);
+    if ev.sensor == crate::events::Sensor::Seccomp && f.action == Some(Action::Killed) {
+        // The seccomp sensor holds an exec before the kernel looks at the file: a kill rule
+        // refuses it (EPERM) and the program never exists.
+        f.action = Some(Action::Blocked);
+    }
     f.processes = vec![process];
     f.ancestors = ev.ancestors.iter().map(ancestor_ref).collect();
     f.indicator = indicator_of(ev);
@@ -455,14 +550,13 @@ pub fn build_finding(
             }
         }
     }
-    // The VirusTotal link names the malicious script when there is one, else the binary.
-    f.external_uri = ev
-        .script
-        .as_ref()
-        .filter(|s| s.malicious)
-        .map(|s| s.script.sha256.clone())
+    // The VirusTotal link names the library of a library finding; else the malicious script when
+    // there is one, else the binary.
+    f.external_uri = link
+        .map(str::to_string)
+        .or_else(|| ev.script.as_ref().filter(|s| s.malicious).map(|s| s.script.sha256.clone()))
         .or(sha)
-        .map(|s| format!("https://www.virustotal.com/gui/file/{s}"));
+        .map(|s| virustotal_uri(&s));
     if mode == Mode::Detect && rule.spec.action != RuleAction::Alert {
         // Detect mode reports what enforcement would have done.
         let would = match rule.spec.action {

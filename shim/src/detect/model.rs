@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::event::{Ancestor, Binary, ConnectionEvent, ExecEvent, FileEvent, Stdio};
+use crate::events::{Ancestor, Binary, ConnectionEvent, ExecEvent, FileEvent, Stdio};
 
 /// The last path component: what `ps` calls the command name.
 pub fn basename(path: &str) -> &str {
@@ -219,7 +219,7 @@ impl ExecModel {
     }
 }
 
-/// `file`: a watched file that changed or was opened (rules with `event: file`; see `fs::watch`).
+/// `file`: a watched file that changed or was opened (rules with `event: file`; see `sensors::files`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FileFields {
     /// As the container sees it.

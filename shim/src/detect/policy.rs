@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::finding::{MitreAttack, Severity};
+use runwarden_contract::{MitreAttack, Severity};
 
 /// The default policy files, compiled in.
 pub const DEFAULT_FILES: &[(&str, &str)] = &[
@@ -40,7 +40,7 @@ pub enum RuleAction {
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     Exec,
-    /// A watched file changed or a watched secret was opened (`fs::watch`).
+    /// A watched file changed or a watched secret was opened (`sensors::files`).
     File,
     /// The scanner found a running process's stdio reaching the network (rewired after exec, or
     /// through pipes to a socket holder). Same model as `exec`.
@@ -55,6 +55,9 @@ pub enum EventKind {
     Untraced,
     /// A syscall listed in `RUNWARDEN_SYSCALLS` was called (`detect::syscall`).
     Syscall,
+    /// A process runs other arguments, or another program, than the seccomp sensor read at its exec
+    /// (`pipeline::verify`): the `exec` model of what runs, the inspected command in the finding.
+    Mismatch,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,7 +148,7 @@ struct PolicyFile {
 
 /// Where a rule came from: `builtin`, or the user file's path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
+pub struct RuleOrigin {
     pub source: String,
     pub line: usize,
 }
@@ -153,7 +156,7 @@ pub struct Origin {
 #[derive(Debug, Clone)]
 pub struct LoadedRule {
     pub spec: RuleSpec,
-    pub origin: Origin,
+    pub origin: RuleOrigin,
 }
 
 /// Every rule and list in force.
@@ -313,11 +316,11 @@ impl Policy {
                         if builtin {
                             errors.push(err("duplicate rule id in the built-in policies".into()));
                         } else {
-                            policy.rules[i] = LoadedRule { spec: *spec, origin: Origin { source, line } };
+                            policy.rules[i] = LoadedRule { spec: *spec, origin: RuleOrigin { source, line } };
                         }
                     }
                     (RuleEntry::Full(spec), None) => {
-                        policy.rules.push(LoadedRule { spec: *spec, origin: Origin { source, line } })
+                        policy.rules.push(LoadedRule { spec: *spec, origin: RuleOrigin { source, line } })
                     }
                     (RuleEntry::Patch(p), Some(i)) => {
                         let r = &mut policy.rules[i];

@@ -1,5 +1,5 @@
 //! Redaction: secrets in command lines, environment values and script text are masked before a
-//! finding leaves the process (FINDINGS.md). Rules see the raw values; only what is shipped is masked.
+//! finding leaves the process (docs/FINDINGS.md). Rules see the raw values; only what is shipped is masked.
 //!
 //! What is masked: credentials in URLs (`scheme://user:PASS@host`), `Authorization`/token headers,
 //! `--password`-style options and `key=value` pairs whose key names a secret, private-key blocks, and

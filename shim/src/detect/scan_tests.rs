@@ -7,8 +7,8 @@ use super::engine::{Engine, Mode};
 use super::policy::EventKind;
 use super::scan::ScanSubject;
 use super::tests::{engine, ev, malicious, socket, stdin, verdict};
-use crate::event::{Binary, ConnectionEvent, ExecEvent, SignatureHit, Stdio, StdioRelay};
-use crate::fs::baseline::Verdict;
+use crate::events::Provenance;
+use crate::events::{Binary, ConnectionEvent, ExecEvent, SignatureHit, Stdio, StdioRelay};
 
 pub(super) enum Subject {
     Process,
@@ -52,6 +52,7 @@ fn conn(remote: &str, port: u16, listening: bool, main: bool) -> Box<ConnectionE
         inode: 5,
         main_process: main,
         service_worker: false,
+        remote_ioc: false,
     })
 }
 
@@ -60,7 +61,7 @@ fn worker(mut c: Box<ConnectionEvent>) -> Box<ConnectionEvent> {
     c
 }
 
-fn lib(path: &str, v: Verdict, bad: bool) -> Binary {
+fn lib(path: &str, v: Provenance, bad: bool) -> Binary {
     Binary {
         path: path.into(),
         sha256: Some("ab".repeat(32)),
@@ -76,7 +77,7 @@ fn lib(path: &str, v: Verdict, bad: bool) -> Binary {
 
 pub(super) fn positives() -> Vec<Case> {
     use EventKind::*;
-    let dropped = verdict(ev("/tmp/.x/kworker", &["kworker"]), Verdict::Added);
+    let dropped = verdict(ev("/tmp/.x/kworker", &["kworker"]), Provenance::Added);
     vec![
         case(
             "reverse_shell_stdio_rewired",
@@ -119,33 +120,34 @@ pub(super) fn positives() -> Vec<Case> {
             "added_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Verdict::Added, false)),
+            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, false)),
         ),
         case(
             "added_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Verdict::Added, true)),
+            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, true)),
         ),
         case(
             "modified_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/usr/lib/libz.so.1", Verdict::Modified, true)),
+            Subject::Lib(lib("/usr/lib/libz.so.1", Provenance::Modified, true)),
         ),
         case("untraced_process", Untraced, ev("/usr/bin/sleep", &["sleep", "100"]), Subject::Process),
+        case("exec_arguments_changed", Mismatch, ev("/usr/bin/dash", &["sh", "-c", ": B"]), Subject::Process),
     ]
 }
 
 pub(super) fn negatives() -> Vec<Case> {
     use EventKind::*;
-    let builtin = |e| verdict(e, Verdict::Builtin);
+    let builtin = |e| verdict(e, Provenance::Builtin);
     vec![
         // A shell whose pipe leads nowhere networked; a non-shell on a relay is not a reverse shell.
         case(
             "reverse_shell_stdio_rewired",
             Stdio,
-            stdin(ev("/bin/bash", &["bash"]), crate::event::Stdio::Pipe { inode: 3 }),
+            stdin(ev("/bin/bash", &["bash"]), crate::events::Stdio::Pipe { inode: 3 }),
             Subject::Process,
         ),
         case(
@@ -204,28 +206,30 @@ pub(super) fn negatives() -> Vec<Case> {
             "added_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/usr/lib/libssl.so.3", Verdict::Builtin, false)),
+            Subject::Lib(lib("/usr/lib/libssl.so.3", Provenance::Builtin, false)),
         ),
         case(
             "added_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/usr/lib/libz.so.1", Verdict::Unknown, false)),
+            Subject::Lib(lib("/usr/lib/libz.so.1", Provenance::Unknown, false)),
         ),
         case(
             "added_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Verdict::Added, false)),
+            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, false)),
         ),
         case(
             "modified_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Verdict::Added, true)),
+            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, true)),
         ),
         // Untraced rules fire on untraced events only: the same process as an exec event is quiet.
         case("untraced_process", Exec, malicious(ev("/usr/bin/sleep", &["sleep", "1"])), Subject::Process),
+        // Mismatch rules fire on mismatch events only (what pipeline::verify found), never on an exec.
+        case("exec_arguments_changed", Exec, ev("/usr/bin/dash", &["sh", "-c", ": B"]), Subject::Process),
     ]
 }
 
@@ -291,7 +295,7 @@ fn scan_findings_carry_the_connection_and_library() {
     assert!(stdin.contains("through nc (pid 4242) to tcp"), "{stdin}");
 }
 
-fn fired_findings(engine: &mut Engine, c: &Case) -> Vec<super::finding::Finding> {
+fn fired_findings(engine: &mut Engine, c: &Case) -> Vec<runwarden_contract::Finding> {
     let subject = match &c.subject {
         Subject::Process => ScanSubject::Process,
         Subject::Conn(event, ioc) => ScanSubject::Connection { event, service_port: Some(8080), ioc: *ioc },

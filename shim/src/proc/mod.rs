@@ -1,14 +1,10 @@
-//! /proc: reading what a process is (capture), what its sockets are connected to (sockets), which
-//! processes exist and descend from us (scan), and the table of processes seen so far (table).
-//! `parse` holds the pure parsers the readers use.
+//! /proc readers shared by the sensors and enrichment: what a process is (capture), what its sockets
+//! are connected to (sockets), which processes exist and descend from us (tree). `parse` holds the
+//! pure parsers the readers use.
 #![forbid(unsafe_code)]
 
 pub mod capture;
-pub mod fds;
-pub mod maps;
-pub mod net;
+pub mod files;
 pub mod parse;
-pub mod scan;
-pub mod sensors;
 pub mod sockets;
-pub mod table;
+pub mod tree;

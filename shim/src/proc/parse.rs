@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use procfs::process::FDTarget;
 
-use crate::event::{EnvVar, Stdio};
+use crate::events::{EnvVar, Stdio};
 
 /// The fields of /proc/<pid>/status an exec event needs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,11 @@ pub fn parse_status(text: &str) -> StatusFields {
         }
     }
     f
+}
+
+/// Whether a status file says `NoNewPrivs: 1` (prctl(2) PR_SET_NO_NEW_PRIVS).
+pub fn parse_no_new_privs(status: &str) -> bool {
+    status.lines().any(|l| l.strip_prefix("NoNewPrivs:").is_some_and(|v| v.trim() == "1"))
 }
 
 /// Splits a NUL-separated argv. `full` says the buffer held the whole file (no bound was hit);
@@ -129,6 +134,9 @@ pub fn parse_exe_link(link: &str) -> (String, bool, bool) {
     let memfd = path.starts_with("/memfd:");
     (path.to_string(), deleted, memfd)
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

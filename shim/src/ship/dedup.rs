@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::detect::finding::Finding;
+use runwarden_contract::Finding;
 
 /// How long a finding suppresses its repeats.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(60);
@@ -54,7 +54,7 @@ fn key(f: &Finding) -> String {
 fn summary(w: Window) -> Finding {
     let mut s = w.first;
     s.finding_id = uuid::Uuid::now_v7().to_string();
-    s.create_time = crate::event::rfc3339::format(std::time::SystemTime::now());
+    s.create_time = crate::events::rfc3339::format(std::time::SystemTime::now());
     s.description =
         format!("{} more like this in {} s: {}", w.suppressed, DEDUP_WINDOW.as_secs(), s.description);
     if let serde_json::Value::Object(m) = &mut s.source_properties {
@@ -110,10 +110,10 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::finding::{Process, StdioWiring};
+    use runwarden_contract::{Process, StdioWiring};
 
     fn finding(rule: &str, args: &[&str], stdin: &str) -> Finding {
-        let mut f = Finding::sample(rule, "Reverse Shell");
+        let mut f = crate::ship::sample_finding(rule, "Reverse Shell");
         f.processes = vec![Process {
             args: args.iter().map(|a| a.to_string()).collect(),
             stdio: Some(StdioWiring { stdin: stdin.into(), stdout: String::new(), stderr: String::new() }),

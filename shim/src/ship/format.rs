@@ -1,7 +1,7 @@
 //! What the HTTP sink puts on the wire.
 //!
 //! - native (`https://...`): `{"findings": [ ... ], "heartbeat": {...}}`, each finding exactly the
-//!   contract of FINDINGS.md, the heartbeat (`heartbeat`) only when one is due.
+//!   contract of docs/FINDINGS.md, the heartbeat (`heartbeat`) only when one is due.
 //! - falco (`falco+https://...`): falcosidekick's input, one event per request (`POST /` of
 //!   falcosidekick decodes one `types.FalcoPayload` and refuses it with a 400 unless `priority` is one
 //!   of Falco's names, `rule` is not empty, `time` is an RFC 3339 time and `output_fields` is not
@@ -18,11 +18,54 @@ use std::io::Write;
 use serde_json::{json, Map, Value};
 
 use super::spool::Record;
+use runwarden_contract::{Finding, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Native,
     Falco,
+}
+
+/// Cloud Logging severity for a finding severity.
+pub fn logging_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "CRITICAL",
+        Severity::High => "ERROR",
+        Severity::Medium => "WARNING",
+        Severity::Low => "NOTICE",
+    }
+}
+
+/// The stderr line for a finding (without the newline).
+pub fn stderr_line(f: &Finding) -> String {
+    let mut obj = Map::new();
+    obj.insert("severity".into(), Value::from(logging_severity(f.severity)));
+    obj.insert("message".into(), Value::from(format!("{}: {}", f.category, f.description)));
+    let mut labels = Map::new();
+    labels.insert(crate::log::LABELS.0.into(), Value::from(crate::log::LABELS.1));
+    labels.insert("runwarden/category".into(), Value::from(f.category.clone()));
+    labels.insert("runwarden/severity".into(), Value::from(f.severity.as_str()));
+    obj.insert("logging.googleapis.com/labels".into(), Value::Object(labels));
+    obj.insert("finding".into(), serde_json::to_value(f).unwrap_or(Value::Null));
+    Value::Object(obj).to_string()
+}
+
+/// The stderr sink's line for a finding that could not be delivered.
+pub fn undelivered_line(r: &Record) -> String {
+    let finding: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
+    let description = finding["description"].as_str().unwrap_or("");
+    serde_json::json!({
+        "severity": logging_severity(r.severity),
+        "message": format!("{}: {}", r.category, description),
+        "logging.googleapis.com/labels": {
+            crate::log::LABELS.0: crate::log::LABELS.1,
+            "runwarden/category": r.category,
+            "runwarden/severity": r.severity.as_str(),
+            "runwarden/undelivered": "true",
+        },
+        "finding": finding,
+    })
+    .to_string()
 }
 
 /// `{"findings": [...]}` from findings already serialized, with `"heartbeat": {...}` when given.
@@ -117,7 +160,7 @@ pub fn falco_event(finding: &Value, hostname: &str) -> Value {
         }
     }
     let mut event = json!({
-        "time": crate::event::rfc3339::format(time),
+        "time": crate::events::rfc3339::format(time),
         "rule": category,
         "priority": priority,
         "output": output,
@@ -149,7 +192,7 @@ mod tests {
     fn rec(id: &str) -> Record {
         Record {
             id: id.into(),
-            severity: crate::detect::finding::Severity::High,
+            severity: runwarden_contract::Severity::High,
             category: "C".into(),
             json: json!({"findingId": id}).to_string(),
         }

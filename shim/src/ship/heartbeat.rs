@@ -1,7 +1,7 @@
 //! Heartbeats: each native HTTP sink tells the endpoint, every `RUNWARDEN_HEARTBEAT` (default 60 s,
 //! `off` disables), that this instance is alive and watching, with cumulative counts, so a collector
-//! can tell "no findings" from "no runwarden". The contract is fixed in `notes/common.md` (shared with
-//! the collector): `{"findings": [...], "heartbeat": {...}}`, the heartbeat riding in the next batch's
+//! can tell "no findings" from "no runwarden". The contract is `docs/HEARTBEAT.md` (the type is
+//! `runwarden_contract::Heartbeat`, shared with the collector): `{"findings": [...], "heartbeat": {...}}`, the heartbeat riding in the next batch's
 //! body or alone with `"findings": []`; `final: true` once at shutdown.
 //!
 //! Sensors never wait for a heartbeat: the pipeline thread only bumps atomic counters in [`Vitals`];
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{json, Value};
 
 use crate::detect::engine::Mode;
-use crate::detect::finding::Resource;
+use runwarden_contract::Resource;
 
 /// `RUNWARDEN_HEARTBEAT`'s default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -40,15 +40,16 @@ pub struct Vitals {
 
 /// Which sensor feeds the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sensor {
+pub enum SensorState {
     /// Not started yet (or not at all).
     Off = 0,
     Ptrace = 1,
     Poll = 2,
+    Seccomp = 3,
 }
 
 impl Vitals {
-    pub fn set_sensor(&self, s: Sensor) {
+    pub fn set_sensor(&self, s: SensorState) {
         self.sensor.store(s as u8, Ordering::Relaxed);
     }
 
@@ -56,6 +57,7 @@ impl Vitals {
         match self.sensor.load(Ordering::Relaxed) {
             1 => "ptrace",
             2 => "poll",
+            3 => "seccomp",
             _ => "off",
         }
     }
@@ -136,8 +138,8 @@ impl Beat {
         let v = &c.vitals;
         json!({
             "heartbeatId": uuid::Uuid::now_v7().to_string(),
-            "time": crate::event::rfc3339::format(SystemTime::now()),
-            "startTime": crate::event::rfc3339::format(c.start_time),
+            "time": crate::events::rfc3339::format(SystemTime::now()),
+            "startTime": crate::events::rfc3339::format(c.start_time),
             "intervalSeconds": self.interval.as_secs(),
             "final": is_final,
             "runwardenVersion": env!("CARGO_PKG_VERSION"),
@@ -172,7 +174,7 @@ mod tests {
     fn schedule_and_shape() {
         let context = Arc::new(Context::default());
         context.vitals.events.fetch_add(7, Ordering::Relaxed);
-        context.vitals.set_sensor(Sensor::Ptrace);
+        context.vitals.set_sensor(SensorState::Ptrace);
         let mut b = Beat::new(context, Duration::from_secs(5));
         let t0 = Instant::now();
         assert_eq!(b.wanted(false, t0), None, "not due before one interval");

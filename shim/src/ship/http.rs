@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 pub use super::endpoint::{HttpSpec, ShipOptions};
 use super::format::{self, Format};
 use super::heartbeat::{Beat, Context, Counts};
+use super::hedge;
 use super::retry::{self, Decision, Jitter, Outcome};
 use super::spool::{Record, Shed, Shelf, Spool};
 
@@ -58,6 +59,8 @@ pub struct HttpStats {
     pub delivered: u64,
     pub rejected: u64,
     pub retries: u64,
+    /// Deliveries answered by a second or third attempt while the first stalled.
+    pub hedged: u64,
     pub shed: u64,
     pub spooled: u64,
     /// Written to stderr at shutdown because they could not be delivered.
@@ -149,6 +152,10 @@ impl Drop for HttpSink {
     }
 }
 
+/// The longest computed backoff once runwarden is shutting down (an endpoint's Retry-After is still
+/// honoured).
+const CLOSING_RETRY_MAX: Duration = Duration::from_millis(500);
+
 /// Where the batch in flight came from.
 enum Origin {
     Memory,
@@ -159,6 +166,8 @@ struct Shipper {
     spec: HttpSpec,
     name: String,
     agent: ureq::Agent,
+    /// The private CA's configuration, for the new connections of a second attempt.
+    tls: Option<Arc<rustls::ClientConfig>>,
     token: Option<String>,
     /// When the Google ID token was fetched.
     token_at: Option<Instant>,
@@ -187,7 +196,9 @@ impl Shipper {
         });
         let spool = spec.options.spool_dir.as_deref().and_then(|dir| {
             // One directory per sink, so two sinks never deliver each other's findings.
-            let sub = dir.join(&sha256_hex(spec.url.as_bytes())[..16]);
+            // Reading a byte slice cannot fail.
+            let hash = crate::proc::files::sha256_hex(spec.url.as_bytes()).unwrap_or_default();
+            let sub = dir.join(hash.get(..16).unwrap_or(&hash));
             match Spool::open(&sub, spec.options.spool_max) {
                 Ok(s) => Some(s),
                 Err(e) => {
@@ -196,21 +207,8 @@ impl Shipper {
                 }
             }
         });
-        let mut agent = ureq::AgentBuilder::new()
-            .timeout_connect(spec.options.timeout)
-            .timeout(spec.options.timeout)
-            .redirects(0)
-            .user_agent(concat!("runwarden/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = spec.options.ca_file.as_deref() {
-            // The configuration already read it; it changed since.
-            match super::tls::read_ca_file(path).and_then(|certs| super::tls::client_config(&certs)) {
-                Ok(config) => agent = agent.tls_config(config),
-                Err(e) => {
-                    tracing::error!(sink = %name, error = %e, "RUNWARDEN_CA_FILE cannot be used; only the built-in roots are trusted")
-                }
-            }
-        }
-        let agent = agent.build();
+        let tls = private_ca(&spec, &name);
+        let agent = build_agent(&spec, tls.clone());
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
@@ -218,6 +216,7 @@ impl Shipper {
             spec,
             name,
             agent,
+            tls,
             token,
             token_at: None,
             spool,
@@ -285,7 +284,11 @@ impl Shipper {
                         self.failing = true;
                         tracing::warn!(sink = %self.name, error = %why, findings = batch.len(), "the findings endpoint is failing; retrying with backoff");
                     }
-                    let wait = retry::delay(attempt, self.jitter.sample(), after);
+                    let mut wait = retry::delay(attempt, self.jitter.sample(), after);
+                    if after.is_none() && shared.lock().closing.is_some() {
+                        // The flush budget is better spent on fresh attempts than on a long backoff.
+                        wait = wait.min(CLOSING_RETRY_MAX);
+                    }
                     self.spill(shared);
                     let until = Instant::now() + wait;
                     let mut st = shared.lock();
@@ -320,6 +323,7 @@ impl Shipper {
             delivered = s.delivered,
             rejected = s.rejected,
             retries = s.retries,
+            hedged = s.hedged,
             shed = s.shed,
             spooled = s.spooled,
             undelivered = s.undelivered,
@@ -483,49 +487,29 @@ impl Shipper {
         }
     }
 
-    /// What the endpoint answered, and the same in words for the log (a TLS failure names its cause:
-    /// an unknown issuer is a missing `RUNWARDEN_CA_FILE`). The URL is left out of the words.
-    fn post(&self, body: &[u8], timeout: Duration) -> (Outcome, String) {
-        let mut req =
-            self.agent.post(&self.spec.url).timeout(timeout).set("Content-Type", "application/json");
-        if let Some(t) = &self.token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
-        let result = if self.spec.options.gzip {
-            req.set("Content-Encoding", "gzip").send_bytes(&format::gzip(body))
-        } else {
-            req.send_bytes(body)
-        };
-        match result {
-            Ok(resp) => {
-                let code = resp.status();
-                let _ = resp.into_string();
-                (Outcome::Status { code, retry_after: None }, format!("HTTP {code}"))
+    /// What the endpoint answered, and the same in words for the log. The request goes out on the
+    /// kept-alive connection; when it stalls, again on new connections (see `hedge`), within `timeout`.
+    fn post(&mut self, body: &[u8], timeout: Duration) -> (Outcome, String) {
+        let request = Arc::new(Request {
+            url: self.spec.url.clone(),
+            token: self.token.clone(),
+            gzip: self.spec.options.gzip,
+            body: if self.spec.options.gzip { format::gzip(body) } else { body.to_vec() },
+        });
+        let (pooled, spec, tls) = (self.agent.clone(), self.spec.clone(), self.tls.clone());
+        let got = hedge::first_answer(timeout, hedge::HEDGE_AFTER, hedge::MAX_ATTEMPTS, move |n| {
+            let agent = if n == 0 { pooled.clone() } else { build_agent(&spec, tls.clone()) };
+            post_once(&agent, &request, timeout)
+        });
+        match got {
+            Some((n, answer)) => {
+                if n > 0 {
+                    self.stats.hedged += 1;
+                    tracing::debug!(sink = %self.name, attempt = n + 1, "a stalled request was overtaken by a new connection");
+                }
+                answer
             }
-            Err(ureq::Error::Status(code, resp)) => {
-                let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-                (Outcome::Status { code, retry_after }, format!("HTTP {code}"))
-            }
-            Err(ureq::Error::Transport(t)) => {
-                let mut words = format!("{}", t.kind());
-                if let Some(m) = t.message() {
-                    words.push_str(&format!(": {m}"));
-                }
-                let mut source = std::error::Error::source(&t);
-                while let Some(e) = source {
-                    words.push_str(&format!(": {e}"));
-                    source = e.source();
-                }
-                let text = words.to_ascii_lowercase();
-                if text.contains("certificate") || text.contains("issuer") {
-                    words.push_str(" (an endpoint behind a private CA needs RUNWARDEN_CA_FILE)");
-                }
-                if text.contains("timed out") || text.contains("timeout") || text.contains("wouldblock") {
-                    (Outcome::Timeout, words)
-                } else {
-                    (Outcome::Network, words)
-                }
-            }
+            None => (Outcome::Timeout, format!("no answer within {} ms", timeout.as_millis())),
         }
     }
 
@@ -581,7 +565,7 @@ impl Shipper {
                 // these are on stderr anyway.
                 let _ = spool.push_if_room(r);
             }
-            let _ = writeln!(err, "{}", super::sink::undelivered_line(r));
+            let _ = writeln!(err, "{}", super::format::undelivered_line(r));
             self.stats.undelivered += 1;
         }
     }
@@ -597,7 +581,82 @@ enum Sent {
     },
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+/// One POST, ready to send on any connection.
+struct Request {
+    url: String,
+    token: Option<String>,
+    gzip: bool,
+    /// The body as sent (gzipped when `gzip`).
+    body: Vec<u8>,
+}
+
+/// The private CA's client configuration, when one is configured (read once per sink).
+fn private_ca(spec: &HttpSpec, name: &str) -> Option<Arc<rustls::ClientConfig>> {
+    let path = spec.options.ca_file.as_deref()?;
+    // The configuration already read it; it changed since.
+    match super::tls::read_ca_file(path).and_then(|certs| super::tls::client_config(&certs)) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            tracing::error!(sink = %name, error = %e, "RUNWARDEN_CA_FILE cannot be used; only the built-in roots are trusted");
+            None
+        }
+    }
+}
+
+/// A client for the sink: kept-alive connections, the request timeout, no redirects, and the private
+/// CA when one is configured.
+fn build_agent(spec: &HttpSpec, tls: Option<Arc<rustls::ClientConfig>>) -> ureq::Agent {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(spec.options.timeout)
+        .timeout(spec.options.timeout)
+        .redirects(0)
+        .user_agent(concat!("runwarden/", env!("CARGO_PKG_VERSION")));
+    match tls {
+        Some(config) => agent.tls_config(config).build(),
+        None => agent.build(),
+    }
+}
+
+/// Sends `req` once on `agent`: what the endpoint answered, and the same in words for the log (a TLS
+/// failure names its cause: an unknown issuer is a missing `RUNWARDEN_CA_FILE`). The URL is left out
+/// of the words.
+fn post_once(agent: &ureq::Agent, req: &Request, timeout: Duration) -> (Outcome, String) {
+    let mut r = agent.post(&req.url).timeout(timeout).set("Content-Type", "application/json");
+    if let Some(t) = &req.token {
+        r = r.set("Authorization", &format!("Bearer {t}"));
+    }
+    if req.gzip {
+        r = r.set("Content-Encoding", "gzip");
+    }
+    match r.send_bytes(&req.body) {
+        Ok(resp) => {
+            let code = resp.status();
+            let _ = resp.into_string();
+            (Outcome::Status { code, retry_after: None }, format!("HTTP {code}"))
+        }
+        Err(ureq::Error::Status(code, resp)) => {
+            let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
+            (Outcome::Status { code, retry_after }, format!("HTTP {code}"))
+        }
+        Err(ureq::Error::Transport(t)) => {
+            let mut words = format!("{}", t.kind());
+            if let Some(m) = t.message() {
+                words.push_str(&format!(": {m}"));
+            }
+            let mut source = std::error::Error::source(&t);
+            while let Some(e) = source {
+                words.push_str(&format!(": {e}"));
+                source = e.source();
+            }
+            let text = words.to_ascii_lowercase();
+            if text.contains("certificate") || text.contains("issuer") {
+                words.push_str(" (an endpoint behind a private CA needs RUNWARDEN_CA_FILE)");
+            }
+            if text.contains("timed out") || text.contains("timeout") || text.contains("wouldblock") {
+                (Outcome::Timeout, words)
+            } else {
+                (Outcome::Network, words)
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::detect::finding::Resource;
+use runwarden_contract::Resource;
 
 /// Per request: the metadata server answers in a millisecond where it exists.
 pub const METADATA_TIMEOUT: Duration = Duration::from_millis(300);
@@ -27,7 +27,7 @@ pub fn get(agent: &ureq::Agent, host: &str, path: &str) -> Option<String> {
 /// Fills project, location and instance id when the metadata server knows them; the name follows.
 pub fn enrich(mut r: Resource) -> Resource {
     let vars: std::collections::HashMap<String, String> = std::env::vars().collect();
-    if !crate::detect::resource::on_google_cloud(|k| vars.get(k).map(String::as_str)) {
+    if !crate::ship::resource::on_google_cloud(|k| vars.get(k).map(String::as_str)) {
         return r;
     }
     let agent = ureq::AgentBuilder::new().timeout_connect(METADATA_TIMEOUT).build();
@@ -41,7 +41,7 @@ pub fn enrich(mut r: Resource) -> Resource {
             get(&agent, &host, "instance/region").map(|v| v.rsplit('/').next().unwrap_or(&v).to_string());
     }
     r.instance_id = r.instance_id.or_else(|| get(&agent, &host, "instance/id"));
-    crate::detect::resource::complete_name(&mut r);
+    crate::ship::resource::complete_name(&mut r);
     if r.project_id.is_none() {
         tracing::info!(host = %host, "no metadata server answered; findings carry the resource from the environment only");
     }

@@ -8,12 +8,30 @@ pub mod dedup;
 pub mod endpoint;
 pub mod format;
 pub mod heartbeat;
+pub mod hedge;
 pub mod http;
 pub mod metadata;
 pub mod ratelimit;
+pub mod resource;
 pub mod retry;
 pub mod sink;
 pub mod spool;
 pub mod tls;
 
 pub use sink::{SinkSpec, Sinks};
+
+/// A minimal finding for tests of what handles findings (dedup, storm control, sinks).
+#[cfg(test)]
+pub(crate) fn sample_finding(rule: &str, category: &str) -> runwarden_contract::Finding {
+    runwarden_contract::Finding {
+        finding_id: uuid::Uuid::now_v7().to_string(),
+        category: category.into(),
+        state: "ACTIVE".into(),
+        finding_class: "THREAT".into(),
+        description: "d".into(),
+        action: Some(runwarden_contract::Action::Alert),
+        rule: runwarden_contract::RuleRef { id: rule.into(), source: "builtin".into() },
+        source_properties: serde_json::json!({}),
+        ..Default::default()
+    }
+}

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::detect::finding::{Finding, Severity};
+use runwarden_contract::{Finding, Severity};
 
 /// Findings written per second once the burst is spent.
 pub const RATE_PER_SECOND: f64 = 20.0;
@@ -59,7 +59,7 @@ impl RateLimit {
             .map(|h| {
                 let mut s = h.first;
                 s.finding_id = uuid::Uuid::now_v7().to_string();
-                s.create_time = crate::event::rfc3339::format(std::time::SystemTime::now());
+                s.create_time = crate::events::rfc3339::format(std::time::SystemTime::now());
                 s.description = format!(
                     "{} more findings of this category were rate limited (over {RATE_PER_SECOND}/s); the first: {}",
                     h.count, s.description
@@ -78,7 +78,7 @@ mod tests {
     use super::*;
 
     fn finding(category: &str, n: usize) -> Finding {
-        let mut f = Finding::sample("r", category);
+        let mut f = crate::ship::sample_finding("r", category);
         f.description = format!("event {n}");
         f
     }

@@ -3,7 +3,7 @@
 //! - `stderr`: one line per finding in Cloud Logging's structured format: `severity` (mapped from the
 //!   finding's), `message` ("category: description"), `logging.googleapis.com/labels`, and the whole
 //!   finding under the `finding` key.
-//! - `file:PATH`: one finding object per line, exactly the contract of FINDINGS.md, appended.
+//! - `file:PATH`: one finding object per line, exactly the contract of docs/FINDINGS.md, appended.
 //! - `https://...`, `http://...`, `falco+https://...`: the HTTP sink (`http`), on its own thread; here
 //!   the finding is only serialized and handed over.
 //!
@@ -16,12 +16,11 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
-use super::heartbeat::{Context, Sensor};
+use super::format::stderr_line;
+use super::heartbeat::{Context, SensorState};
 use super::http::{HttpSink, HttpSpec};
 use super::spool::Record;
-use crate::detect::finding::{Finding, Severity};
+use runwarden_contract::Finding;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkSpec {
@@ -42,48 +41,6 @@ impl SinkSpec {
             }
         }
     }
-}
-
-/// Cloud Logging severity for a finding severity.
-pub fn logging_severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "CRITICAL",
-        Severity::High => "ERROR",
-        Severity::Medium => "WARNING",
-        Severity::Low => "NOTICE",
-    }
-}
-
-/// The stderr line for a finding (without the newline).
-pub fn stderr_line(f: &Finding) -> String {
-    let mut obj = Map::new();
-    obj.insert("severity".into(), Value::from(logging_severity(f.severity)));
-    obj.insert("message".into(), Value::from(format!("{}: {}", f.category, f.description)));
-    let mut labels = Map::new();
-    labels.insert(crate::log::LABELS.0.into(), Value::from(crate::log::LABELS.1));
-    labels.insert("runwarden/category".into(), Value::from(f.category.clone()));
-    labels.insert("runwarden/severity".into(), Value::from(f.severity.as_str()));
-    obj.insert("logging.googleapis.com/labels".into(), Value::Object(labels));
-    obj.insert("finding".into(), serde_json::to_value(f).unwrap_or(Value::Null));
-    Value::Object(obj).to_string()
-}
-
-/// The stderr sink's line for a finding that could not be delivered.
-pub fn undelivered_line(r: &Record) -> String {
-    let finding: serde_json::Value = serde_json::from_str(&r.json).unwrap_or_default();
-    let description = finding["description"].as_str().unwrap_or("");
-    serde_json::json!({
-        "severity": logging_severity(r.severity),
-        "message": format!("{}: {}", r.category, description),
-        "logging.googleapis.com/labels": {
-            crate::log::LABELS.0: crate::log::LABELS.1,
-            "runwarden/category": r.category,
-            "runwarden/severity": r.severity.as_str(),
-            "runwarden/undelivered": "true",
-        },
-        "finding": finding,
-    })
-    .to_string()
 }
 
 enum Target {
@@ -195,7 +152,7 @@ impl Sinks {
     }
 
     /// The sensor that feeds the pipeline (for the heartbeats).
-    pub fn sensor(&self, s: Sensor) {
+    pub fn sensor(&self, s: SensorState) {
         self.context.vitals.set_sensor(s);
     }
 

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::detect::finding::Severity;
+use runwarden_contract::Severity;
 
 /// One finding, serialized once (the contract's JSON) with what the queues need to know about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl Shed {
         let template = self.first.take().and_then(|j| serde_json::from_str::<Value>(&j).ok());
         let n: u64 = counts.values().sum();
         let id = uuid::Uuid::now_v7().to_string();
-        let now = crate::event::rfc3339::format(std::time::SystemTime::now());
+        let now = crate::events::rfc3339::format(std::time::SystemTime::now());
         let mut v = match template {
             Some(Value::Object(m)) => Value::Object(m),
             _ => serde_json::json!({"state": "ACTIVE", "findingClass": "THREAT"}),

@@ -7,7 +7,9 @@
 //! 4. On the tracer thread: fork the workload held before exec, PTRACE_SEIZE it (or fall back to
 //!    polling), release it, and run the wait loop until the main process and every leftover are gone.
 //! 5. Drain the pipeline and return the exit code for `main` to pass to `process::exit`.
+#![forbid(unsafe_code)]
 
+pub mod choose;
 pub mod signals;
 
 use std::ffi::{CString, OsString};
@@ -16,12 +18,15 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::config::{Config, TraceSetting};
-use crate::pipeline::{self, Detection, EventSender, PipelineConfig};
+use crate::config::Config;
+use crate::events::{EventSender, StopGate, Tracking};
+use crate::pipeline::{self, Detection, PipelineConfig};
+use crate::respond::enforce::Enforcer;
+use crate::sensors::notify::{self, NotifyConfig, NotifySensor};
+use crate::sensors::ptrace::engine::{MainExit, Tracer, TracerConfig, TracerOutcome};
 use crate::sys::signal::{self as sig, SigSet};
 use crate::sys::{ptrace, spawn};
-use crate::trace::engine::{Engine, EngineConfig, MainExit, Outcome};
-use crate::trace::Mode;
+use choose::Choice;
 
 /// Exit code when the command was not found (like a shell).
 pub const EXIT_NOT_FOUND: i32 = 127;
@@ -40,10 +45,12 @@ pub enum SupervisorError {
     Fork(std::io::Error),
     #[error("the command contains a NUL byte: {0:?}")]
     NulInCommand(OsString),
-    #[error("RUNWARDEN_TRACE=require, but ptrace is refused here: {0}")]
+    #[error("RUNWARDEN_SENSOR=ptrace (or RUNWARDEN_TRACE=require), but ptrace is refused here: {0}")]
     TraceRequired(std::io::Error),
+    #[error("RUNWARDEN_SENSOR=seccomp, but {0}")]
+    SeccompRequired(String),
     #[error(
-        "RUNWARDEN_TRACE=require, but the seccomp filter of RUNWARDEN_SYSCALLS cannot be installed: {0}"
+        "RUNWARDEN_SENSOR=ptrace (or RUNWARDEN_TRACE=require), but the seccomp filter of RUNWARDEN_SYSCALLS cannot be installed: {0}"
     )]
     SyscallModeRequired(std::io::Error),
 }
@@ -65,7 +72,7 @@ pub fn run(
     config: &Config,
     command: &[OsString],
     detection: Option<Detection>,
-    enforcer: Option<crate::trace::enforce::Enforcer>,
+    enforcing: Option<crate::detect::engine::Engine>,
 ) -> Result<RunResult, SupervisorError> {
     let argv = to_cstrings(command)?;
     let self_pid = std::process::id() as i32;
@@ -90,6 +97,10 @@ pub fn run(
     // Fault signals sent by other processes are forwarded too (from a handler; see sys::signal).
     restore.extend(sig::forward_sent_faults().map_err(SupervisorError::Signals)?);
     signals::spawn_forwarder(forwarded).map_err(|e| SupervisorError::Thread("signal", e))?;
+    // The enforcer's findings reach the pipeline on their own channel (events carry no findings).
+    let (enforced_tx, enforced) = std::sync::mpsc::channel();
+    let enforcer =
+        enforcing.map(|engine| Box::new(Enforcer::new(engine, &proc_root, enforced_tx)) as Box<dyn StopGate>);
     let (events, pipeline) = pipeline::spawn(PipelineConfig {
         proc_root: proc_root.clone(),
         self_pid,
@@ -97,39 +108,58 @@ pub fn run(
         env_names: config.env_capture.clone(),
         baseline: config.baseline.clone(),
         detection,
+        enforced,
     })
     .map_err(|e| SupervisorError::Thread("pipeline", e))?;
     // The file watcher's watches are in place before the workload starts; its thread feeds the
     // pipeline. A failure (no inotify here) costs the file detections only.
     let watcher = if config.watch { start_watcher(config, &proc_root, self_pid, &events) } else { None };
 
-    // (4) The tracer thread owns the child: ptrace attaches to the thread that seizes.
+    // (4) The exec sensor, chosen before the fork: the child installs the seccomp sensor's filter
+    // between fork and exec, or waits to be seized by the tracer thread.
+    let facts = choose::Facts::gather(config.baseline.as_deref());
+    let choice = choose::choose(config.sensor, &facts, crate::sys::notify::probe_listener)
+        .map_err(SupervisorError::SeccompRequired)?;
+    let notify_filter = match &choice {
+        Choice::Seccomp { no_new_privs, .. } => {
+            let indices: Vec<usize> =
+                config.syscalls.iter().filter_map(|n| crate::sys::seccomp::lookup(n)).collect();
+            match crate::sys::seccomp::Filter::build_notify(&indices, *no_new_privs) {
+                Ok(f) => Some(f),
+                Err(e) => return Err(SupervisorError::SeccompRequired(e.to_string())),
+            }
+        }
+        _ => None,
+    };
     let request = spawn::SpawnRequest {
         argv,
         original_mask,
         restore,
-        seccomp: syscall_filter(&config.syscalls),
-        seccomp_required: config.trace == TraceSetting::Require,
+        // Under the seccomp sensor the syscall mode's calls go through its listener instead.
+        seccomp: if notify_filter.is_some() { None } else { syscall_filter(&config.syscalls) },
+        notify: notify_filter,
+        seccomp_required: config.sensor.required(),
     };
-    let trace_setting = config.trace;
-    let engine_cfg = EngineConfig {
-        mode: Mode::Ptrace,
+    let engine_cfg = TracerConfig {
+        mode: Tracking::Ptrace,
         enforcer,
         grace: config.grace,
         env_names: config.env_capture.clone(),
         proc_root,
         self_pid,
     };
-    let program = command[0].to_string_lossy().into_owned();
+    let launch = Launch {
+        choice,
+        required: config.sensor.required(),
+        signal_group: config.signal_group,
+        program: command[0].to_string_lossy().into_owned(),
+        syscall_names: config.syscalls.clone(),
+    };
     let tracer_events = events.clone();
-    let signal_group = config.signal_group;
-    let syscall_names = config.syscalls.clone();
+    // The tracer thread owns the child: ptrace attaches to the thread that seizes.
     let tracer = std::thread::Builder::new()
         .name("rw-tracer".into())
-        .spawn(move || {
-            let names = &syscall_names;
-            trace_workload(request, trace_setting, engine_cfg, &tracer_events, signal_group, &program, names)
-        })
+        .spawn(move || trace_workload(request, launch, engine_cfg, &tracer_events))
         .map_err(|e| SupervisorError::Thread("tracer", e))?;
     let result = tracer.join().unwrap_or_else(|_| {
         tracing::error!("the tracer thread panicked");
@@ -155,8 +185,10 @@ fn start_watcher(
     proc_root: &std::path::Path,
     self_pid: i32,
     events: &EventSender,
-) -> Option<crate::fs::watch::WatchHandle> {
-    use crate::fs::watch::{self, Classifier, WatchConfig};
+) -> Option<crate::sensors::files::thread::WatchHandle> {
+    use crate::sensors::files::paths::Classifier;
+    use crate::sensors::files::thread;
+    use crate::sensors::files::watch::WatchConfig;
     let text = |p: &std::path::Path| p.display().to_string();
     let mut sensor_files: Vec<String> = std::env::current_exe().ok().map(|p| text(&p)).into_iter().collect();
     sensor_files.extend(config.baseline.as_deref().map(text));
@@ -168,7 +200,7 @@ fn start_watcher(
         self_pid,
         max_watches: WatchConfig::budget(),
     };
-    match watch::spawn(cfg, events.clone()) {
+    match thread::spawn(cfg, events.clone()) {
         Ok(h) => Some(h),
         Err(e) => {
             tracing::warn!(error = %e, "cannot start the file watcher; file detections are off");
@@ -236,31 +268,100 @@ fn syscall_mode_outcome(
     }
 }
 
+/// What the tracer thread needs besides the request and the engine's settings.
+struct Launch {
+    choice: Choice,
+    /// The named sensor is required: without it runwarden refuses to start.
+    required: bool,
+    signal_group: bool,
+    program: String,
+    syscall_names: Vec<&'static str>,
+}
+
+/// How long the tracer waits for the child's report on its seccomp filter (it comes within
+/// microseconds; only a SIGSTOP from outside could delay it).
+const FILTER_REPORT_TIMEOUT: std::time::Duration = SYSCALL_MODE_REPORT_TIMEOUT;
+
+/// Kills the held child (it has not exec'd) and collects it, before refusing to start.
+fn abandon(child: &spawn::HeldChild) {
+    let _ = sig::send(child.pid, libc::SIGKILL);
+    let _ = crate::sys::wait_any(false);
+}
+
+/// Starts the seccomp sensor on the child's listener; `None` (after a log line) when the child
+/// could not install its filter and runs without it.
+fn start_notify(
+    child: &mut spawn::HeldChild,
+    launch: &Launch,
+    engine_cfg: &mut TracerConfig,
+    events: &EventSender,
+) -> Result<Option<NotifySensor>, SupervisorError> {
+    let (listener, nnp) = match child.release_with_listener(FILTER_REPORT_TIMEOUT) {
+        Ok(l) => l,
+        Err(e) if launch.required => {
+            abandon(child);
+            return Err(SupervisorError::SeccompRequired(format!("its filter cannot be installed: {e}")));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the seccomp sensor's filter cannot be installed; the workload runs with /proc polling only");
+            return Ok(None);
+        }
+    };
+    if let Err(e) = listener.set_sync_wake_up() {
+        tracing::debug!(error = %e, "seccomp listener: no synchronous wake-up (Linux < 6.6)");
+    }
+    events.begin(Tracking::Seccomp, child.pid);
+    // Queued before the sensor runs: the main process's exec must follow its start.
+    events.send(crate::sensors::ptrace::engine::main_start(child.pid, engine_cfg.self_pid));
+    let cfg = NotifyConfig {
+        proc_root: engine_cfg.proc_root.clone(),
+        env_names: engine_cfg.env_names.clone(),
+        enforcer: engine_cfg.enforcer.take(),
+        panic_at: None,
+    };
+    let sensor =
+        notify::spawn(listener, cfg, events.clone()).map_err(|e| SupervisorError::Thread("seccomp", e))?;
+    if !launch.syscall_names.is_empty() {
+        tracing::info!(
+            syscalls = %launch.syscall_names.join(","),
+            "syscall mode on: the listed syscalls wait at the seccomp sensor's listener"
+        );
+    }
+    tracing::debug!(no_new_privs = nnp, "seccomp sensor started");
+    Ok(Some(sensor))
+}
+
 fn trace_workload(
     request: spawn::SpawnRequest,
-    setting: TraceSetting,
-    mut engine_cfg: EngineConfig,
+    launch: Launch,
+    mut engine_cfg: TracerConfig,
     events: &EventSender,
-    signal_group: bool,
-    program: &str,
-    syscall_names: &[&'static str],
 ) -> Result<RunResult, SupervisorError> {
+    let program = launch.program.as_str();
     let mut child = spawn::fork_held(&request).map_err(SupervisorError::Fork)?;
     let syscalls: Vec<&'static str> = match &request.seccomp {
-        Some(_) => syscall_names.to_vec(),
+        Some(_) => launch.syscall_names.clone(),
         None => Vec::new(),
     };
     let extra_options = if syscalls.is_empty() { 0 } else { ptrace::TRACE_SECCOMP };
     // The child leads its own process group (sys::spawn), so -pid addresses the group.
-    sig::set_forward_target(if signal_group { -child.pid } else { child.pid });
+    sig::set_forward_target(if launch.signal_group { -child.pid } else { child.pid });
 
-    let mode = match setting {
-        TraceSetting::Off => Mode::Poll,
-        TraceSetting::Auto | TraceSetting::Require => match ptrace::seize_with(child.pid, extra_options) {
-            Ok(()) => Mode::Ptrace,
-            Err(e) if setting == TraceSetting::Require => {
-                let _ = sig::send(child.pid, libc::SIGKILL);
-                let _ = crate::sys::wait_any(false);
+    let mut notify_sensor = None;
+    let mode = match &launch.choice {
+        Choice::Poll { .. } => Tracking::Poll,
+        Choice::Seccomp { .. } => {
+            notify_sensor = start_notify(&mut child, &launch, &mut engine_cfg, events)?;
+            if notify_sensor.is_some() {
+                Tracking::Seccomp
+            } else {
+                Tracking::Poll
+            }
+        }
+        Choice::Ptrace { .. } => match ptrace::seize_with(child.pid, extra_options) {
+            Ok(()) => Tracking::Ptrace,
+            Err(e) if launch.required => {
+                abandon(&child);
                 return Err(SupervisorError::TraceRequired(e));
             }
             Err(e) => {
@@ -268,30 +369,50 @@ fn trace_workload(
                     error = %e,
                     "ptrace is refused here; falling back to /proc polling (short-lived programs may be missed)"
                 );
-                Mode::Poll
+                Tracking::Poll
             }
         },
     };
-    tracing::info!(mode = %mode, pid = child.pid, program, "workload started");
+    tracing::info!(mode = %mode, sensor = %mode, why = launch.choice.why(), pid = child.pid, program, "workload started");
     engine_cfg.mode = mode;
-    events.begin(mode, child.pid);
+    if mode != Tracking::Seccomp {
+        events.begin(mode, child.pid);
+    }
 
-    // The filter only goes in under a tracer that takes its stops: without one, RET_TRACE is ENOSYS.
-    let with_filter = !syscalls.is_empty() && mode == Mode::Ptrace;
-    if !syscalls.is_empty() && !with_filter {
-        tracing::warn!("syscall mode is off: it needs ptrace, which is not in use");
+    if mode != Tracking::Seccomp {
+        // The filter only goes in under a tracer that takes its stops: without one, RET_TRACE is ENOSYS.
+        let with_filter = !syscalls.is_empty() && mode == Tracking::Ptrace;
+        if !syscalls.is_empty() && !with_filter {
+            tracing::warn!(
+                "syscall mode is off: it needs ptrace or the seccomp sensor, neither of which is in use"
+            );
+        }
+        if let Err(e) = child.release(with_filter) {
+            tracing::error!(error = %e, "cannot release the workload; it will run untraced");
+        } else if with_filter {
+            syscall_mode_outcome(&child, &syscalls, request.seccomp_required)?;
+        }
     }
-    if let Err(e) = child.release(with_filter) {
-        tracing::error!(error = %e, "cannot release the workload; it will run untraced");
-    } else if with_filter {
-        syscall_mode_outcome(&child, &syscalls, request.seccomp_required)?;
-    }
-    // Untraced, the child cannot sit in a ptrace stop, so waiting for its exec result is safe here.
-    let early_error = if mode == Mode::Poll { child.exec_error() } else { None };
+    // Not held in a ptrace stop, the child execs or fails on its own, so waiting for its exec result
+    // is safe here (under the seccomp sensor, its thread answers the exec meanwhile).
+    let early_error = if mode != Tracking::Ptrace { child.exec_error() } else { None };
 
     let on_main_exit = || sig::set_forward_target(0);
-    let outcome: Outcome = Engine::new(engine_cfg, child.pid, events, &on_main_exit).run();
+    let mut outcome: TracerOutcome = Tracer::new(engine_cfg, child.pid, events, &on_main_exit).run();
     tracing::debug!(data = %serde_json::to_string(&outcome.stats).unwrap_or_default(), "tracer finished");
+    if let Some(sensor) = notify_sensor {
+        // Every workload process is gone (the wait loop saw ECHILD): the listener can close.
+        let stats = sensor.finish();
+        tracing::debug!(data = %serde_json::to_string(&stats).unwrap_or_default(), "seccomp sensor finished");
+        if stats.unreadable > 0 || stats.panics > 0 {
+            tracing::warn!(
+                unreadable = stats.unreadable,
+                panics = stats.panics,
+                "the seccomp sensor let some execs run unreported"
+            );
+        }
+        outcome.stopped_by_policy |= stats.stopped_by_policy;
+    }
 
     // An exec failure shows as a main process that exited before its first exec.
     let exec_error = early_error.or_else(|| if outcome.main_exec_seen { None } else { child.exec_error() });

@@ -6,6 +6,7 @@
 //! `Signal` enum (realtime signals must be forwarded and injected too), and the async-signal-safe code
 //! that runs between `fork` and `exec`.
 
+pub mod notify;
 pub mod ptrace;
 pub mod seccomp;
 pub mod signal;
@@ -57,4 +58,15 @@ pub fn wait_any(nohang: bool) -> io::Result<Option<(libc::pid_t, libc::c_int)>> 
     // SAFETY: `status` is a valid, writable c_int for the duration of the call.
     let pid = cvt(unsafe { libc::waitpid(-1, &mut status, flags) })?;
     Ok((pid != 0).then_some((pid, status)))
+}
+
+/// Whether `path` carries file capabilities (a `security.capability` extended attribute), which an
+/// exec would grant unless no_new_privs is set. Symlinks are not followed.
+pub fn has_file_capabilities(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: both strings are NUL-terminated and live for the call; a null buffer with size 0 asks
+    // only for the attribute's size, so nothing is written.
+    let n = unsafe { libc::lgetxattr(c.as_ptr(), c"security.capability".as_ptr(), std::ptr::null_mut(), 0) };
+    n > 0
 }

@@ -195,20 +195,61 @@ fn ret(k: u32) -> sock_filter {
 }
 
 /// One arch's block: load nr, compare and return, end with ALLOW (so no block falls through).
+/// Each entry is (nr, the full return value).
 fn block(entries: &[(u32, u32)], socketcall_connect: Option<u32>) -> Vec<sock_filter> {
     let mut b = vec![load(DATA_NR)];
-    for (nr, data) in entries {
+    for (nr, action) in entries {
         b.push(jeq(*nr, 0, 1));
-        b.push(ret(libc::SECCOMP_RET_TRACE | data));
+        b.push(ret(*action));
     }
-    if let Some(data) = socketcall_connect {
+    if let Some(action) = socketcall_connect {
         b.push(jeq(I386_SOCKETCALL, 0, 3));
         b.push(load(DATA_ARG0_LO));
         b.push(jeq(SYS_CONNECT, 0, 1));
-        b.push(ret(libc::SECCOMP_RET_TRACE | data));
+        b.push(ret(action));
     }
     b.push(ret(libc::SECCOMP_RET_ALLOW));
     b
+}
+
+/// `execve` and `execveat` in each ABI (asm/unistd_{64,32,x32}.h): what the seccomp exec sensor
+/// stops at.
+pub const EXEC_CALLS: [SyscallDef; 2] =
+    [def("execve", 59, Some(11), 520), def("execveat", 322, Some(358), 545)];
+
+/// What a user notification is about, from the `seccomp_data` the kernel passes with it (a
+/// notification carries no `SECCOMP_RET_DATA`, so the call is recognised by arch and number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notified {
+    /// execve (`at: false`) or execveat (`at: true`).
+    Exec { abi: Abi, at: bool },
+    /// A call of the opt-in syscall mode.
+    Listed(Tag),
+}
+
+/// Recognises a notified call; `None` for a call our filter never notifies.
+pub fn notified(arch: u32, nr: i32, arg0: u64) -> Option<Notified> {
+    let nr = u32::try_from(nr).ok()?;
+    let (abi, nr) = match arch {
+        AUDIT_ARCH_X86_64 if nr & X32_SYSCALL_BIT != 0 => (Abi::X32, nr & !X32_SYSCALL_BIT),
+        AUDIT_ARCH_X86_64 => (Abi::X86_64, nr),
+        AUDIT_ARCH_I386 => (Abi::I386, nr),
+        _ => return None,
+    };
+    let number = |d: &SyscallDef| match abi {
+        Abi::X86_64 => Some(d.x86_64),
+        Abi::X32 => Some(d.x32),
+        Abi::I386 => d.i386,
+    };
+    if let Some(i) = EXEC_CALLS.iter().position(|d| number(d) == Some(nr)) {
+        return Some(Notified::Exec { abi, at: i == 1 });
+    }
+    if abi == Abi::I386 && nr == I386_SOCKETCALL && arg0 & 0xffff_ffff == u64::from(SYS_CONNECT) {
+        let def = &SYSCALLS[lookup("connect")?];
+        return Some(Notified::Listed(Tag { abi, def, via_socketcall: true }));
+    }
+    let def = SYSCALLS.iter().find(|d| number(d) == Some(nr))?;
+    Some(Notified::Listed(Tag { abi, def, via_socketcall: false }))
 }
 
 /// A filter program, built before the fork (the child must not allocate).
@@ -231,20 +272,52 @@ impl Filter {
             indices.iter().filter_map(|i| Some((*i, SYSCALLS.get(*i)?))).collect();
         let mut b64: Vec<(u32, u32)> = Vec::new();
         let mut b32: Vec<(u32, u32)> = Vec::new();
+        let trace = |data: u32| libc::SECCOMP_RET_TRACE | data;
         for (i, d) in &defs {
-            b64.push((d.x86_64, tag(Abi::X86_64, *i, false)));
-            b64.push((d.x32 | X32_SYSCALL_BIT, tag(Abi::X32, *i, false)));
+            b64.push((d.x86_64, trace(tag(Abi::X86_64, *i, false))));
+            b64.push((d.x32 | X32_SYSCALL_BIT, trace(tag(Abi::X32, *i, false))));
             if let Some(nr) = d.i386 {
-                b32.push((nr, tag(Abi::I386, *i, false)));
+                b32.push((nr, trace(tag(Abi::I386, *i, false))));
             }
         }
-        let connect = defs.iter().find(|(_, d)| d.name == "connect").map(|(i, _)| tag(Abi::I386, *i, true));
-        let block64 = block(&b64, None);
-        let block32 = block(&b32, connect);
+        let connect =
+            defs.iter().find(|(_, d)| d.name == "connect").map(|(i, _)| trace(tag(Abi::I386, *i, true)));
+        Filter::assemble(indices.len(), &b64, &b32, connect, no_new_privs)
+    }
+
+    /// The seccomp exec sensor's filter: execve and execveat, plus the syscalls at `indices` of
+    /// [`SYSCALLS`] (the syscall mode through the same listener), all answered with
+    /// `SECCOMP_RET_USER_NOTIF`; everything else, and every foreign arch, is allowed.
+    pub fn build_notify(indices: &[usize], no_new_privs: bool) -> Result<Filter, TooLong> {
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        let defs: Vec<&SyscallDef> =
+            EXEC_CALLS.iter().chain(indices.iter().filter_map(|i| SYSCALLS.get(*i))).collect();
+        let mut b64: Vec<(u32, u32)> = Vec::new();
+        let mut b32: Vec<(u32, u32)> = Vec::new();
+        for d in &defs {
+            b64.push((d.x86_64, notify));
+            b64.push((d.x32 | X32_SYSCALL_BIT, notify));
+            if let Some(nr) = d.i386 {
+                b32.push((nr, notify));
+            }
+        }
+        let connect = defs.iter().any(|d| d.name == "connect").then_some(notify);
+        Filter::assemble(defs.len(), &b64, &b32, connect, no_new_privs)
+    }
+
+    fn assemble(
+        count: usize,
+        b64: &[(u32, u32)],
+        b32: &[(u32, u32)],
+        connect: Option<u32>,
+        no_new_privs: bool,
+    ) -> Result<Filter, TooLong> {
+        let block64 = block(b64, None);
+        let block32 = block(b32, connect);
         // Each arch test jumps over its block when the arch differs; cBPF jumps are 8-bit.
         let too_long = |b: &Vec<sock_filter>| b.len() > u8::MAX as usize;
         if too_long(&block64) || too_long(&block32) {
-            return Err(TooLong(indices.len()));
+            return Err(TooLong(count));
         }
         let mut program = vec![load(DATA_ARCH), jeq(AUDIT_ARCH_X86_64, 0, block64.len() as u8)];
         program.extend(block64);
@@ -260,6 +333,11 @@ impl Filter {
 
     pub fn is_empty(&self) -> bool {
         self.program.is_empty()
+    }
+
+    /// The BPF instructions (for [`crate::sys::notify::install_listener`]).
+    pub fn program(&self) -> &[sock_filter] {
+        &self.program
     }
 
     /// Installs the filter on the calling thread. Async-signal-safe (only `prctl` and errno): called in

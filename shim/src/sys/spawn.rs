@@ -19,7 +19,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use libc::{c_int, pid_t};
 
@@ -32,6 +32,8 @@ const EXEC_FAILED_STATUS: c_int = 127;
 /// The go byte: exec as is, or install the seccomp filter first.
 const GO_PLAIN: u8 = 1;
 const GO_WITH_FILTER: u8 = 2;
+/// Install the seccomp exec sensor's filter with a listener and hand the listener over first.
+const GO_WITH_LISTENER: u8 = 3;
 
 /// What the child needs, prepared before `fork` so the child allocates nothing.
 pub struct SpawnRequest {
@@ -42,6 +44,9 @@ pub struct SpawnRequest {
     pub restore: Vec<Disposition>,
     /// The opt-in syscall mode's filter, installed only if [`HeldChild::release`] asks for it.
     pub seccomp: Option<Filter>,
+    /// The seccomp exec sensor's filter (`SECCOMP_RET_USER_NOTIF`), installed with a new listener
+    /// only if [`HeldChild::release_with_listener`] asks for it.
+    pub notify: Option<Filter>,
     /// A filter that cannot be installed stops the child (`RUNWARDEN_TRACE=require`) instead of
     /// letting it run without.
     pub seccomp_required: bool,
@@ -54,6 +59,8 @@ pub struct HeldChild {
     exec_error: OwnedFd,
     /// The filter's outcome (see [`HeldChild::filter_status`]).
     filter_status: OwnedFd,
+    /// Our end of the socket the child sends the listener over (with a notify filter only).
+    listener_sock: Option<OwnedFd>,
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -72,6 +79,11 @@ pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
+    let socks = match req.notify {
+        Some(_) => Some(super::notify::socket_pair()?),
+        None => None,
+    };
+    let child_sock = socks.as_ref().map_or(-1, |(_, c)| c.as_raw_fd());
     let mut argv: Vec<*const libc::c_char> = req.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
 
@@ -88,6 +100,7 @@ pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
                 err_r.as_raw_fd(),
                 err_w.as_raw_fd(),
                 (status_r.as_raw_fd(), status_w.as_raw_fd()),
+                child_sock,
                 &argv,
                 req,
             )
@@ -96,20 +109,27 @@ pub fn fork_held(req: &SpawnRequest) -> io::Result<HeldChild> {
     drop(go_r);
     drop(err_w);
     drop(status_w);
-    Ok(HeldChild { pid, go: Some(go_w), exec_error: err_r, filter_status: status_r })
+    let listener_sock = socks.map(|(ours, theirs)| {
+        drop(theirs);
+        ours
+    });
+    Ok(HeldChild { pid, go: Some(go_w), exec_error: err_r, filter_status: status_r, listener_sock })
 }
 
 /// The child's side, between fork and exec.
 ///
+/// Takes raw descriptors one by one: the child may not allocate, so no struct is built for them.
 /// # Safety
 /// Must only be called in a child right after `fork`, with `argv` NUL-terminated and pointing into
 /// memory that stays valid (it was allocated before the fork). Never returns.
+#[allow(clippy::too_many_arguments)]
 unsafe fn child_after_fork(
     go_r: c_int,
     go_w: c_int,
     err_r: c_int,
     err_w: c_int,
     (status_r, status_w): (c_int, c_int),
+    listener_sock: c_int,
     argv: &[*const libc::c_char],
     req: &SpawnRequest,
 ) -> ! {
@@ -136,6 +156,29 @@ unsafe fn child_after_fork(
             }
         }
         libc::close(go_r);
+        if let (GO_WITH_LISTENER, Some(filter)) = (byte, req.notify.as_ref()) {
+            // The listener goes to runwarden and the child's copy is closed before anything else
+            // runs: the workload must never hold (and so answer) its own notifications.
+            let status: i32 = match super::notify::install_listener(filter.program(), filter.no_new_privs) {
+                Ok(fd) => {
+                    let sent = super::notify::send_fd(listener_sock, fd);
+                    libc::close(fd);
+                    match sent {
+                        Ok(()) => i32::from(filter.no_new_privs),
+                        Err(errno) => -errno,
+                    }
+                }
+                Err(errno) => -errno,
+            };
+            let bytes = status.to_ne_bytes();
+            libc::write(status_w, bytes.as_ptr().cast(), bytes.len());
+            if status < 0 && req.seccomp_required {
+                libc::_exit(EXEC_FAILED_STATUS);
+            }
+        }
+        if listener_sock >= 0 {
+            libc::close(listener_sock);
+        }
         if let (GO_WITH_FILTER, Some(filter)) = (byte, req.seccomp.as_ref()) {
             // Before the mask is restored: no signal can stop us between the install and its report.
             let status: i32 = match filter.install() {
@@ -167,10 +210,35 @@ impl HeldChild {
     pub fn release(&mut self, with_filter: bool) -> io::Result<()> {
         if let Some(go) = self.go.take() {
             let byte = [if with_filter { GO_WITH_FILTER } else { GO_PLAIN }];
-            // SAFETY: `go` is an open pipe write end we own; the buffer is one valid byte.
-            cvt(unsafe { libc::write(go.as_raw_fd(), byte.as_ptr().cast(), 1) })?;
+            io::Write::write_all(&mut std::fs::File::from(go), &byte)?;
         }
         Ok(())
+    }
+
+    /// Lets the child go on to exec after installing the seccomp exec sensor's filter, and returns
+    /// the listener it hands over (within `timeout`), or why there is none. Without a listener the
+    /// child runs unfiltered, unless `seccomp_required` made it exit.
+    pub fn release_with_listener(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> io::Result<(super::notify::Listener, bool)> {
+        let Some(go) = self.go.take() else {
+            return Err(io::Error::other("the child was already released"));
+        };
+        // SAFETY: `go` is an open pipe write end we own; the buffer is one valid byte.
+        cvt(unsafe { libc::write(go.as_raw_fd(), [GO_WITH_LISTENER].as_ptr().cast(), 1) })?;
+        drop(go);
+        let nnp = match self.filter_status(timeout) {
+            Some(Ok(nnp)) => nnp,
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(io::Error::other("the workload did not report whether the filter is in place"))
+            }
+        };
+        let sock = self.listener_sock.take().ok_or_else(|| io::Error::other("no listener socket"))?;
+        let ms = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+        let fd = super::notify::recv_fd(std::os::fd::AsFd::as_fd(&sock), ms)?;
+        Ok((super::notify::Listener::from_fd(fd), nnp))
     }
 
     /// The seccomp filter's outcome after `release(true)`: whether no_new_privs was set, or why the
@@ -180,34 +248,20 @@ impl HeldChild {
     /// against the one signal that cannot be blocked (a SIGSTOP from outside would hold the child in a
     /// stop that only the loop handles).
     pub fn filter_status(&self, timeout: std::time::Duration) -> Option<io::Result<bool>> {
-        let fd = self.filter_status.as_raw_fd();
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        let ms = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        let wait = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
         loop {
-            // SAFETY: one valid pollfd for a descriptor we own.
-            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-            match n {
-                0 => return None,
-                n if n > 0 => break,
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-                _ => return None,
+            let mut fds = [PollFd::new(self.filter_status.as_fd(), PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, wait) {
+                Ok(0) => return None,
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
             }
         }
         // The child writes its 4 bytes with one write (atomic on a pipe), so they are all there now.
         let mut buf = [0u8; 4];
-        let mut got = 0;
-        while got < buf.len() {
-            // SAFETY: reading into the unfilled tail of a local buffer from a pipe read end we own.
-            let n = unsafe {
-                libc::read(self.filter_status.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got)
-            };
-            match n {
-                0 => break,
-                n if n > 0 => got += n as usize,
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-                _ => break,
-            }
-        }
+        let got = read_full(&self.filter_status, &mut buf);
         (got == buf.len()).then(|| match i32::from_ne_bytes(buf) {
             s if s < 0 => Err(io::Error::from_raw_os_error(-s)),
             s => Ok(s & 1 == 1),
@@ -219,19 +273,22 @@ impl HeldChild {
     /// cannot be held in a ptrace stop).
     pub fn exec_error(&self) -> Option<io::Error> {
         let mut buf = [0u8; 4];
-        let mut got = 0;
-        while got < buf.len() {
-            // SAFETY: reading into the unfilled tail of a local buffer from a pipe read end we own.
-            let n = unsafe {
-                libc::read(self.exec_error.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got)
-            };
-            match n {
-                0 => break,
-                n if n > 0 => got += n as usize,
-                _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
-                _ => break,
-            }
-        }
+        let got = read_full(&self.exec_error, &mut buf);
         (got == buf.len()).then(|| io::Error::from_raw_os_error(i32::from_ne_bytes(buf)))
     }
+}
+
+/// Reads from a pipe until `buf` is full or the writer is gone; returns how many bytes came. Parent
+/// side: safe calls only.
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    got
 }

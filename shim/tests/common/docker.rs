@@ -327,3 +327,10 @@ pub fn reverse_shell_listener(
     });
     (port, session)
 }
+
+/// The lines of a file that a sink may still be appending to: a last line without its newline is
+/// being written and is left for the next read (a finding is written with more than one write(2)
+/// when it is larger than the sink's buffer).
+pub fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split_inclusive('\n').filter_map(|l| l.strip_suffix('\n'))
+}

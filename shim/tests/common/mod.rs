@@ -7,6 +7,9 @@
 //! first). A missing fixture is a panic with that instruction, never a skip.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+#[path = "docker.rs"]
+pub mod docker;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -44,18 +47,71 @@ pub fn fixture_str() -> String {
 
 /// A `runwarden` command with a clean configuration: the test runner's own RUNWARDEN_* variables
 /// (if any) must not change what a test checks.
+///
+/// `RW_TEST_SENSOR` (auto, seccomp, ptrace, poll) runs the suite under one exec sensor
+/// (`RUNWARDEN_SENSOR`); integration/test.sh runs the process tests under each. A test that is about
+/// one sensor sets `RUNWARDEN_SENSOR` itself, which wins.
 pub fn rw() -> Command {
     let mut cmd = Command::new(runwarden());
     strip_config(&mut cmd);
     cmd
 }
 
+/// The exec sensor a run used, from its "workload started" log line ("seccomp", "ptrace", "poll").
+pub fn sensor_of(out: &Output) -> String {
+    out.logs()
+        .iter()
+        .find(|v| v["message"] == "workload started")
+        .and_then(|v| v["sensor"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Every signal at its default action in the started program, whatever the test process inherited:
+/// run from a shell's background job, SIGINT and SIGQUIT arrive ignored, under `nohup` SIGHUP does,
+/// and runwarden rightly hands ignored signals on to the workload, which would then not be what a
+/// test expects. (std already clears the signal mask and resets SIGPIPE.) A test that wants a
+/// signal ignored sets it up itself, later (the fixture's `sigconf`, its own `pre_exec`).
+pub fn default_signals(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires; SIGKILL and SIGSTOP, whose
+    // action cannot change, are skipped.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in 1..32 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 pub fn strip_config(cmd: &mut Command) {
+    default_signals(cmd);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("RUNWARDEN_") {
             cmd.env_remove(k);
         }
     }
+    match PINNED_SENSOR.get() {
+        Some(s) => {
+            cmd.env("RUNWARDEN_SENSOR", s);
+        }
+        None => {
+            if let Ok(s) = std::env::var("RW_TEST_SENSOR") {
+                cmd.env("RUNWARDEN_SENSOR", s);
+            }
+        }
+    }
+}
+
+/// The sensor every runwarden of this test binary uses, whatever `RW_TEST_SENSOR` says: for suites
+/// about one sensor's internals (the ptrace tracer's stops, the RET_TRACE syscall mode).
+pub static PINNED_SENSOR: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+pub fn pin_sensor(s: &'static str) {
+    let _ = PINNED_SENSOR.set(s);
 }
 
 /// `runwarden -- ARGS...`
@@ -127,9 +183,7 @@ impl Output {
 /// The findings a `file:` sink wrote: one JSON object per line (any other line fails the test); none
 /// when the file was never created.
 pub fn read_findings(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    docker::complete_lines(&std::fs::read_to_string(path).unwrap_or_default())
         .map(|l| {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON finding per line ({e}): {l}"))
         })

@@ -65,6 +65,18 @@ pub const EXEC_ROWS: &[Scenario] = &[
         runs: EXEC,
     },
     Scenario {
+        // The same upgrade typed as `sh -i -c`: the terminal is judged, not the `-c` (issue 13, item 4).
+        name: "terminal-shell-c",
+        arrival: Arrival::ReverseShell("script -qc 'sh -i -c id' /dev/null"),
+        category: "Execution: Terminal Shell in Container",
+        severity: "HIGH",
+        rule: "terminal_shell",
+        technique: "T1059.004",
+        fields: &[("/processes/0/args", "=sh -i -c id"), ("/processes/0/stdio/stdin", "tty /dev/pts/")],
+        needs: Needs::Nothing,
+        runs: EXEC,
+    },
+    Scenario {
         name: "base64-shell",
         arrival: Arrival::Injection("echo aWQgLXVuCg== | base64 -d | sh"),
         category: "Defense Evasion: Base64 Encoded Shell Script Executed",

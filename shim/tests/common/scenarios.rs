@@ -1,5 +1,5 @@
 //! The attack scenario table shared by the Docker and gVisor suites (included with `#[path]`): one row
-//! per default rule (policies/rules/*.yaml, the catalogue of shared/design/FINDINGS.md that runwarden
+//! per default rule (policies/rules/*.yaml, the catalogue of docs/FINDINGS.md that runwarden
 //! fires today), saying how the attack arrives, what it needs from the container, and which finding
 //! must reach the sink, field by field. Adding a category is one row in scenario_rows.rs
 //! (exec rules) or sensor_rows.rs (scanner and file watcher rules).
@@ -103,6 +103,11 @@ pub enum Needs {
     NonRoot,
     /// The opt-in exact syscall mode (`RUNWARDEN_SYSCALLS=default`): rules on single syscalls.
     Syscalls,
+    /// Executes a file written to /tmp, under a tracer that CLONE_UNTRACED escapes (ptrace): not
+    /// under the seccomp sensor, whose filter every child inherits.
+    PtraceExecFromTmp,
+    /// The seccomp exec sensor (the race against its read of an exec's arguments).
+    SeccompSensor,
 }
 
 /// The ways the suite runs a container.
@@ -116,6 +121,19 @@ pub enum Variant {
     ReadOnly,
     /// As built (root), with `RUNWARDEN_SYSCALLS=default`; only the rows that need it.
     Syscalls,
+    /// As built (root), with `--security-opt no-new-privileges`: `auto` chooses the seccomp sensor.
+    Seccomp,
+}
+
+impl Variant {
+    /// The exec sensor `auto` chooses in this container.
+    pub fn exec_sensor(self) -> &'static str {
+        if self == Variant::Seccomp {
+            "seccomp"
+        } else {
+            "ptrace"
+        }
+    }
 }
 
 impl Needs {
@@ -125,9 +143,11 @@ impl Needs {
         }
         match self {
             Needs::Nothing | Needs::Syscalls => true,
+            Needs::SeccompSensor => v == Variant::Seccomp,
             Needs::ExecFromTmp => v != Variant::ReadOnly,
+            Needs::PtraceExecFromTmp => v != Variant::ReadOnly && v != Variant::Seccomp,
             Needs::Root => v != Variant::NonRoot,
-            Needs::RootWritable => v == Variant::Root,
+            Needs::RootWritable => v == Variant::Root || v == Variant::Seccomp,
             Needs::NonRoot => v == Variant::NonRoot,
         }
     }
@@ -250,7 +270,7 @@ pub fn expected_sensor(rule: &str) -> &'static str {
     });
     match events.get(rule).map(String::as_str) {
         Some("file") => "inotify",
-        Some("syscall") => "seccomp",
+        Some("syscall") | Some("mismatch") => "seccomp",
         Some("exec") | None => "ptrace",
         Some(_) => "scanner",
     }
@@ -285,11 +305,13 @@ pub fn find<'a>(row: &Scenario, vars: &Vars, findings: &'a [Value]) -> Option<&'
 
 /// Checks each row's finding field by field; returns one message per problem (empty: all good).
 /// `image`: the containers[0].uri expected (RUNWARDEN_IMAGE), when set.
+/// `exec_sensor`: the exec sensor of the run ("ptrace" or "seccomp"), which exec findings name.
 pub fn check(
     rows: &[&Scenario],
     vars_of: &dyn Fn(&Scenario) -> Vars,
     findings: &[Value],
     image: Option<&str>,
+    exec_sensor: &str,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for row in rows {
@@ -341,7 +363,10 @@ pub fn check(
         if f["description"].as_str().unwrap_or("").is_empty() {
             wrong("description missing", &f["description"]);
         }
-        let sensor = expected_sensor(row.rule);
+        let sensor = match expected_sensor(row.rule) {
+            "ptrace" => exec_sensor,
+            other => other,
+        };
         if f["sourceProperties"]["sensor"] != sensor {
             wrong(&format!("sensor should be {sensor}"), &f["sourceProperties"]);
         }

@@ -162,8 +162,24 @@ pub const SENSOR_ROWS: &[Scenario] = &[
         rule: "untraced_process",
         technique: "T1562.001",
         fields: &[("/processes/0/binary/path", "=/tmp/.x/rw-fixture")],
-        needs: Needs::ExecFromTmp,
+        needs: Needs::PtraceExecFromTmp,
         runs: EXEC,
+    },
+    Scenario {
+        // A dropped binary whose children change their execve arguments from a second thread while
+        // the seccomp sensor reads them (the test fixture's argv-race mode: 40 racing execs, one at a time).
+        name: "exec-changed-after-inspection",
+        arrival: Arrival::Dropped { tool: Tool::Fixture("rw-fixture"), at: "/tmp/.x/rw-race", run: "{at} argv-race 40" },
+        category: "Defense Evasion: Exec Changed After Inspection",
+        severity: "HIGH",
+        rule: "exec_arguments_changed",
+        technique: "T1562.001",
+        fields: &[("/sourceProperties/inspected/args", "sleep 1"), ("/processes/0/args", "sleep 1")],
+        needs: Needs::SeccompSensor,
+        runs: Runs::NotInGvisor(
+            "gVisor offers no seccomp listener: ptrace runs there, which reads an exec after the kernel \
+             copied it, so there is nothing to race",
+        ),
     },
     // The opt-in syscall mode's categories (a container with RUNWARDEN_SYSCALLS=default): the call is
     // seen before it runs; both fail here (every workload process is already traced by runwarden, and

@@ -15,10 +15,20 @@ use sqlx::AnyPool;
 use super::Backend;
 
 /// (version, description, SQL) per backend, in order. Add new files at the end; never edit applied ones.
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "findings", include_str!("../../migrations/sqlite/0001_findings.sql"))];
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "findings", include_str!("../../migrations/postgres/0001_findings.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "findings", include_str!("../../migrations/sqlite/0001_findings.sql")),
+    (2, "incidents", include_str!("../../migrations/sqlite/0002_incidents.sql")),
+    (3, "triage", include_str!("../../migrations/sqlite/0003_triage.sql")),
+    (4, "trends", include_str!("../../migrations/sqlite/0004_trends.sql")),
+    (5, "scc", include_str!("../../migrations/sqlite/0005_scc.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "findings", include_str!("../../migrations/postgres/0001_findings.sql")),
+    (2, "incidents", include_str!("../../migrations/postgres/0002_incidents.sql")),
+    (3, "triage", include_str!("../../migrations/postgres/0003_triage.sql")),
+    (4, "trends", include_str!("../../migrations/postgres/0004_trends.sql")),
+    (5, "scc", include_str!("../../migrations/postgres/0005_scc.sql")),
+];
 
 #[derive(Debug)]
 struct Embedded(&'static [(i64, &'static str, &'static str)]);

@@ -8,16 +8,24 @@
 //! Delivery is idempotent: a `findingId` already stored is counted as a duplicate and left as it was.
 #![forbid(unsafe_code)]
 
+pub mod incidents;
 pub mod migrate;
+mod placement;
 pub mod query;
+pub mod scc;
+pub mod trends;
+pub mod triage;
 
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
-use crate::model::{Finding, Heartbeat};
+use crate::model::{StoredFinding, StoredHeartbeat};
 use query::{Filter, Page, Param};
+
+/// An hour in microseconds: the bucket of the hourly counts kept at ingest (and of the trends).
+pub const HOUR_US: i64 = 3_600_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -140,13 +148,15 @@ pub struct Store {
     backend: Backend,
     write: AnyPool,
     read: AnyPool,
+    /// Queue new findings for Security Command Center ([`scc`]).
+    scc_export: bool,
 }
 
 const INSERT_FINDING: &str =
     "INSERT INTO findings (finding_id, event_time, received_at, category, severity, \
      severity_rank, project_id, location, service, revision, instance_id, action, rule_id, description, \
-     search_text, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-     ON CONFLICT (finding_id) DO NOTHING";
+     search_text, body, incident_id, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+     $14, $15, $16, $17, $18) ON CONFLICT (finding_id) DO NOTHING";
 
 /// A retried heartbeat (same id) or one older than the stored one changes nothing.
 const UPSERT_INSTANCE: &str = "INSERT INTO instances (instance_key, instance_id, project_id, location, \
@@ -213,7 +223,7 @@ impl Store {
             } else {
                 pool(4).await.map_err(open_err)?
             };
-            Store { backend: Backend::Sqlite, write, read }
+            Store { backend: Backend::Sqlite, write, read, scc_export: false }
         } else {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
@@ -221,7 +231,7 @@ impl Store {
                 .connect(url)
                 .await
                 .map_err(open_err)?;
-            Store { backend: Backend::Postgres, write: pool.clone(), read: pool }
+            Store { backend: Backend::Postgres, write: pool.clone(), read: pool, scc_export: false }
         };
         migrate::run(&store.write, store.backend)
             .await
@@ -237,38 +247,63 @@ impl Store {
     /// after a failure delivers the rest and counts the already-stored as duplicates.
     pub async fn ingest(
         &self,
-        findings: &[Finding],
-        heartbeat: Option<&Heartbeat>,
+        findings: &[StoredFinding],
+        heartbeat: Option<&StoredHeartbeat>,
         now_us: i64,
     ) -> Result<Ingested> {
         let mut tx = self.write.begin().await.map_err(q("begin"))?;
         let mut out = Ingested::default();
+        let mut accepted: Vec<&StoredFinding> = Vec::with_capacity(findings.len());
+        // Which findings are new, where they go and whether a mute rule takes them, before inserting
+        // them with it (a concurrent delivery of the same id can still make one a duplicate at insert).
+        let fresh = placement::not_stored(&mut tx, findings).await?;
+        let plan = placement::plan(&mut tx, &fresh).await?;
+        let mutes = if fresh.is_empty() { Vec::new() } else { triage::active_mutes(&mut tx, now_us).await? };
         for f in findings {
+            let incident = plan.placed.get(&f.id).cloned();
+            let muted = triage::mute_rule_for(f, &mutes, now_us).is_some();
             let r = &f.resource;
             let done = sqlx::query(INSERT_FINDING)
                 .bind(f.id.clone())
                 .bind(f.event_time_us)
                 .bind(now_us)
-                .bind(f.category.clone())
+                .bind(column_text(&f.category))
                 .bind(f.severity.as_str())
                 .bind(f.severity.rank())
-                .bind(r.project_id.clone())
-                .bind(r.location.clone())
-                .bind(r.service.clone())
-                .bind(r.revision.clone())
-                .bind(r.instance_id.clone())
-                .bind(f.action.clone())
-                .bind(f.rule_id.clone())
-                .bind(f.description.clone())
-                .bind(f.search_text.clone())
+                .bind(r.project_id.as_deref().map(column_text))
+                .bind(r.location.as_deref().map(column_text))
+                .bind(r.service.as_deref().map(column_text))
+                .bind(r.revision.as_deref().map(column_text))
+                .bind(r.instance_id.as_deref().map(column_text))
+                .bind(f.action.as_deref().map(column_text))
+                .bind(f.rule_id.as_deref().map(column_text))
+                .bind(column_text(&f.description))
+                .bind(column_text(&f.search_text))
                 .bind(f.body.clone())
+                .bind(incident)
+                .bind(if muted { "MUTED" } else { "ACTIVE" })
                 .execute(&mut *tx)
                 .await
                 .map_err(q("insert finding"))?;
             if done.rows_affected() == 1 {
+                accepted.push(f);
                 out.accepted += 1;
             } else {
                 out.duplicates += 1;
+            }
+        }
+        // What new findings bring along: incidents, hourly counts, mute rules, the SCC outbox.
+        if !accepted.is_empty() {
+            placement::apply(&mut tx, &plan).await?;
+            placement::count_hours(&mut tx, &accepted).await?;
+            for f in &accepted {
+                if let Some(rule) = triage::mute_rule_for(f, &mutes, now_us) {
+                    let incident = plan.placed.get(&f.id).map(String::as_str).unwrap_or_default();
+                    triage::muted_on_arrival(&mut tx, f, rule, incident, now_us).await?;
+                }
+                if self.scc_export {
+                    scc::enqueue(&mut tx, &f.id, "publish", now_us).await?;
+                }
             }
         }
         if let Some(h) = heartbeat {
@@ -389,12 +424,32 @@ impl Store {
             .execute(&self.write)
             .await
             .map_err(q("purge instances"))?;
+        sqlx::query("DELETE FROM incidents WHERE last_time < $1")
+            .bind(before_us)
+            .execute(&self.write)
+            .await
+            .map_err(q("purge incidents"))?;
+        sqlx::query("DELETE FROM finding_hours WHERE hour < $1")
+            .bind(before_us.div_euclid(HOUR_US) * HOUR_US)
+            .execute(&self.write)
+            .await
+            .map_err(q("purge finding hours"))?;
         Ok(f.rows_affected())
     }
 
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+}
+
+/// A finding's text for a column: NUL replaced by U+FFFD, because PostgreSQL's text cannot hold it and
+/// SQLite's `LIKE` stops at it. The body keeps the finding exactly (JSON escapes NUL as `\u0000`).
+pub(crate) fn column_text(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s.to_string()
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Filter {
     /// Microseconds since the epoch, exclusive.
     pub until_us: Option<i64>,
     pub text: Option<String>,
+    /// Triage states (`ACTIVE`, ...), any of.
+    pub states: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,13 @@ impl Filter {
                     )
                 }
                 "q" => f.text = Some(v.to_string()),
+                "state" => {
+                    for s in v.split(',') {
+                        let st = crate::triage::State::parse(s)
+                            .ok_or(err("expected ACTIVE, ACKNOWLEDGED, RESOLVED or MUTED"))?;
+                        f.states.push(st.as_str().to_string());
+                    }
+                }
                 "limit" => {
                     page.limit = v
                         .parse()
@@ -144,6 +153,11 @@ impl Filter {
             let ph = next(Param::Text(format!("%{}%", escape_like(&q.to_lowercase()))), &mut params);
             conds.push(format!("search_text LIKE {ph} ESCAPE '\\'"));
         }
+        if !self.states.is_empty() {
+            let ph: Vec<String> =
+                self.states.iter().map(|s| next(Param::Text(s.clone()), &mut params)).collect();
+            conds.push(format!("state IN ({})", ph.join(", ")));
+        }
         if conds.is_empty() {
             (String::new(), params)
         } else {
@@ -171,6 +185,7 @@ impl Filter {
         if let Some(q) = &self.text {
             out.push(("q", q.clone()));
         }
+        out.extend(self.states.iter().map(|s| ("state", s.clone())));
         out
     }
 }
@@ -184,7 +199,7 @@ pub fn parse_when(v: &str, now_us: i64) -> Option<i64> {
     Some(now_us.saturating_sub(i64::try_from(d.as_micros()).ok()?))
 }
 
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

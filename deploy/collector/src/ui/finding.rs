@@ -3,15 +3,14 @@
 //! (the finding exactly as received, pretty-printed). `?tab=json` selects the JSON tab.
 #![forbid(unsafe_code)]
 
-use std::fmt::Write as _;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use maud::{html, Markup};
 use serde_json::Value;
 
-use super::list::encode_path;
-use super::{error_page, esc, page, time, Nav};
+use super::text::encode_path;
+use super::{error_page, page, time, Nav};
 use crate::api::read_guard;
 use crate::Shared;
 
@@ -38,30 +37,42 @@ pub async fn page_route(
     };
     let v: Value = serde_json::from_str(&f.body).unwrap_or(Value::Null);
     let json_tab = params.iter().any(|(k, val)| k == "tab" && val == "json");
-    let href = format!("/findings/{}", encode_path(&f.id));
-    let mut b = String::new();
-    let _ = write!(
-        b,
-        "<p><a href=\"/findings\">&larr; Findings</a></p><h1><span class=\"sev sev-{0}\">{0}</span> {1}</h1>\
-         <nav class=\"tabs\"><a id=\"tab-summary\" href=\"{2}\"{3}>Summary</a><a id=\"tab-json\" href=\"{2}?tab=json\"{4}>JSON</a></nav>",
-        esc(&f.severity),
-        esc(&f.category),
-        esc(&href),
-        if json_tab { "" } else { " class=\"on\"" },
-        if json_tab { " class=\"on\"" } else { "" },
+    let triage = tokio::try_join!(
+        app.store.incident_of(&f.id),
+        app.store.state_of("finding", &f.id),
+        app.store.audit_of("finding", &f.id)
     );
-    if json_tab {
-        let pretty = serde_json::to_string_pretty(&v).unwrap_or_else(|_| f.body.clone());
-        let _ = write!(
-            b,
-            "<section id=\"json\"><p><a href=\"/v1/findings/{}\">Raw JSON</a></p><pre id=\"json-body\">{}</pre></section>",
-            esc(&encode_path(&f.id)),
-            esc(&pretty)
-        );
-    } else {
-        summary(&mut b, &v, f.event_time_us);
-    }
-    page(&f.category, Nav::Findings, &b)
+    let (incident, state, audit) = match triage {
+        Ok((i, s, a)) => (i, s.unwrap_or_default(), a),
+        Err(e) => {
+            tracing::error!(error = %e, "finding page: its incident and triage");
+            return error_page(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; retry later");
+        }
+    };
+    let href = format!("/findings/{}", encode_path(&f.id));
+    let csrf = super::csrf::Csrf::for_page(&headers);
+    let body = html! {
+        p { a href="/findings" { "← Findings" } }
+        h1 { span class={ "sev sev-" (f.severity) } { (f.severity) } " " (f.category) }
+        nav.tabs {
+            a #tab-summary href=(href) class=[(!json_tab).then_some("on")] { "Summary" }
+            a #tab-json href={ (href) "?tab=json" } class=[json_tab.then_some("on")] { "JSON" }
+        }
+        @if let Some(i) = &incident {
+            p #incident-link { "Part of " a href={ "/incidents/" (encode_path(i)) } { "an incident" } " (its timeline)." }
+        }
+        @if json_tab {
+            section #json {
+                p { a href={ "/v1/findings/" (encode_path(&f.id)) } { "Raw JSON" } }
+                pre #json-body { (serde_json::to_string_pretty(&v).unwrap_or_else(|_| f.body.clone())) }
+            }
+        } @else {
+            (summary(&v, f.event_time_us))
+            (super::triage::panel("finding", &f.id, &state, &audit, &csrf))
+            (super::triage::mute_form(&f.category, f.service.as_deref().unwrap_or(""), s(&v["rule"], "id"), &csrf))
+        }
+    };
+    csrf.apply(page(&f.category, Nav::Findings, body))
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -75,147 +86,31 @@ fn args(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn row(b: &mut String, label: &str, value: &str) {
-    if !value.is_empty() {
-        let _ = write!(b, "<dt>{label}</dt><dd>{}</dd>", esc(value));
-    }
+/// A `<dt>`/`<dd>` pair, left out when the value is empty (fields that do not apply are omitted).
+fn row(label: &str, value: &str) -> Markup {
+    html! { @if !value.is_empty() { dt { (label) } dd { (value) } } }
 }
 
-fn summary(b: &mut String, v: &Value, event_time_us: i64) {
-    let _ = write!(b, "<section id=\"summary\"><p class=\"desc\">{}</p><dl>", esc(s(v, "description")));
-    row(b, "Event time", &time(event_time_us));
-    row(b, "Category", s(v, "category"));
-    row(b, "Severity", s(v, "severity"));
-    row(b, "State", s(v, "state"));
-    row(b, "Action", s(v, "action"));
+fn summary(v: &Value, event_time_us: i64) -> Markup {
     let rule = &v["rule"];
-    row(
-        b,
-        "Rule",
-        &[s(rule, "id"), s(rule, "source")]
-            .iter()
-            .filter(|x| !x.is_empty())
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" from "),
-    );
+    let rule_text = [s(rule, "id"), s(rule, "source")]
+        .iter()
+        .filter(|x| !x.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" from ");
     let m = &v["mitreAttack"];
     let techniques = m["primaryTechniques"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
-    row(b, "MITRE ATT&CK", format!("{} {}", s(m, "primaryTactic"), techniques.unwrap_or_default()).trim());
+        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let mitre = format!("{} {}", s(m, "primaryTactic"), techniques);
     let r = &v["resource"];
-    for (label, key) in [
-        ("Service", "service"),
-        ("Revision", "revision"),
-        ("Instance", "instanceId"),
-        ("Project", "projectId"),
-        ("Location", "location"),
-        ("Resource", "name"),
-    ] {
-        row(b, label, s(r, key));
-    }
-    if let Some(c) = v["containers"].get(0) {
-        row(b, "Image", s(c, "uri"));
-        row(b, "Image digest", s(c, "imageId"));
-    }
-    row(b, "Finding ID", s(v, "findingId"));
-    b.push_str("</dl>");
-
     let processes = v["processes"].as_array().cloned().unwrap_or_default();
     let ancestors = v["ancestors"].as_array().cloned().unwrap_or_default();
-    if !processes.is_empty() || !ancestors.is_empty() {
-        // Ancestors arrive nearest first; the tree reads from the root down to the process.
-        b.push_str("<h2>Process tree</h2><ul class=\"tree\" id=\"process-tree\">");
-        let mut depth = 0;
-        for a in ancestors.iter().rev() {
-            let _ = write!(
-                b,
-                "<li style=\"padding-left:{}ch\">{} [{}] {}</li>",
-                depth * 2,
-                if depth > 0 { "└─" } else { "" },
-                a["pid"],
-                esc(&args_or_path(a))
-            );
-            depth += 1;
-        }
-        for p in &processes {
-            let _ = write!(
-                b,
-                "<li style=\"padding-left:{}ch\"><b>{} [{}] {}</b></li>",
-                depth * 2,
-                if depth > 0 { "└─" } else { "" },
-                p["pid"],
-                esc(&args_or_path(p))
-            );
-        }
-        b.push_str("</ul>");
-    }
-    for p in &processes {
-        let bin = &p["binary"];
-        if bin.is_object() {
-            b.push_str("<h2>Binary</h2><dl>");
-            row(b, "Path", s(bin, "path"));
-            row(b, "SHA-256", s(bin, "sha256"));
-            if let Some(n) = bin["size"].as_u64() {
-                row(b, "Size", &format!("{n} bytes"));
-            }
-            b.push_str("</dl>");
-        }
-        let script = &p["script"];
-        if script.is_object() {
-            b.push_str("<h2>Script</h2><dl>");
-            row(b, "Path", s(script, "path"));
-            row(b, "SHA-256", s(script, "sha256"));
-            b.push_str("</dl>");
-            let contents = s(script, "contents");
-            if !contents.is_empty() {
-                let excerpt: String =
-                    contents.lines().take(SCRIPT_EXCERPT_LINES).collect::<Vec<_>>().join("\n");
-                let excerpt: String = excerpt.chars().take(SCRIPT_EXCERPT_CHARS).collect();
-                let more = excerpt.len() < contents.trim_end().len() || script["contentsTruncated"] == true;
-                let _ =
-                    write!(b, "<pre id=\"script\">{}{}</pre>", esc(&excerpt), if more { "\n…" } else { "" });
-            }
-        }
-        if let Some(stdio) = p["stdio"].as_object() {
-            b.push_str("<h2>Standard streams</h2><dl>");
-            for (k, val) in stdio {
-                row(b, k, val.as_str().unwrap_or(""));
-            }
-            b.push_str("</dl>");
-        }
-    }
-    if let Some(conns) = v["connections"].as_array().filter(|c| !c.is_empty()) {
-        b.push_str("<h2>Connections</h2><table id=\"connections\"><tr><th>Protocol</th><th>Source</th><th>Destination</th></tr>");
-        for c in conns {
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}:{}</td><td>{}:{}</td></tr>",
-                esc(s(c, "protocol")),
-                esc(s(c, "sourceIp")),
-                c["sourcePort"],
-                esc(s(c, "destinationIp")),
-                c["destinationPort"]
-            );
-        }
-        b.push_str("</table>");
-    }
-    if let Some(files) = v["files"].as_array().filter(|f| !f.is_empty()) {
-        b.push_str("<h2>Files</h2><table><tr><th>Operation</th><th>Path</th><th>SHA-256</th></tr>");
-        for f in files {
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                esc(s(f, "operation")),
-                esc(s(f, "path")),
-                esc(s(f, "sha256"))
-            );
-        }
-        b.push_str("</table>");
-    }
-    let ind = &v["indicator"];
+    let container = &v["containers"][0];
     let mut indicators: Vec<String> = Vec::new();
+    let ind = &v["indicator"];
     for key in ["ipAddresses", "domains", "uris"] {
         indicators
             .extend(ind[key].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string));
@@ -224,24 +119,105 @@ fn summary(b: &mut String, v: &Value, event_time_us: i64) {
         indicators.extend(sig["yaraRuleSignature"]["yaraRule"].as_str().map(|r| format!("YARA rule {r}")));
         indicators.extend(sig["memoryHashSignature"]["binaryFamily"].as_str().map(|r| format!("family {r}")));
     }
-    if !indicators.is_empty() {
-        b.push_str("<h2>Indicators</h2><ul>");
-        for i in indicators {
-            let _ = write!(b, "<li>{}</li>", esc(&i));
+    let conns = v["connections"].as_array().cloned().unwrap_or_default();
+    let files = v["files"].as_array().cloned().unwrap_or_default();
+    // Ancestors arrive nearest first; the tree reads from the root down to the process.
+    let depth0 = ancestors.len();
+    html! {
+        section #summary {
+            p.desc { (s(v, "description")) }
+            dl {
+                (row("Event time", &time(event_time_us)))
+                (row("Category", s(v, "category")))
+                (row("Severity", s(v, "severity")))
+                (row("State", s(v, "state")))
+                (row("Action", s(v, "action")))
+                (row("Rule", &rule_text))
+                (row("MITRE ATT&CK", mitre.trim()))
+                @for (label, key) in [("Service", "service"), ("Revision", "revision"), ("Instance", "instanceId"),
+                    ("Project", "projectId"), ("Location", "location"), ("Resource", "name")] {
+                    (row(label, s(r, key)))
+                }
+                @if container.is_object() {
+                    (row("Image", s(container, "uri")))
+                    (row("Image digest", s(container, "imageId")))
+                }
+                (row("Finding ID", s(v, "findingId")))
+            }
+            @if !processes.is_empty() || !ancestors.is_empty() {
+                h2 { "Process tree" }
+                ul.tree #process-tree {
+                    @for (depth, a) in ancestors.iter().rev().enumerate() {
+                        li style={ "padding-left:" (depth * 2) "ch" } {
+                            @if depth > 0 { "└─" } " [" (a["pid"].to_string()) "] " (args_or_path(a))
+                        }
+                    }
+                    @for p in &processes {
+                        li style={ "padding-left:" (depth0 * 2) "ch" } {
+                            b { @if depth0 > 0 { "└─" } " [" (p["pid"].to_string()) "] " (args_or_path(p)) }
+                        }
+                    }
+                }
+            }
+            @for p in &processes {
+                @let bin = &p["binary"];
+                @if bin.is_object() {
+                    h2 { "Binary" }
+                    dl {
+                        (row("Path", s(bin, "path")))
+                        (row("SHA-256", s(bin, "sha256")))
+                        @if let Some(n) = bin["size"].as_u64() { (row("Size", &format!("{n} bytes"))) }
+                    }
+                }
+                @let script = &p["script"];
+                @if script.is_object() {
+                    h2 { "Script" }
+                    dl { (row("Path", s(script, "path"))) (row("SHA-256", s(script, "sha256"))) }
+                    @let contents = s(script, "contents");
+                    @if !contents.is_empty() {
+                        @let excerpt: String = contents.lines().take(SCRIPT_EXCERPT_LINES).collect::<Vec<_>>().join("\n").chars().take(SCRIPT_EXCERPT_CHARS).collect();
+                        @let more = excerpt.len() < contents.trim_end().len() || script["contentsTruncated"] == true;
+                        pre #script { (excerpt) @if more { "\n…" } }
+                    }
+                }
+                @if let Some(stdio) = p["stdio"].as_object() {
+                    h2 { "Standard streams" }
+                    dl { @for (k, val) in stdio { (row(k, val.as_str().unwrap_or(""))) } }
+                }
+            }
+            @if !conns.is_empty() {
+                h2 { "Connections" }
+                table #connections {
+                    tr { th { "Protocol" } th { "Source" } th { "Destination" } }
+                    @for c in &conns {
+                        tr { td { (s(c, "protocol")) }
+                            td { (s(c, "sourceIp")) ":" (c["sourcePort"].to_string()) }
+                            td { (s(c, "destinationIp")) ":" (c["destinationPort"].to_string()) } }
+                    }
+                }
+            }
+            @if !files.is_empty() {
+                h2 { "Files" }
+                table {
+                    tr { th { "Operation" } th { "Path" } th { "SHA-256" } }
+                    @for f in &files { tr { td { (s(f, "operation")) } td { (s(f, "path")) } td { code { (s(f, "sha256")) } } } }
+                }
+            }
+            @if !indicators.is_empty() {
+                h2 { "Indicators" }
+                ul { @for i in &indicators { li { (i) } } }
+            }
+            @if let Some(uri) = virustotal(v) {
+                h2 { "VirusTotal" }
+                p { a #virustotal href=(uri) rel="noreferrer noopener" target="_blank" { (uri) } }
+            }
+            h2 { "Next steps" }
+            ol #next-steps { @for step in next_steps(s(v, "category"), v) { li { (step) } } }
         }
-        b.push_str("</ul>");
     }
-    if let Some(uri) = virustotal(v) {
-        let _ = write!(b, "<h2>VirusTotal</h2><p><a id=\"virustotal\" href=\"{0}\" rel=\"noreferrer noopener\" target=\"_blank\">{0}</a></p>", esc(&uri));
-    }
-    b.push_str("<h2>Next steps</h2><ol id=\"next-steps\">");
-    for step in next_steps(s(v, "category"), v) {
-        let _ = write!(b, "<li>{}</li>", esc(&step));
-    }
-    b.push_str("</ol></section>");
 }
 
-fn args_or_path(p: &Value) -> String {
+pub(crate) fn args_or_path(p: &Value) -> String {
     let a = args(p);
     let path = s(&p["binary"], "path");
     match (a.is_empty(), path.is_empty()) {
@@ -263,7 +239,7 @@ fn virustotal(v: &Value) -> Option<String> {
     [s(&p["binary"], "sha256"), s(&p["script"], "sha256")]
         .into_iter()
         .find(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
-        .map(|h| format!("https://www.virustotal.com/gui/file/{h}"))
+        .map(runwarden_contract::virustotal_uri)
 }
 
 /// What a responder does next, by the kind of finding (Security Command Center's "next steps" idea).

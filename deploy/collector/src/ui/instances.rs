@@ -3,14 +3,13 @@
 //! have been killed, or its instance frozen.
 #![forbid(unsafe_code)]
 
-use std::fmt::Write as _;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use maud::html;
 use serde_json::Value;
 
-use super::{ago, error_page, esc, page, time, Nav};
+use super::{ago, error_page, page, time, Nav};
 use crate::api::read_guard;
 use crate::storage::InstanceStatus;
 use crate::{model, Shared};
@@ -34,53 +33,46 @@ pub async fn page_route(State(app): State<Shared>, headers: HeaderMap) -> Respon
         InstanceStatus::Ended => 2,
     });
     let count = |st: InstanceStatus| list.iter().filter(|i| i.status(now) == st).count();
-    let mut b = String::new();
-    let _ = write!(
-        b,
-        "<h1>Instances</h1><p><span class=\"status-live\">{} live</span> &middot; <span class=\"status-silent\">{} silent</span> \
-         &middot; <span class=\"status-ended\">{} ended</span></p>",
-        count(InstanceStatus::Live),
-        count(InstanceStatus::Silent),
-        count(InstanceStatus::Ended)
-    );
-    b.push_str(
-        "<table id=\"instances\"><thead><tr><th>Status</th><th>Instance</th><th>Service</th><th>Revision</th>\
-         <th>Last heartbeat</th><th>Interval</th><th>Sensor</th><th>Mode</th><th>Version</th><th>Findings</th>\
-         <th>Delivered</th><th>Shed</th><th>Started</th></tr></thead><tbody>",
-    );
-    for i in &list {
-        let st = i.status(now).as_str();
-        let counts: Value = serde_json::from_str(&i.counts).unwrap_or(Value::Null);
-        let n = |k: &str| counts[k].as_u64().map(|n| n.to_string()).unwrap_or_default();
-        let findings_link = match (&i.instance_id, &i.service) {
-            (Some(id), _) => format!("/findings?instance={}", super::list::encode_path(id)),
-            (None, Some(s)) => format!("/findings?service={}", super::list::encode_path(s)),
-            (None, None) => "/findings".to_string(),
-        };
-        let _ = write!(
-            b,
-            "<tr class=\"instance-{st}\"><td class=\"status-{st}\">{st}</td><td><a href=\"{}\"><code>{}</code></a></td>\
-             <td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td></tr>",
-            esc(&findings_link),
-            esc(&i.key),
-            esc(i.service.as_deref().unwrap_or("")),
-            esc(i.revision.as_deref().unwrap_or("")),
-            time(i.last_seen_us),
-            ago(i.last_seen_us, now),
-            i.interval_seconds,
-            esc(i.sensor.as_deref().unwrap_or("")),
-            esc(i.mode.as_deref().unwrap_or("")),
-            esc(i.runwarden_version.as_deref().unwrap_or("")),
-            n("findings"),
-            n("delivered"),
-            n("shed"),
-            i.start_time_us.map(time).unwrap_or_default(),
-        );
-    }
-    if list.is_empty() {
-        b.push_str("<tr><td colspan=\"13\" class=\"muted\">No heartbeats yet. runwarden sends one every RUNWARDEN_HEARTBEAT (60s by default).</td></tr>");
-    }
-    b.push_str("</tbody></table>");
-    page("Instances", Nav::Instances, &b)
+    let findings_link = |i: &crate::storage::Instance| match (&i.instance_id, &i.service) {
+        (Some(id), _) => format!("/findings?instance={}", super::text::encode_path(id)),
+        (None, Some(s)) => format!("/findings?service={}", super::text::encode_path(s)),
+        (None, None) => "/findings".to_string(),
+    };
+    let body = html! {
+        h1 { "Instances" }
+        p {
+            span.status-live { (count(InstanceStatus::Live)) " live" } " · "
+            span.status-silent { (count(InstanceStatus::Silent)) " silent" } " · "
+            span.status-ended { (count(InstanceStatus::Ended)) " ended" }
+        }
+        table #instances {
+            thead { tr { th { "Status" } th { "Instance" } th { "Service" } th { "Revision" } th { "Last heartbeat" }
+                th { "Interval" } th { "Sensor" } th { "Mode" } th { "Version" } th { "Findings" } th { "Delivered" }
+                th { "Shed" } th { "Started" } } }
+            tbody {
+                @for i in &list {
+                    @let st = i.status(now).as_str();
+                    @let counts: Value = serde_json::from_str(&i.counts).unwrap_or(Value::Null);
+                    @let n = |k: &str| counts[k].as_u64().map(|n| n.to_string()).unwrap_or_default();
+                    tr class={ "instance-" (st) } {
+                        td class={ "status-" (st) } { (st) }
+                        td { a href=(findings_link(i)) { code { (i.key) } } }
+                        td { (i.service.as_deref().unwrap_or("")) }
+                        td { (i.revision.as_deref().unwrap_or("")) }
+                        td title=(time(i.last_seen_us)) { (ago(i.last_seen_us, now)) }
+                        td { (i.interval_seconds) "s" }
+                        td { (i.sensor.as_deref().unwrap_or("")) }
+                        td { (i.mode.as_deref().unwrap_or("")) }
+                        td { (i.runwarden_version.as_deref().unwrap_or("")) }
+                        td { (n("findings")) } td { (n("delivered")) } td { (n("shed")) }
+                        td { (i.start_time_us.map(time).unwrap_or_default()) }
+                    }
+                }
+                @if list.is_empty() {
+                    tr { td colspan="13" .muted { "No heartbeats yet. runwarden sends one every RUNWARDEN_HEARTBEAT (60s by default)." } }
+                }
+            }
+        }
+    };
+    page("Instances", Nav::Instances, body)
 }

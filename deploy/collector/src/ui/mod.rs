@@ -1,34 +1,26 @@
 //! The web UI: server-rendered HTML, no JavaScript, one small stylesheet inline. Pages: the findings list
 //! with its filter form and counts ([`list`]), a finding with Summary and JSON tabs ([`finding`]; the
 //! tabs are two links, so each is its own URL), and the instances seen through heartbeats
-//! ([`instances`]). Everything shown from a finding goes through [`esc`]: finding text is attacker text.
+//! ([`instances`]), incidents ([`incidents`]), triage forms and mute rules ([`triage`]), trends
+//! ([`trends`]). Pages are maud templates: every interpolated value is HTML-escaped unless wrapped in
+//! `PreEscaped`, which only the stylesheet constant is. Finding text is attacker text.
 #![forbid(unsafe_code)]
 
+pub mod csrf;
 pub mod finding;
+pub mod incidents;
 pub mod instances;
 pub mod list;
+pub mod text;
+pub mod trends;
+pub mod triage;
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 pub async fn root() -> Response {
     Redirect::to("/findings").into_response()
-}
-
-/// HTML-escapes text for element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `2026-11-22 23:59:59 UTC` (to the second: the list is for reading; the JSON tab has microseconds).
@@ -52,6 +44,8 @@ pub fn ago(us: i64, now_us: i64) -> String {
 pub enum Nav {
     Findings,
     Instances,
+    Trends,
+    Mutes,
 }
 
 const STYLE: &str = "
@@ -81,7 +75,15 @@ dt{color:#5f6368}dd{margin:0;overflow-wrap:anywhere}
 pre{background:#fff;border:1px solid #dadce0;padding:10px;overflow:auto;max-height:640px;font-size:12px}
 code{font-size:12px}ul.tree{list-style:none;padding-left:0}ul.tree li{margin:3px 0;font-family:monospace;font-size:12px}
 .status-silent{color:#a50e0e;font-weight:700}.status-live{color:#137333}.status-ended{color:#5f6368}
+.state{font-size:11px;font-weight:700;padding:1px 6px;border-radius:3px;border:1px solid #dadce0}
+.state-active{color:#a50e0e}.state-acknowledged{color:#e37400}.state-resolved{color:#137333}.state-muted{color:#5f6368}
+section.triage{margin-top:24px}details{margin:16px 0}summary{cursor:pointer;color:#1a73e8}
+figure.chart{margin:8px 0;background:#fff;border:1px solid #dadce0;border-radius:6px;padding:8px;display:inline-block}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;margin-top:4px}.swatch{display:inline-block;width:10px;height:10px;margin-right:4px}
+.tops{display:flex;gap:24px;flex-wrap:wrap}table.top{width:auto;min-width:320px}
 .muted{color:#5f6368}.pager{margin:10px 0;display:flex;gap:12px}
+ol.timeline{background:#fff;border:1px solid #dadce0;border-radius:6px;padding:12px 12px 12px 36px}
+ol.timeline li{margin:0 0 10px}ol.timeline .proc code{color:#3c4043}ol.timeline .desc{color:#5f6368;overflow-wrap:anywhere}
 ";
 
 /// Pages show attacker-controlled text: beside escaping, the browser is told to run no script at all
@@ -96,18 +98,31 @@ const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
-pub fn page(title: &str, nav: Nav, body: &str) -> Response {
-    let on = |n: Nav| if n == nav { " class=\"on\"" } else { "" };
-    let html = Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width,initial-scale=1\"><title>{} - runwarden</title><style>{STYLE}</style></head>\
-         <body><header><span class=\"brand\">runwarden</span><a href=\"/findings\"{}>Findings</a>\
-         <a href=\"/instances\"{}>Instances</a></header><main>{body}</main></body></html>",
-        esc(title),
-        on(Nav::Findings),
-        on(Nav::Instances),
-    ));
-    let mut resp = html.into_response();
+/// The page around a body: head, stylesheet, header with the navigation.
+pub fn page(title: &str, nav: Nav, body: Markup) -> Response {
+    let on = |n: Nav| (n == nav).then_some("on");
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) " - runwarden" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    span.brand { "runwarden" }
+                    a href="/findings" class=[on(Nav::Findings)] { "Findings" }
+                    a href="/instances" class=[on(Nav::Instances)] { "Instances" }
+                    a href="/trends" class=[on(Nav::Trends)] { "Trends" }
+                    a href="/mutes" class=[on(Nav::Mutes)] { "Mute rules" }
+                }
+                main { (body) }
+            }
+        }
+    };
+    let mut resp = Html(html.into_string()).into_response();
     for (name, value) in SECURITY_HEADERS {
         resp.headers_mut().insert(name, header::HeaderValue::from_static(value));
     }
@@ -116,25 +131,17 @@ pub fn page(title: &str, nav: Nav, body: &str) -> Response {
 
 /// An error page with the status kept.
 pub fn error_page(status: axum::http::StatusCode, message: &str) -> Response {
-    let body = format!(
-        "<h1>{}</h1><p>{}</p><p><a href=\"/findings\">Back to findings</a></p>",
-        status,
-        esc(message)
-    );
-    (status, page("Error", Nav::Findings, &body)).into_response()
+    let body = html! {
+        h1 { (status.to_string()) }
+        p { (message) }
+        p { a href="/findings" { "Back to findings" } }
+    };
+    (status, page("Error", Nav::Findings, body)).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaping() {
-        assert_eq!(
-            esc("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
-        );
-    }
 
     #[test]
     fn times() {

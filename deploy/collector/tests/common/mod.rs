@@ -4,6 +4,9 @@
 //! finding bodies shaped like runwarden's.
 #![allow(dead_code)]
 
+pub mod attacks;
+pub mod browser;
+
 use std::io::Read as _;
 use std::time::Duration;
 

@@ -1,0 +1,127 @@
+//! Page times with many stored findings, run by hand (not part of the test run):
+//!
+//!     export RW_TEST_PG_URL=$(deploy/collector/tests/pg-setup.sh)   # to include PostgreSQL
+//!     BENCH_FINDINGS=1000000 cargo bench -p runwarden-collector --bench scale
+//!
+//! Fills a fresh database (SQLite; PostgreSQL when RW_TEST_PG_URL is set) through the collector's own
+//! ingest (so incidents, trend counts and triage columns are written as in production) with
+//! BENCH_FINDINGS findings (default 1,000,000) spread over the last 30 days: attacks of four findings
+//! each (a shell and three children, so each is one incident) on 5,000 instances of 20 services, 30
+//! categories. Then serves it and times each page (list, filtered list, incidents, an incident, trends,
+//! a service's trends) BENCH_REPEAT times (default 5) over HTTP on loopback; prints median and max.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use runwarden_collector::config::Config;
+use runwarden_collector::model::{format_time, now_us, parse_batch};
+use runwarden_collector::storage::Store;
+use serde_json::json;
+
+const SEVERITIES: [&str; 4] = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+const BATCH: usize = 1000;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The `n`-th finding: attack `n / 4`, member `n % 4` (0 the shell, 1-3 its children).
+fn nth(n: u64, now: i64) -> serde_json::Value {
+    let attack = n / 4;
+    let member = n % 4;
+    // A spread of attack times over 30 days (a multiplicative hash of the attack number).
+    let start = now - (attack.wrapping_mul(2_654_435_761) % (30 * 86_400)) as i64 * 1_000_000;
+    let service = format!("svc-{}", attack % 20);
+    let instance = format!("inst-{}", attack % 5000);
+    let category = format!("Category {}", (attack * 7 + member) % 30);
+    let severity = SEVERITIES[((attack + member) % 4) as usize];
+    let shell = 1000 + (attack % 30_000) as i64 * 4;
+    let mut f =
+        finding(&category, severity, &service, &instance, &format_time(start + member as i64 * 2_000_000));
+    f["findingId"] = json!(format!("bench-{n:08}"));
+    f["rule"]["id"] = json!(format!("rule_{}", (attack + member) % 12));
+    let (pid, parent, ancestors) = if member == 0 {
+        (shell, 7, json!([{ "pid": 7, "binary": { "path": "/usr/bin/python3.11" } }]))
+    } else {
+        (
+            shell + member as i64,
+            shell,
+            json!([{ "pid": shell, "binary": { "path": "/bin/sh" } }, { "pid": 7, "binary": { "path": "/usr/bin/python3.11" } }]),
+        )
+    };
+    f["processes"][0]["pid"] = json!(pid);
+    f["processes"][0]["parentPid"] = json!(parent);
+    f["ancestors"] = ancestors;
+    f
+}
+
+fn fill(url: &str, total: u64) -> Duration {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let t = Instant::now();
+    rt.block_on(async {
+        let store = Store::open(url).await.expect("open");
+        let now = now_us();
+        let mut n = 0;
+        while n < total {
+            let end = (n + BATCH as u64).min(total);
+            let body = json!({ "findings": (n..end).map(|i| nth(i, now)).collect::<Vec<_>>() }).to_string();
+            let batch = parse_batch(body.as_bytes(), BATCH).expect("valid batch");
+            store.ingest(&batch.findings, None, now).await.expect("ingest");
+            n = end;
+            if n % 100_000 == 0 {
+                eprintln!("  {n} findings stored ({:.0}/s)", n as f64 / t.elapsed().as_secs_f64());
+            }
+        }
+        store.close().await;
+    });
+    t.elapsed()
+}
+
+fn time_page(c: &Collector, path: &str, repeat: usize) -> (f64, f64) {
+    let mut ms: Vec<f64> = (0..repeat)
+        .map(|_| {
+            let t = Instant::now();
+            let (st, body) = read(agent().get(&c.url(path)).call());
+            assert_eq!(st, 200, "{path}: {body}");
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    (ms[ms.len() / 2], ms[ms.len() - 1])
+}
+
+fn main() {
+    let total = env_num("BENCH_FINDINGS", 1_000_000);
+    let repeat = env_num("BENCH_REPEAT", 5) as usize;
+    println!("| database | findings | fill findings/s | page | median ms | max ms |");
+    println!("|---|---|---|---|---|---|");
+    for db in databases() {
+        let name = db.name;
+        let took = fill(&db.url, total);
+        let rate = total as f64 / took.as_secs_f64();
+        let mut config = Config::local(&db.url);
+        config.retention = None;
+        let c = Collector::start_with(config, db.dir);
+        let (_, inc) = get_json(&c, "/v1/incidents?limit=1");
+        let incident = inc["incidents"][0]["incidentId"].as_str().expect("an incident").to_string();
+        let pages = [
+            "/findings".to_string(),
+            "/findings?service=svc-3&since=7d".to_string(),
+            "/findings?severity=CRITICAL".to_string(),
+            "/incidents".to_string(),
+            "/incidents?service=svc-3".to_string(),
+            format!("/incidents/{incident}"),
+            "/trends?window=30d".to_string(),
+            "/trends?window=7d&service=svc-3".to_string(),
+        ];
+        for p in &pages {
+            let (median, max) = time_page(&c, p, repeat);
+            println!("| {name} | {total} | {rate:.0} | `{p}` | {median:.0} | {max:.0} |");
+        }
+        let (_, all) = get_json(&c, "/v1/incidents?limit=1");
+        eprintln!("{name}: {} incidents for {total} findings", all["total"]);
+    }
+}

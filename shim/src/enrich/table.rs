@@ -1,0 +1,217 @@
+//! The process table: every process the sensors reported, with its lineage, kept a while after it exits
+//! so findings raised late (hashing, scans, shipping) can still describe it and its ancestors.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::events::{Ancestor, ExecEvent, FileActor};
+
+/// How long an exited process stays describable.
+pub const EXITED_RETENTION: Duration = Duration::from_secs(60);
+/// Bound on exited entries kept, whatever their age (an exec storm must not grow memory without bound).
+pub const EXITED_MAX_ENTRIES: usize = 8192;
+/// Bound on the ancestor chain reported for one process.
+pub const ANCESTORS_MAX: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub pid: i32,
+    pub ppid: i32,
+    pub exe: Option<String>,
+    pub args: Vec<String>,
+    pub exited: Option<Instant>,
+    /// fds 0-2 at the last exec (`parse::stdio_key`), for the scanner to notice rewiring.
+    pub stdio: Option<[String; 3]>,
+    /// The sha256 of the program it runs (set by the pipeline after hashing; inherited over fork).
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct ProcessTable {
+    entries: HashMap<i32, Entry>,
+    exited: VecDeque<(Instant, i32)>,
+}
+
+impl ProcessTable {
+    /// A process as this table knows it: program, arguments, parent, lineage (the caller of a syscall,
+    /// the holder of a file).
+    pub fn actor(&self, pid: i32) -> FileActor {
+        let entry = self.get(pid);
+        FileActor {
+            pid,
+            ppid: entry.map(|e| e.ppid),
+            exe: entry.and_then(|e| e.exe.clone()),
+            args: entry.map(|e| e.args.clone()).unwrap_or_default(),
+            ancestors: self.ancestors(pid),
+            sha256: entry.and_then(|e| e.sha256.clone()),
+        }
+    }
+
+    /// A new process. A reused pid replaces the old entry.
+    pub fn start(&mut self, pid: i32, ppid: i32) {
+        // A child inherits its parent's program until it execs.
+        let (exe, args, sha256) = match self.entries.get(&ppid) {
+            Some(p) => (p.exe.clone(), p.args.clone(), p.sha256.clone()),
+            None => (None, Vec::new(), None),
+        };
+        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None, stdio: None, sha256 });
+    }
+
+    pub fn exec(&mut self, ev: &ExecEvent) {
+        let e = self.entries.entry(ev.pid).or_insert_with(|| Entry {
+            pid: ev.pid,
+            ppid: ev.ppid,
+            exe: None,
+            args: Vec::new(),
+            exited: None,
+            stdio: None,
+            sha256: None,
+        });
+        e.exe = Some(ev.binary.path.clone());
+        e.args = ev.args.clone();
+        e.exited = None;
+        e.stdio = Some([0, 1, 2].map(|i| crate::proc::parse::stdio_key(&ev.stdio[i])));
+        e.sha256 = ev.binary.sha256.clone();
+    }
+
+    pub fn exit(&mut self, pid: i32, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&pid) {
+            if e.exited.is_none() {
+                e.exited = Some(now);
+                self.exited.push_back((now, pid));
+            }
+        }
+        self.prune(now);
+    }
+
+    /// Drops exited entries older than the retention or beyond the bound.
+    pub fn prune(&mut self, now: Instant) {
+        while let Some((at, pid)) = self.exited.front().copied() {
+            if now.duration_since(at) < EXITED_RETENTION && self.exited.len() <= EXITED_MAX_ENTRIES {
+                break;
+            }
+            self.exited.pop_front();
+            // Only remove if the entry is still that exited process (the pid may have been reused).
+            if self.entries.get(&pid).is_some_and(|e| e.exited == Some(at)) {
+                self.entries.remove(&pid);
+            }
+        }
+    }
+
+    pub fn get(&self, pid: i32) -> Option<&Entry> {
+        self.entries.get(&pid)
+    }
+
+    /// The ancestor chain of `pid`, nearest first, as far as the table knows it.
+    pub fn ancestors(&self, pid: i32) -> Vec<Ancestor> {
+        match self.entries.get(&pid) {
+            Some(e) => self.ancestors_from(e.ppid),
+            None => Vec::new(),
+        }
+    }
+
+    /// The chain that starts at `parent` (included), nearest first.
+    pub fn ancestors_from(&self, parent: i32) -> Vec<Ancestor> {
+        let mut out = Vec::new();
+        let mut cur = Some(parent);
+        while let Some(p) = cur {
+            if out.len() >= ANCESTORS_MAX || p <= 0 || out.iter().any(|a: &Ancestor| a.pid == p) {
+                break;
+            }
+            let e = self.entries.get(&p);
+            out.push(Ancestor {
+                pid: p,
+                exe: e.and_then(|e| e.exe.clone()),
+                args: e.map(|e| e.args.clone()).unwrap_or_default(),
+            });
+            cur = e.map(|e| e.ppid);
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Binary, Sensor, Stdio};
+    use std::time::SystemTime;
+
+    fn exec(pid: i32, ppid: i32, exe: &str) -> ExecEvent {
+        ExecEvent {
+            time: SystemTime::now(),
+            sensor: Sensor::Ptrace,
+            pid,
+            former_tid: None,
+            ppid,
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            binary: Binary {
+                path: exe.into(),
+                deleted: false,
+                memfd: false,
+                size: None,
+                sha256: None,
+                verdict: None,
+                key: None,
+                ..Default::default()
+            },
+            args: vec![exe.into()],
+            arguments_truncated: false,
+            cwd: None,
+            env: vec![],
+            stdio: [Stdio::Closed, Stdio::Closed, Stdio::Closed],
+            ancestors: vec![],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lineage_survives_exits() {
+        let mut t = ProcessTable::default();
+        t.start(10, 1);
+        t.exec(&exec(10, 1, "/usr/bin/python3"));
+        t.start(11, 10);
+        t.exec(&exec(11, 10, "/bin/sh"));
+        t.start(12, 11);
+        assert_eq!(t.get(12).unwrap().exe.as_deref(), Some("/bin/sh"), "fork inherits the program");
+        t.exec(&exec(12, 11, "/usr/bin/curl"));
+        t.exit(11, Instant::now());
+        let a = t.ancestors(12);
+        let chain: Vec<_> = a.iter().map(|a| (a.pid, a.exe.clone())).collect();
+        assert_eq!(
+            chain,
+            vec![(11, Some("/bin/sh".into())), (10, Some("/usr/bin/python3".into())), (1, None)]
+        );
+    }
+
+    #[test]
+    fn exited_entries_are_bounded() {
+        let mut t = ProcessTable::default();
+        let now = Instant::now();
+        for pid in 0..(EXITED_MAX_ENTRIES as i32 + 100) {
+            t.start(pid + 2, 1);
+            t.exit(pid + 2, now);
+        }
+        assert!(t.len() <= EXITED_MAX_ENTRIES + 1);
+        t.prune(now + EXITED_RETENTION + Duration::from_secs(1));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn ancestor_cycles_terminate() {
+        let mut t = ProcessTable::default();
+        t.start(5, 6);
+        t.start(6, 5);
+        assert_eq!(t.ancestors(5).len(), 2);
+    }
+}

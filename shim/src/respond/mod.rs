@@ -1,0 +1,4 @@
+//! Responding: enforcement decisions taken at the exec and syscall stops.
+#![forbid(unsafe_code)]
+
+pub mod enforce;
