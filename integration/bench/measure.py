@@ -102,6 +102,7 @@ def run(argv, env=None, stdout=None, stderr=None, cwd=None, poll_rss=False, poll
         "self_hwm_kb": hwm,
         "rc": rc,
         "pid": pid,
+        "t0": t0,
     }
 
 

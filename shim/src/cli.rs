@@ -50,11 +50,25 @@ pub fn load_detection(dir: Option<&Path>) -> Result<Engine, PolicyErrors> {
 /// Start-up cost: only the rules a user supplied are compiled here (so a broken one stops the start),
 /// plus the enforcing rules (they must be ready at the first exec), and the user's signatures and IoC
 /// lists. The pipeline compiles the built-in rest on its own thread, off the workload's start path;
-/// nothing is compiled twice.
+/// nothing is compiled twice. With neither a user directory nor enforcement there is nothing to check
+/// before the start, and the built-in policy is not even parsed here (the test suite checks it).
 fn load_engines(config: &Config) -> Result<(Detection, Option<Engine>), PolicyErrors> {
-    let policy = Policy::load_with_dir(config.policies.as_deref())?;
     let resource = crate::ship::resource::from_env();
     let enforce = config.mode == DetectMode::Enforce;
+    if config.policies.is_none() && !enforce {
+        let detection = Detection {
+            policy: None,
+            user_rules: Engine::with_rules(Policy::default(), resource.clone(), |_| false)?,
+            intel: None,
+            policy_dir: None,
+            resource,
+            skip_enforcing: false,
+            mode: config.mode,
+            sinks: config.sinks.clone(),
+        };
+        return Ok((detection, None));
+    }
+    let policy = Policy::load_with_dir(config.policies.as_deref())?;
     let enforcing = |r: &LoadedRule| enforce && r.spec.action != RuleAction::Alert;
     let user_rules = Engine::with_rules(policy.clone(), resource.clone(), |r| {
         r.origin.source != "builtin" && !enforcing(r)
@@ -70,7 +84,7 @@ fn load_engines(config: &Config) -> Result<(Detection, Option<Engine>), PolicyEr
         None => None,
     };
     let detection = Detection {
-        policy,
+        policy: Some(policy),
         user_rules,
         intel,
         policy_dir: config.policies.clone(),

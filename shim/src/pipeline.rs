@@ -54,8 +54,9 @@ pub struct PipelineConfig {
 /// The detection stage: rules, then de-duplication, then the sinks.
 pub struct Detection {
     /// The whole policy; its built-in rules are compiled on the pipeline thread, off the workload's
-    /// start path.
-    pub policy: Policy,
+    /// start path. `None`: the built-in policy alone, not even parsed yet (no user directory and no
+    /// enforcement: nothing had to be checked before the start), parsed here too.
+    pub policy: Option<Policy>,
     /// The rules a user supplied, already compiled by the start-up check (each rule is compiled once).
     pub user_rules: Engine,
     /// Signatures and IoC lists when the start-up check compiled them (a policy directory is set);
@@ -93,7 +94,14 @@ impl Detector {
         let builtin = |r: &crate::detect::policy::LoadedRule| {
             r.origin.source == "builtin" && !(skip && r.spec.action != RuleAction::Alert)
         };
-        match Engine::with_rules(d.policy, resource, builtin) {
+        let policy = match d.policy.map(Ok).unwrap_or_else(|| Policy::load_with_dir(None)) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("detection disabled: the built-in policy does not load:\n{e}");
+                return None;
+            }
+        };
+        match Engine::with_rules(policy, resource, builtin) {
             Ok(mut engine) => {
                 engine.absorb(d.user_rules);
                 engine.service_port = std::env::var("PORT").ok().and_then(|p| p.parse().ok());
@@ -187,7 +195,11 @@ pub fn spawn(cfg: PipelineConfig) -> std::io::Result<(EventSender, Pipeline)> {
         // If this thread dies, the queue must refuse events rather than let the tracer wait forever
         // for room: the guard closes it on every exit path, unwinding included.
         let _close_on_exit = CloseOnDrop(worker_events.clone());
-        Worker::new(cfg).run(&worker_events)
+        // Compiling the rules keeps a core busy for tens of milliseconds: it waits for the first
+        // message (the workload has started), so it never competes with runwarden's own start-up and
+        // delays the workload's first instruction. Nothing is lost meanwhile: messages queue.
+        let early = first_messages(&worker_events);
+        Worker::new(cfg).run(&worker_events, early)
     })?;
     Ok((sender, Pipeline { handle, events }))
 }
@@ -203,6 +215,17 @@ impl Pipeline {
         stats.queue_stalls = self.events.stalls();
         stats.lost = self.events.lost();
         stats
+    }
+}
+
+/// Waits for the first messages (or the queue's close: then there are none).
+fn first_messages(queue: &EventReceiver) -> Vec<Msg> {
+    loop {
+        match queue.take(false, Duration::from_secs(3600)) {
+            Take::Items(msgs) => return msgs,
+            Take::Closed => return Vec::new(),
+            Take::TimedOut => {}
+        }
     }
 }
 
@@ -255,7 +278,10 @@ impl Worker {
         }
     }
 
-    fn run(mut self, queue: &EventReceiver) -> PipelineStats {
+    fn run(mut self, queue: &EventReceiver, early: Vec<Msg>) -> PipelineStats {
+        for msg in early {
+            self.receive_guarded(msg);
+        }
         let mut next_scan = Instant::now() + self.cfg.scan_interval;
         let mut busy = false;
         loop {
@@ -402,6 +428,8 @@ impl Worker {
         let table = self.enricher.table();
         let events = scanner.pass(&|pid| table.get(pid).and_then(|e| e.stdio.clone()));
         self.stats.connections_dropped = scanner.connections_dropped();
+        // The first pass finds out whether sock_diag answers.
+        self.stats.socket_source = scanner.socket_source();
         for ev in events {
             self.handle(ev);
         }

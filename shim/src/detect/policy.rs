@@ -6,7 +6,7 @@
 //! the line and the rule id, and nothing is half-loaded.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -226,13 +226,20 @@ impl PolicyErrors {
 
 /// The 1-based line where `id: <id>` is written, to place rule-level errors.
 pub fn line_of_rule(text: &str, id: &str) -> usize {
-    text.lines()
-        .position(|l| {
-            let t = l.trim_start().trim_start_matches("- ").trim_start();
-            t.strip_prefix("id:").is_some_and(|rest| rest.trim().trim_matches(['"', '\'']) == id)
-        })
-        .map(|i| i + 1)
-        .unwrap_or(1)
+    rule_lines(text).get(id).copied().unwrap_or(1)
+}
+
+/// The 1-based line of each `id:` in `text` (the first one of an id that appears twice), read in one
+/// pass: a file of many rules is not searched once per rule.
+fn rule_lines(text: &str) -> HashMap<&str, usize> {
+    let mut lines = HashMap::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim_start().trim_start_matches("- ").trim_start();
+        if let Some(rest) = t.strip_prefix("id:") {
+            lines.entry(rest.trim().trim_matches(['"', '\''])).or_insert(i + 1);
+        }
+    }
+    lines
 }
 
 /// The source line to show under an error; an error past the end (truncated file) shows the last line.
@@ -287,9 +294,10 @@ impl Policy {
             for (list, items) in file.lists {
                 policy.lists.entry(list).or_default().extend(items);
             }
+            let lines = rule_lines(&text);
             for value in file.rules {
                 let id = value.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string();
-                let line = line_of_rule(&text, &id);
+                let line = lines.get(id.as_str()).copied().unwrap_or(1);
                 let err = |message: String| PolicyError {
                     file: name.clone(),
                     line,

@@ -82,9 +82,25 @@ impl ProcReader {
         Ok(std::fs::read_link(self.path(pid, name))?.to_string_lossy().into_owned())
     }
 
+    /// Reads `/proc/<pid>/<name>`, a file of one seq_file record shorter than `max`, with one read:
+    /// such a file comes whole in the first read when the buffer is larger (fs/seq_file.c), so the
+    /// read that would only confirm the end is saved. A first read that fills the buffer goes on
+    /// reading as [`Self::read_bounded`] does.
+    fn read_record(&mut self, pid: i32, name: &str, max: usize) -> io::Result<()> {
+        self.buf.clear();
+        self.buf.resize(max + 1, 0);
+        let mut file = File::open(self.path(pid, name))?;
+        let n = file.read(&mut self.buf)?;
+        if n <= max {
+            self.buf.truncate(n);
+            return Ok(());
+        }
+        self.read_bounded(pid, name, max).map(|_| ())
+    }
+
     /// The status fields, or an error if the process is gone.
     pub fn status(&mut self, pid: i32) -> io::Result<parse::StatusFields> {
-        self.read_bounded(pid, "status", 4096)?;
+        self.read_record(pid, "status", 4096)?;
         Ok(parse::parse_status(&String::from_utf8_lossy(&self.buf)))
     }
 

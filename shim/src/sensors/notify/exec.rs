@@ -7,7 +7,6 @@
 //! setuid or setgid program, which are computed from the file's mode).
 #![forbid(unsafe_code)]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -17,7 +16,7 @@ use crate::proc::parse;
 use crate::sys::seccomp::Abi;
 
 use super::mem::{Mem, ReadAt};
-use super::resolve::{self, Base, WillFail};
+use super::resolve::{self, Base, Known, WillFail};
 
 /// Path bytes read from the caller (PATH_MAX).
 const PATH_MAX_BYTES: usize = 4096;
@@ -77,10 +76,11 @@ fn wanted_entry(entry: &[u8], wanted: &[String]) -> bool {
 }
 
 /// Reads the exec `call` of thread `tid` (process `tgid`). `reader` reads /proc (its buffers are
-/// reused); `mem` is the caller's memory.
+/// reused); `mem` is the caller's memory; `programs` remembers programs already resolved.
 pub fn read<R: ReadAt>(
     reader: &mut ProcReader,
     mem: &mut Mem<R>,
+    programs: &mut Known,
     tid: i32,
     call: ExecCall,
     env_names: &[String],
@@ -97,7 +97,7 @@ pub fn read<R: ReadAt>(
         None => Base::Cwd,
     };
     let base = if path.starts_with('/') { Base::Cwd } else { base };
-    let program = match resolve::resolve(reader.root(), tid, base, &path) {
+    let program = match resolve::resolve(reader.root(), programs, tid, base, &path) {
         Ok(p) => p,
         Err(fail) => return Ok(Read::Fails(fail)),
     };
@@ -164,11 +164,6 @@ fn effective_ids(meta: &std::fs::Metadata, euid: u32, egid: u32, nnp: impl FnOnc
     let euid = if mode & libc::S_ISUID != 0 { meta.uid() } else { euid };
     let egid = if mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0 { meta.gid() } else { egid };
     (euid, egid)
-}
-
-/// Opens the caller's memory (`/proc/<tid>/mem`).
-pub fn open_mem(proc_root: &Path, tid: i32) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(proc_root.join(format!("{tid}/mem")))
 }
 
 #[cfg(test)]

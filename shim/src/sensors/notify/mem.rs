@@ -1,8 +1,9 @@
 //! Reading a notified caller's memory: the path, argv and envp of an exec held in the kernel.
 //!
-//! Through `/proc/<tid>/mem` with `pread` (std's `read_at`: no unsafe, and it works wherever the
-//! listener does; `process_vm_readv` would need a raw call and is refused by some seccomp profiles).
-//! Reads go through whole 4 KiB pages kept for the one notification: an argv and the strings it points
+//! Through `process_vm_readv(2)` (nix's safe wrapper): one call per page, nothing to open or close.
+//! Where it is refused (a seccomp profile without it, or a caller that only a switched fsuid may
+//! read: process_vm_readv checks the real ids, `/proc/<tid>/mem` the filesystem ids) the sensor falls
+//! back to `pread` on `/proc/<tid>/mem` ([`Remote::open`]). Reads go through whole 4 KiB pages kept for the one notification: an argv and the strings it points
 //! at usually share a few pages, so an exec costs a handful of reads rather than one per string.
 //! Every read is bounded: a string by the caller's budget, the page cache by [`PAGES_MAX`].
 #![forbid(unsafe_code)]
@@ -28,6 +29,76 @@ impl ReadAt for File {
     }
 }
 
+/// A notified caller's memory as the sensor reads it.
+pub enum Remote {
+    /// `process_vm_readv` on this pid (a thread id names its process's memory).
+    Vm(nix::unistd::Pid),
+    /// `/proc/<tid>/mem`, opened.
+    File(File),
+}
+
+impl ReadAt for Remote {
+    fn read_at(&self, buf: &mut [u8], addr: u64) -> std::io::Result<usize> {
+        match self {
+            Remote::File(f) => FileExt::read_at(f, buf, addr),
+            Remote::Vm(pid) => {
+                let remote = [nix::sys::uio::RemoteIoVec { base: addr as usize, len: buf.len() }];
+                nix::sys::uio::process_vm_readv(*pid, &mut [std::io::IoSliceMut::new(buf)], &remote)
+                    .map_err(std::io::Error::from)
+            }
+        }
+    }
+}
+
+/// Errors that say "this way of reading is not allowed here", as opposed to "nothing is mapped there"
+/// (EFAULT) or "the caller is gone" (ESRCH).
+fn refused(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS))
+}
+
+impl Remote {
+    /// The memory of thread `tid`, through `process_vm_readv` when it reads the page at `probe` (the
+    /// exec's path, needed anyway: the page is handed back to seed the cache), else through
+    /// `/proc/<tid>/mem` under `proc_root` (whose open errors, PermissionDenied included, are the
+    /// caller's to handle). With a `proc_root` other than `/proc` (tests) only the file is used.
+    pub fn open(
+        proc_root: &std::path::Path,
+        tid: i32,
+        probe: u64,
+    ) -> std::io::Result<(Remote, Option<Page>)> {
+        if proc_root == std::path::Path::new("/proc") && probe != 0 {
+            let vm = Remote::Vm(nix::unistd::Pid::from_raw(tid));
+            let base = probe & !(PAGE_BYTES - 1);
+            match read_page(&vm, base) {
+                Ok(page) => return Ok((vm, Some((base, page)))),
+                Err(e) if !refused(&e) => return Ok((vm, None)),
+                Err(_) => {}
+            }
+        }
+        let file = File::open(proc_root.join(format!("{tid}/mem")))?;
+        Ok((Remote::File(file), None))
+    }
+}
+
+/// A page read ahead: its aligned base and the bytes mapped there.
+pub type Page = (u64, Box<[u8]>);
+
+/// The page at `base` as far as it is mapped; the error of the first read when nothing could be read.
+fn read_page<R: ReadAt>(source: &R, base: u64) -> std::io::Result<Box<[u8]>> {
+    let mut buf = vec![0u8; PAGE_BYTES as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match source.read_at(&mut buf[got..], base + got as u64) {
+            Ok(0) => break,
+            Err(e) if got == 0 => return Err(e),
+            Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    buf.truncate(got);
+    Ok(buf.into_boxed_slice())
+}
+
 /// A caller's memory, read through a page cache.
 pub struct Mem<R> {
     source: R,
@@ -41,22 +112,22 @@ impl<R: ReadAt> Mem<R> {
         Mem { source, pages: HashMap::new(), pointer_bytes }
     }
 
+    /// Starts from a page already read ([`Remote::open`]'s probe).
+    pub fn with_page(mut self, page: Option<Page>) -> Self {
+        if let Some((base, bytes)) = page {
+            self.pages.insert(base, bytes);
+        }
+        self
+    }
+
     /// The page at `base` (aligned), as far as it is mapped; empty when not at all.
     fn page(&mut self, base: u64) -> &[u8] {
         if !self.pages.contains_key(&base) {
             if self.pages.len() >= PAGES_MAX {
                 self.pages.clear();
             }
-            let mut buf = vec![0u8; PAGE_BYTES as usize];
-            let mut got = 0;
-            while got < buf.len() {
-                match self.source.read_at(&mut buf[got..], base + got as u64) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got += n,
-                }
-            }
-            buf.truncate(got);
-            self.pages.insert(base, buf.into_boxed_slice());
+            let page = read_page(&self.source, base).unwrap_or_default();
+            self.pages.insert(base, page);
         }
         &self.pages[&base]
     }
@@ -256,5 +327,30 @@ mod tests {
         let (env, cut) = m.string_array(array, 100, 1000, |s| s.starts_with(b"HTTPS_PROXY="));
         assert_eq!(env, vec![b"HTTPS_PROXY=http://p:3128".to_vec()]);
         assert!(!cut);
+    }
+
+    #[test]
+    fn a_process_memory_is_read_with_process_vm_readv_and_the_probe_page_kept() {
+        let text: &'static [u8] = b"runwarden-probe-string\0";
+        let addr = text.as_ptr() as u64;
+        let me = std::process::id() as i32;
+        let (remote, page) = Remote::open(std::path::Path::new("/proc"), me, addr).unwrap();
+        assert!(matches!(remote, Remote::Vm(_)), "process_vm_readv on our own memory");
+        let (base, bytes) = page.expect("the probe page");
+        assert_eq!(base, addr & !(PAGE_BYTES - 1));
+        assert!(!bytes.is_empty());
+        let mut mem = Mem::new(remote, 8).with_page(Some((base, bytes)));
+        assert_eq!(mem.c_string(addr, 64), Some((b"runwarden-probe-string".to_vec(), false)));
+
+        // An unmapped address reads as nothing, not as a refusal: the same source is kept.
+        let (remote, page) = Remote::open(std::path::Path::new("/proc"), me, 8).unwrap();
+        assert!(matches!(remote, Remote::Vm(_)) && page.is_none());
+
+        // Another /proc (tests) means the file.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(me.to_string())).unwrap();
+        std::fs::write(dir.path().join(format!("{me}/mem")), b"").unwrap();
+        let (remote, _) = Remote::open(dir.path(), me, addr).unwrap();
+        assert!(matches!(remote, Remote::File(_)));
     }
 }

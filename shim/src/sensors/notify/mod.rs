@@ -102,6 +102,7 @@ pub fn spawn(listener: Listener, cfg: NotifyConfig, events: EventSender) -> std:
     let handle = std::thread::Builder::new().name("rw-seccomp".into()).spawn(move || {
         let mut sensor = Sensor {
             reader: ProcReader::new(cfg.proc_root.clone()),
+            programs: resolve::Known::default(),
             listener: listener.clone(),
             cfg,
             events,
@@ -141,6 +142,8 @@ fn respond_only(listener: &Listener, shutdown: &AtomicBool, stats: &mut NotifySt
 
 struct Sensor {
     reader: ProcReader,
+    /// Programs already resolved (path, header, canonical name), by identity.
+    programs: resolve::Known,
     listener: Arc<Listener>,
     cfg: NotifyConfig,
     events: EventSender,
@@ -282,9 +285,9 @@ impl Sensor {
     }
 
     fn try_read_exec(&mut self, tid: i32, call: ExecCall, abi: Abi) -> std::io::Result<Read> {
-        let file = exec::open_mem(&self.cfg.proc_root, tid)?;
-        let mut mem = mem::Mem::new(file, exec::pointer_bytes(abi));
-        exec::read(&mut self.reader, &mut mem, tid, call, &self.cfg.env_names)
+        let (source, page) = mem::Remote::open(&self.cfg.proc_root, tid, call.path)?;
+        let mut mem = mem::Mem::new(source, exec::pointer_bytes(abi)).with_page(page);
+        exec::read(&mut self.reader, &mut mem, &mut self.programs, tid, call, &self.cfg.env_names)
     }
 
     fn on_exec(&mut self, n: &Notif, abi: Abi, at: bool) -> Answer {
@@ -330,8 +333,8 @@ impl Sensor {
     fn on_syscall(&mut self, n: &Notif, tag: Tag) -> Answer {
         let tid = n.pid as i32;
         let pid = self.reader.status(tid).map(|s| s.tgid).ok().filter(|t| *t > 0).unwrap_or(tid);
-        let file = exec::open_mem(&self.cfg.proc_root, tid).ok();
-        let mut memory = file.map(|f| mem::Mem::new(f, exec::pointer_bytes(tag.abi)));
+        let source = mem::Remote::open(&self.cfg.proc_root, tid, 0).ok();
+        let mut memory = source.map(|(s, _)| mem::Mem::new(s, exec::pointer_bytes(tag.abi)));
         let mut read = |addr: u64, len: usize| memory.as_mut().and_then(|m| m.bytes(addr, len));
         let ev = crate::sensors::ptrace::syscall::event_of(
             &self.cfg.proc_root,

@@ -101,16 +101,12 @@ impl SocketLister {
         let proc_net = proc_root.join(self_pid.to_string()).join("net");
         let mut lister = SocketLister { diag: None, proc_net, source: "/proc/net", dumps: 0 };
         match open_diag() {
+            // Whether the kernel answers is found out by the first pass's dump, not here: each dump
+            // walks the kernel's whole socket hash, and a workload that ends before the first pass
+            // needs none.
             Ok(s) => {
                 lister.diag = Some(s);
-                // One probe: a kernel without inet_diag answers the socket but not the request.
-                match lister.dump_diag() {
-                    Ok(_) => lister.source = "sock_diag",
-                    Err(e) => {
-                        tracing::info!(error = %e, "netlink sock_diag unavailable; sockets are read from /proc/net");
-                        lister.diag = None;
-                    }
-                }
+                lister.source = "sock_diag";
             }
             Err(e) => {
                 tracing::info!(error = %e, "netlink sock_diag unavailable; sockets are read from /proc/net")
@@ -122,14 +118,19 @@ impl SocketLister {
     /// TCP connections and listeners, connected UDP sockets.
     pub fn list(&mut self) -> Vec<SocketEntry> {
         if self.diag.is_some() {
+            let first = self.dumps == 0;
             match self.dump_diag() {
                 Ok(v) => return v,
+                // A kernel without inet_diag answers the socket but not the request.
+                Err(e) if first => {
+                    tracing::info!(error = %e, "netlink sock_diag unavailable; sockets are read from /proc/net")
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "netlink sock_diag failed; falling back to /proc/net for good");
-                    self.diag = None;
-                    self.source = "/proc/net";
+                    tracing::warn!(error = %e, "netlink sock_diag failed; falling back to /proc/net for good")
                 }
             }
+            self.diag = None;
+            self.source = "/proc/net";
         }
         read_proc_net(&self.proc_net)
     }
