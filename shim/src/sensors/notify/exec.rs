@@ -7,6 +7,7 @@
 //! setuid or setgid program, which are computed from the file's mode).
 #![forbid(unsafe_code)]
 
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -86,18 +87,20 @@ pub fn read<R: ReadAt>(
     env_names: &[String],
 ) -> std::io::Result<Read> {
     let time = SystemTime::now();
-    let path = match mem.c_string(call.path, PATH_MAX_BYTES) {
-        Some((p, false)) => String::from_utf8_lossy(&p).into_owned(),
+    // Bytes, as the kernel takes them: a name that is not UTF-8 is still a name that runs.
+    let path: Vec<u8> = match mem.c_string(call.path, PATH_MAX_BYTES) {
+        Some((p, false)) => p,
         Some((_, true)) => return Ok(Read::Fails(WillFail(libc::ENAMETOOLONG))),
-        None if call.empty_path => String::new(),
+        None if call.empty_path => Vec::new(),
         None => return Ok(Read::Fails(WillFail(libc::EFAULT))),
     };
     let base = match call.dirfd {
         Some(fd) => Base::Fd(fd),
         None => Base::Cwd,
     };
-    let base = if path.starts_with('/') { Base::Cwd } else { base };
-    let program = match resolve::resolve(reader.root(), programs, tid, base, &path) {
+    let base = if path.starts_with(b"/") { Base::Cwd } else { base };
+    let path = std::ffi::OsStr::from_bytes(&path);
+    let program = match resolve::resolve(reader.root(), programs, tid, base, path) {
         Ok(p) => p,
         Err(fail) => return Ok(Read::Fails(fail)),
     };

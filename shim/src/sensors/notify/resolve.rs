@@ -12,8 +12,10 @@
 //! off the caller's path, even when a dropper deletes the program right after its exec.
 #![forbid(unsafe_code)]
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -52,14 +54,18 @@ pub enum Base {
 /// absolute target met further down resolves against runwarden's root. In a container both are the
 /// same; a workload that chroots elsewhere could make the prediction differ (the scanner's post-exec
 /// check then sees what really ran).
-pub fn proc_path(proc_root: &Path, tid: i32, base: &Base, path: &str) -> PathBuf {
+pub fn proc_path(proc_root: &Path, tid: i32, base: &Base, path: &OsStr) -> PathBuf {
+    let bytes = path.as_bytes();
+    let relative = |b: &[u8]| OsStr::from_bytes(trim_slashes(b)).to_os_string();
     // The caller's "self" is not ours: /proc/self, /proc/thread-self and /dev/fd (a link to
     // /proc/self/fd) name the caller's own files (fexecve without execveat passes
     // /proc/self/fd/N).
     if let Base::Cwd = base {
         for (prefix, to) in [("/proc/self/", ""), ("/proc/thread-self/", ""), ("/dev/fd/", "fd/")] {
-            if let Some(rest) = path.strip_prefix(prefix) {
-                return proc_root.join(format!("{tid}/{to}{rest}"));
+            if let Some(rest) = bytes.strip_prefix(prefix.as_bytes()) {
+                let mut p = proc_root.join(format!("{tid}/{to}"));
+                p.push(OsStr::from_bytes(rest));
+                return p;
             }
         }
     }
@@ -67,13 +73,13 @@ pub fn proc_path(proc_root: &Path, tid: i32, base: &Base, path: &str) -> PathBuf
     match base {
         Base::Fd(fd) => {
             p.push(format!("fd/{fd}"));
-            if !path.is_empty() {
-                p.push(path.trim_start_matches('/'));
+            if !bytes.is_empty() {
+                p.push(relative(bytes));
             }
         }
-        Base::Cwd if path.starts_with('/') => {
+        Base::Cwd if bytes.starts_with(b"/") => {
             p.push("root");
-            p.push(path.trim_start_matches('/'));
+            p.push(relative(bytes));
         }
         Base::Cwd => {
             p.push("cwd");
@@ -81,6 +87,14 @@ pub fn proc_path(proc_root: &Path, tid: i32, base: &Base, path: &str) -> PathBuf
         }
     }
     p
+}
+
+/// `b` without its leading slashes.
+fn trim_slashes(mut b: &[u8]) -> &[u8] {
+    while let [b'/', rest @ ..] = b {
+        b = rest;
+    }
+    b
 }
 
 /// Opens the file an exec names and checks what the kernel checks on the inode: a regular file
@@ -122,8 +136,8 @@ fn mount_allows_exec(file: &File) -> bool {
 #[derive(Debug, Clone)]
 enum Kind {
     Elf,
-    /// A `#!` script: its interpreter and optional argument.
-    Script(String, Option<String>),
+    /// A `#!` script: its interpreter and optional argument, as bytes (the kernel's view).
+    Script(Vec<u8>, Option<Vec<u8>>),
 }
 
 /// The identity of a program file as an exec reached it: the path the caller gave (absolute, from
@@ -131,7 +145,7 @@ enum Kind {
 /// a file replaced under the same name gets a new inode.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct KnownKey {
-    path: String,
+    path: Vec<u8>,
     key: crate::events::FileKey,
 }
 
@@ -151,22 +165,22 @@ pub struct Known {
 const KNOWN_MAX: usize = 1024;
 
 impl Known {
-    fn get(&self, path: &str, meta: &std::fs::Metadata) -> Option<(String, Kind)> {
-        if !path.starts_with('/') {
+    fn get(&self, path: &[u8], meta: &std::fs::Metadata) -> Option<(String, Kind)> {
+        if !path.starts_with(b"/") {
             return None;
         }
-        let k = KnownKey { path: path.to_string(), key: crate::proc::files::key_of(meta) };
+        let k = KnownKey { path: path.to_vec(), key: crate::proc::files::key_of(meta) };
         self.programs.get(&k).cloned()
     }
 
-    fn put(&mut self, path: &str, meta: &std::fs::Metadata, link: &str, kind: &Kind) {
-        if !path.starts_with('/') {
+    fn put(&mut self, path: &[u8], meta: &std::fs::Metadata, link: &str, kind: &Kind) {
+        if !path.starts_with(b"/") {
             return;
         }
         if self.programs.len() >= KNOWN_MAX {
             self.programs.clear();
         }
-        let k = KnownKey { path: path.to_string(), key: crate::proc::files::key_of(meta) };
+        let k = KnownKey { path: path.to_vec(), key: crate::proc::files::key_of(meta) };
         self.programs.insert(k, (link.to_string(), kind.clone()));
     }
 
@@ -182,19 +196,27 @@ impl Known {
 /// A `#!` line: the interpreter and its one optional argument (fs/binfmt_script.c: everything after
 /// the first run of blanks, trailing blanks removed, is one argument).
 pub fn parse_shebang(header: &[u8]) -> Option<(String, Option<String>)> {
+    let (interp, arg) = parse_shebang_bytes(header)?;
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Some((lossy(&interp), arg.as_deref().map(lossy)))
+}
+
+/// [`parse_shebang`] as the kernel reads it: bytes, whatever their encoding.
+pub fn parse_shebang_bytes(header: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let rest = header.strip_prefix(b"#!")?;
     let line = &rest[..rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len())];
-    let line = String::from_utf8_lossy(line);
-    let line = line.trim_matches(|c| c == ' ' || c == '\t');
-    if line.is_empty() {
-        return None;
-    }
-    match line.find([' ', '\t']) {
+    let start = line.iter().position(|b| !blank(b))?;
+    let end = line.iter().rposition(|b| !blank(b)).map_or(start, |e| e + 1);
+    let line = &line[start..end];
+    match line.iter().position(blank) {
         Some(i) => {
-            let arg = line[i..].trim_matches(|c| c == ' ' || c == '\t');
-            Some((line[..i].to_string(), (!arg.is_empty()).then(|| arg.to_string())))
+            let arg = &line[i..];
+            let from = arg.iter().position(|b| !blank(b)).unwrap_or(arg.len());
+            let arg = &arg[from..];
+            Some((line[..i].to_vec(), (!arg.is_empty()).then(|| arg.to_vec())))
         }
-        None => Some((line.to_string(), None)),
+        None => Some((line.to_vec(), None)),
     }
 }
 
@@ -222,7 +244,7 @@ fn inspect(
     if header.starts_with(b"\x7fELF") {
         return Ok((link, Some(Kind::Elf), false));
     }
-    let kind = parse_shebang(header).map(|(interp, arg)| Kind::Script(interp, arg));
+    let kind = parse_shebang_bytes(header).map(|(interp, arg)| Kind::Script(interp, arg));
     Ok((link, kind, false))
 }
 
@@ -233,19 +255,22 @@ pub fn resolve(
     known: &mut Known,
     tid: i32,
     base: Base,
-    path: &str,
+    path: &OsStr,
 ) -> Result<Program, WillFail> {
-    if path.is_empty() && !matches!(base, Base::Fd(_)) {
+    let bytes = path.as_bytes();
+    if bytes.is_empty() && !matches!(base, Base::Fd(_)) {
         return Err(WillFail(libc::ENOENT));
     }
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut target = proc_path(proc_root, tid, &base, path);
     // The name as it resolves from the caller's root, for `known` (None: relative or through an fd).
-    let mut absolute = matches!(base, Base::Cwd).then(|| path.to_string()).filter(|p| p.starts_with('/'));
+    let mut absolute: Option<Vec<u8>> =
+        (matches!(base, Base::Cwd) && bytes.starts_with(b"/")).then(|| bytes.to_vec());
     // What the kernel calls the script in argv: the name as given (for an fd: /dev/fd/N[/path]).
     let mut shown = match base {
-        Base::Fd(fd) if path.is_empty() => format!("/dev/fd/{fd}"),
-        Base::Fd(fd) if !path.starts_with('/') => format!("/dev/fd/{fd}/{path}"),
-        _ => path.to_string(),
+        Base::Fd(fd) if bytes.is_empty() => format!("/dev/fd/{fd}"),
+        Base::Fd(fd) if !bytes.starts_with(b"/") => format!("/dev/fd/{fd}/{}", lossy(bytes)),
+        _ => lossy(bytes),
     };
     let mut prefix: Option<Vec<String>> = None;
     for _ in 0..=SHEBANG_DEPTH_MAX {
@@ -271,17 +296,17 @@ pub fn resolve(
             // itself, which is that shell's exec, already reported).
             None => return Err(WillFail(libc::ENOEXEC)),
         };
-        let mut p = vec![interp.clone()];
-        p.extend(arg);
+        let mut p = vec![lossy(&interp)];
+        p.extend(arg.as_deref().map(lossy));
         p.push(shown.clone());
         if let Some(outer) = prefix.take() {
             // A script run by a script: the outer rewrite's argv[0] was this script's name.
             p.extend(outer.into_iter().skip(1));
         }
         prefix = Some(p);
-        shown = interp.clone();
-        absolute = interp.starts_with('/').then(|| interp.clone());
-        target = proc_path(proc_root, tid, &Base::Cwd, &interp);
+        shown = lossy(&interp);
+        target = proc_path(proc_root, tid, &Base::Cwd, OsStr::from_bytes(&interp));
+        absolute = interp.starts_with(b"/").then_some(interp);
     }
     Err(WillFail(libc::ELOOP))
 }
@@ -339,27 +364,27 @@ mod tests {
         let at = |name: &str| d.join(name).display().to_string();
         let proc_root = Path::new("/proc");
 
-        let p = resolve(proc_root, &mut Known::default(), me, Base::Cwd, &at("prog")).unwrap();
+        let p = resolve(proc_root, &mut Known::default(), me, Base::Cwd, OsStr::new(&at("prog"))).unwrap();
         assert_eq!(p.link, at("prog"));
         assert!(p.argv_prefix.is_none());
         assert_eq!(
-            resolve(proc_root, &mut Known::default(), me, Base::Cwd, &at("missing")).unwrap_err(),
+            resolve(proc_root, &mut Known::default(), me, Base::Cwd, OsStr::new(&at("missing"))).unwrap_err(),
             WillFail(libc::ENOENT)
         );
         assert_eq!(
-            resolve(proc_root, &mut Known::default(), me, Base::Cwd, &at("noexec")).unwrap_err(),
+            resolve(proc_root, &mut Known::default(), me, Base::Cwd, OsStr::new(&at("noexec"))).unwrap_err(),
             WillFail(libc::EACCES)
         );
         assert_eq!(
-            resolve(proc_root, &mut Known::default(), me, Base::Cwd, &at("plain")).unwrap_err(),
+            resolve(proc_root, &mut Known::default(), me, Base::Cwd, OsStr::new(&at("plain"))).unwrap_err(),
             WillFail(libc::ENOEXEC)
         );
         assert_eq!(
-            resolve(proc_root, &mut Known::default(), me, Base::Cwd, &d.display().to_string()).unwrap_err(),
+            resolve(proc_root, &mut Known::default(), me, Base::Cwd, d.as_os_str()).unwrap_err(),
             WillFail(libc::EACCES)
         );
 
-        let p = resolve(proc_root, &mut Known::default(), me, Base::Cwd, &at("outer")).unwrap();
+        let p = resolve(proc_root, &mut Known::default(), me, Base::Cwd, OsStr::new(&at("outer"))).unwrap();
         assert_eq!(p.link, at("prog"));
         let argv = final_argv(p.argv_prefix, vec!["outer".into(), "a1".into()]);
         assert_eq!(argv, vec![at("prog"), "-x".into(), at("inner.sh"), at("outer"), "a1".into()]);
@@ -378,15 +403,15 @@ mod tests {
         let mut known = Known::default();
 
         // The script and its interpreter are both remembered, and a second run reads the same.
-        let first = resolve(proc_root, &mut known, me, Base::Cwd, &at("tool")).unwrap();
+        let first = resolve(proc_root, &mut known, me, Base::Cwd, OsStr::new(&at("tool"))).unwrap();
         assert_eq!(known.len(), 2);
-        let again = resolve(proc_root, &mut known, me, Base::Cwd, &at("tool")).unwrap();
+        let again = resolve(proc_root, &mut known, me, Base::Cwd, OsStr::new(&at("tool"))).unwrap();
         assert_eq!((again.link, again.argv_prefix), (first.link, first.argv_prefix));
 
         // Rewritten in place (new mtime and ctime): read again, so the ELF is no longer a script.
         std::thread::sleep(std::time::Duration::from_millis(10));
         write(&d.join("tool"), &elf[..4096.min(elf.len())], 0o755);
-        let now = resolve(proc_root, &mut known, me, Base::Cwd, &at("tool")).unwrap();
+        let now = resolve(proc_root, &mut known, me, Base::Cwd, OsStr::new(&at("tool"))).unwrap();
         assert_eq!(now.link, at("tool"));
         assert!(now.argv_prefix.is_none());
 
@@ -394,7 +419,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(10));
         write(&d.join("tool"), b"just text", 0o755);
         assert_eq!(
-            resolve(proc_root, &mut known, me, Base::Cwd, &at("tool")).unwrap_err(),
+            resolve(proc_root, &mut known, me, Base::Cwd, OsStr::new(&at("tool"))).unwrap_err(),
             WillFail(libc::ENOEXEC)
         );
 
@@ -402,7 +427,7 @@ mod tests {
         let before = known.len();
         let cwd = std::env::current_dir().unwrap();
         let rel = pathdiff(&d.join("prog"), &cwd);
-        let _ = resolve(proc_root, &mut known, me, Base::Cwd, &rel);
+        let _ = resolve(proc_root, &mut known, me, Base::Cwd, OsStr::new(&rel));
         assert_eq!(known.len(), before);
     }
 
@@ -410,5 +435,35 @@ mod tests {
     fn pathdiff(to: &Path, from: &Path) -> String {
         let ups = from.components().count().saturating_sub(1);
         format!("{}{}", "../".repeat(ups), to.display().to_string().trim_start_matches('/'))
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_resolve_byte_for_byte() {
+        // A lossy conversion would look for U+FFFD in the name, find nothing, and predict a failed
+        // exec: the program would run unreported.
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id() as i32;
+        let elf = std::fs::read("/proc/self/exe").unwrap();
+        let mut name = dir.path().as_os_str().as_bytes().to_vec();
+        name.extend_from_slice(b"/pr)og( \n\xff\xfe");
+        let prog = OsStr::from_bytes(&name);
+        write(Path::new(prog), &elf[..4096.min(elf.len())], 0o755);
+        // A `#!` line ends at a newline and splits at a blank: the interpreter's name has neither.
+        let mut interp = dir.path().as_os_str().as_bytes().to_vec();
+        interp.extend_from_slice(b"/in\xfeterp");
+        write(Path::new(OsStr::from_bytes(&interp)), &elf[..4096.min(elf.len())], 0o755);
+        let mut script = dir.path().as_os_str().as_bytes().to_vec();
+        script.extend_from_slice(b"/s\xff.sh");
+        let mut body = b"#!".to_vec();
+        body.extend_from_slice(&interp);
+        body.extend_from_slice(b" -x\n");
+        write(Path::new(OsStr::from_bytes(&script)), &body, 0o755);
+
+        let p = resolve(Path::new("/proc"), &mut Known::default(), me, Base::Cwd, prog).unwrap();
+        assert_eq!(p.link, String::from_utf8_lossy(&name));
+        let p = resolve(Path::new("/proc"), &mut Known::default(), me, Base::Cwd, OsStr::from_bytes(&script))
+            .unwrap();
+        assert_eq!(p.link, String::from_utf8_lossy(&interp), "the interpreter's name is bytes too");
+        assert_eq!(p.argv_prefix.unwrap()[1], "-x");
     }
 }
