@@ -78,6 +78,8 @@ fn check(sensor: &str) {
     assert_eq!(stats["data"]["failed"], 0, "{stats}");
     assert_eq!(stats["data"]["lost"], 0, "{stats}");
     assert!(stats["data"]["execs"].as_u64().unwrap() > 100, "the bursts' execs were seen: {stats}");
+    // Odd bytes read before the exec and from /proc after it are the same program, not a changed one.
+    assert_eq!(stats["data"]["mismatches"], 0, "{stats}");
 
     // The odd program, reported with its name and arguments intact.
     let odd = logs
