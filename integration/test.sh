@@ -37,6 +37,17 @@ RW_TEST_SENSOR=ptrace cargo test -p runwarden --release --locked --no-fail-fast 
     --test enforce --test findings --test scanner --test script_corpus --test file_watch 2>&1 | tee -a "$log"
 status2=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$status2
+# The soak's short form (integration/bench/soak.py): three minutes of mixed work under runwarden with
+# findings flowing to a real collector; fails on a lost finding or a descriptor leak, never on timing.
+echo "== soak, short form =="
+bin="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release"
+if python3 integration/bench/soak.py --minutes 3 --sample-every 15 --check \
+    --runwarden "$bin/runwarden" --collector "$bin/runwarden-collector" 2>&1 | tee -a "$log"; then
+    echo "test result: ok. 1 passed; 0 failed (soak, short form)" | tee -a "$log"
+else
+    echo "test result: FAILED. 0 passed; 1 failed (soak, short form)" | tee -a "$log"
+    [ "$status" = 0 ] && status=1
+fi
 set -e
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | grep -E '^[0-9]+' -o | awk '{s+=$1} END {print s+0}')
