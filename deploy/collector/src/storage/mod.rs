@@ -191,6 +191,17 @@ fn bind_all<'q>(
     query
 }
 
+/// Ends a write on a connection of the write pool: on an error the connection is closed instead of going
+/// back to the pool. A failed transaction can leave its connection in a state where later commits report
+/// success and store nothing (seen with SQLite answering "database or disk is full" to a COMMIT: every
+/// batch after it was acknowledged with 200 and lost), so a connection that failed is never reused.
+pub(super) fn settled<T>(conn: sqlx::pool::PoolConnection<sqlx::Any>, r: Result<T>) -> Result<T> {
+    if r.is_err() {
+        drop(conn.detach());
+    }
+    r
+}
+
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
     pub async fn open(url: &str) -> Result<Store> {
@@ -251,7 +262,19 @@ impl Store {
         heartbeat: Option<&StoredHeartbeat>,
         now_us: i64,
     ) -> Result<Ingested> {
-        let mut tx = self.write.begin().await.map_err(q("begin"))?;
+        let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
+        let r = self.ingest_on(&mut conn, findings, heartbeat, now_us).await;
+        settled(conn, r)
+    }
+
+    async fn ingest_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        findings: &[StoredFinding],
+        heartbeat: Option<&StoredHeartbeat>,
+        now_us: i64,
+    ) -> Result<Ingested> {
+        let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let mut out = Ingested::default();
         let mut accepted: Vec<&StoredFinding> = Vec::with_capacity(findings.len());
         // Which findings are new, where they go and whether a mute rule takes them, before inserting

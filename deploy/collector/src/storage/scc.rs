@@ -4,7 +4,7 @@
 
 use sqlx::{AnyConnection, Row as _};
 
-use super::{q, Result, Store};
+use super::{q, settled, Result, Store};
 
 /// A due row with what sending it needs: the finding as received and its triage state now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,18 @@ impl Store {
 
     /// Queues state changes of findings for export.
     pub async fn scc_enqueue_states(&self, ids: &[String], now_us: i64) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(q("begin"))?;
+        let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
+        let r = self.scc_enqueue_states_on(&mut conn, ids, now_us).await;
+        settled(conn, r)
+    }
+
+    async fn scc_enqueue_states_on(
+        &self,
+        conn: &mut AnyConnection,
+        ids: &[String],
+        now_us: i64,
+    ) -> Result<()> {
+        let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         for id in ids {
             enqueue(&mut tx, id, "state", now_us).await?;
         }

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 
-use super::{q, Result, Store};
+use super::{q, settled, Result, Store};
 use crate::model::StoredFinding;
 use crate::triage::{MuteRule, State, Subject};
 
@@ -143,7 +143,21 @@ impl Store {
         note: &str,
         now_us: i64,
     ) -> Result<Option<Changed>> {
-        let mut tx = self.write.begin().await.map_err(q("begin"))?;
+        let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
+        let r = self.set_finding_state_on(&mut conn, id, state, actor, note, now_us).await;
+        settled(conn, r)
+    }
+
+    async fn set_finding_state_on(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        state: State,
+        actor: &str,
+        note: &str,
+        now_us: i64,
+    ) -> Result<Option<Changed>> {
+        let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let old: Option<String> = sqlx::query("SELECT state FROM findings WHERE finding_id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -171,7 +185,21 @@ impl Store {
         note: &str,
         now_us: i64,
     ) -> Result<Option<Changed>> {
-        let mut tx = self.write.begin().await.map_err(q("begin"))?;
+        let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
+        let r = self.set_incident_state_on(&mut conn, id, state, actor, note, now_us).await;
+        settled(conn, r)
+    }
+
+    async fn set_incident_state_on(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        state: State,
+        actor: &str,
+        note: &str,
+        now_us: i64,
+    ) -> Result<Option<Changed>> {
+        let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let old: Option<String> = sqlx::query("SELECT state FROM incidents WHERE incident_id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -263,7 +291,13 @@ impl Store {
     }
 
     pub async fn add_mute(&self, m: &MuteRule) -> Result<()> {
-        let mut tx = self.write.begin().await.map_err(q("begin"))?;
+        let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
+        let r = self.add_mute_on(&mut conn, m).await;
+        settled(conn, r)
+    }
+
+    async fn add_mute_on(&self, conn: &mut AnyConnection, m: &MuteRule) -> Result<()> {
+        let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         sqlx::query(&format!(
             "INSERT INTO mute_rules ({MUTE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
@@ -285,7 +319,19 @@ impl Store {
 
     /// Ends a mute rule now (its expiry becomes now); false when it was not in force.
     pub async fn end_mute(&self, id: &str, actor: &str, now_us: i64) -> Result<bool> {
-        let mut tx = self.write.begin().await.map_err(q("begin"))?;
+        let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
+        let r = self.end_mute_on(&mut conn, id, actor, now_us).await;
+        settled(conn, r)
+    }
+
+    async fn end_mute_on(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        actor: &str,
+        now_us: i64,
+    ) -> Result<bool> {
+        let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let done =
             sqlx::query("UPDATE mute_rules SET expires_at = $1 WHERE mute_id = $2 AND expires_at > $1")
                 .bind(now_us)
