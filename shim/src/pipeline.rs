@@ -433,6 +433,9 @@ impl Worker {
         for ev in events {
             self.handle(ev);
         }
+        if let Some(scanner) = self.scanner.as_ref() {
+            self.enricher.reconcile(scanner.live());
+        }
         self.enricher.prune();
     }
 

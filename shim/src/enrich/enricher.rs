@@ -97,6 +97,11 @@ impl Enricher {
         self.table.prune(Instant::now());
     }
 
+    /// Forgets the processes that are gone (`live`: every pid in /proc at the scanner's last pass).
+    pub fn reconcile(&mut self, live: &std::collections::HashSet<i32>) {
+        self.table.reconcile(live, Instant::now());
+    }
+
     /// (hits, misses) of the hash cache.
     pub fn hash_counts(&self) -> (u64, u64) {
         (self.hashes.hits, self.hashes.misses)

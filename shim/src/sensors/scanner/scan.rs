@@ -36,6 +36,8 @@ pub struct Scanner {
     sensors: Option<Sensors>,
     main_pid: Option<i32>,
     passes: u64,
+    /// Every pid in /proc at the last pass (the pipeline's process table forgets the others).
+    live: HashSet<i32>,
 }
 
 /// A known pid's start time is read again every this many passes (pid reuse is rare and slow: the
@@ -56,6 +58,7 @@ impl Scanner {
             sensors: None,
             main_pid: None,
             passes: 0,
+            live: HashSet::new(),
         }
     }
 
@@ -65,6 +68,11 @@ impl Scanner {
         self.sensors = Some(Sensors::new(&self.root, self.self_pid));
         self.main_pid = Some(main_pid);
         self
+    }
+
+    /// Every pid that was in /proc at the last pass.
+    pub fn live(&self) -> &HashSet<i32> {
+        &self.live
     }
 
     /// Where sockets are read from ("sock_diag" or "/proc/net"), when the watchers are on.
@@ -84,6 +92,7 @@ impl Scanner {
         let pids = list_pids(&self.root);
         let live: HashSet<i32> = pids.iter().copied().collect();
         self.seen.retain(|pid, _| live.contains(pid));
+        self.live.clone_from(&live);
         let mut stats: HashMap<i32, StatFields> = HashMap::with_capacity(pids.len());
 
         // Classify new pids. A parent may be new too (and listed after its child), so repeat until no
