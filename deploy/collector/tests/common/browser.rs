@@ -54,14 +54,41 @@ impl Browser {
     }
 
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let req = agent().request(method, &url);
-        let (st, v) = read(match body {
-            Some(b) => req.set("Content-Type", "application/json").send_string(&b.to_string()),
-            None => req.call(),
-        });
+        let (st, v) = self.try_call(method, path, body);
         assert_eq!(st, 200, "{method} {path}: {v}");
         v["value"].clone()
+    }
+
+    /// The WebDriver answer, whatever its status.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let req = agent().request(method, &url);
+        read(match body {
+            Some(b) => req.set("Content-Type", "application/json").send_string(&b.to_string()),
+            None => req.call(),
+        })
+    }
+
+    /// `op` on the element `css` finds, found again when the page changed between the find and the
+    /// operation: a form's POST-redirect can replace the page under a test that polls it, and
+    /// WebDriver then answers "stale element reference" (seen in CI on a busy machine). Up to 10 s.
+    fn on_element(&self, css: &str, op: &str, body: Option<Value>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.find_all(css);
+            if let Some(e) = found.first() {
+                let method = if body.is_some() { "POST" } else { "GET" };
+                let (st, v) = self.try_call(method, &self.s(&format!("/element/{e}/{op}")), body.clone());
+                if st == 200 {
+                    return v["value"].clone();
+                }
+                let stale = v["value"]["error"] == "stale element reference";
+                assert!(stale && Instant::now() < deadline, "{op} on {css}: {v}");
+            } else {
+                assert!(Instant::now() < deadline, "no element {css} on {}", self.url());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn s(&self, path: &str) -> String {
@@ -100,8 +127,7 @@ impl Browser {
     }
 
     pub fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.call("POST", &self.s(&format!("/element/{e}/click")), Some(json!({})));
+        self.on_element(css, "click", Some(json!({})));
     }
 
     /// Waits (up to 10 s) for an element to be on the page: a navigation that was still landing when
@@ -118,13 +144,11 @@ impl Browser {
     }
 
     pub fn type_text(&self, css: &str, text: &str) {
-        let e = self.find(css);
-        self.call("POST", &self.s(&format!("/element/{e}/value")), Some(json!({ "text": text })));
+        self.on_element(css, "value", Some(json!({ "text": text })));
     }
 
     pub fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.call("GET", &self.s(&format!("/element/{e}/text")), None).as_str().unwrap().to_string()
+        self.on_element(css, "text", None).as_str().unwrap().to_string()
     }
 }
 
