@@ -65,7 +65,7 @@ impl Remote {
         proc_root: &std::path::Path,
         tid: i32,
         probe: u64,
-    ) -> std::io::Result<(Remote, Option<Page>)> {
+    ) -> std::io::Result<(Remote, Option<Prefetched>)> {
         if proc_root == std::path::Path::new("/proc") && probe != 0 {
             let vm = Remote::Vm(nix::unistd::Pid::from_raw(tid));
             let base = probe & !(PAGE_BYTES - 1);
@@ -81,7 +81,7 @@ impl Remote {
 }
 
 /// A page read ahead: its aligned base and the bytes mapped there.
-pub type Page = (u64, Box<[u8]>);
+pub type Prefetched = (u64, Box<[u8]>);
 
 /// The page at `base` as far as it is mapped; the error of the first read when nothing could be read.
 fn read_page<R: ReadAt>(source: &R, base: u64) -> std::io::Result<Box<[u8]>> {
@@ -113,7 +113,7 @@ impl<R: ReadAt> Mem<R> {
     }
 
     /// Starts from a page already read ([`Remote::open`]'s probe).
-    pub fn with_page(mut self, page: Option<Page>) -> Self {
+    pub fn with_page(mut self, page: Option<Prefetched>) -> Self {
         if let Some((base, bytes)) = page {
             self.pages.insert(base, bytes);
         }
