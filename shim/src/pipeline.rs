@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use runwarden_contract::{Finding, Resource};
 use serde::Serialize;
@@ -49,6 +49,8 @@ pub struct PipelineConfig {
     pub detection: Option<Detection>,
     /// Findings of the tracer's enforcer (`respond::enforce`), shipped like every other.
     pub enforced: Receiver<Finding>,
+    /// The process table and hash cache, shared with the enforcer.
+    pub shared: crate::enrich::SharedState,
 }
 
 /// The detection stage: rules, then de-duplication, then the sinks.
@@ -267,6 +269,7 @@ impl Worker {
             cfg.baseline.as_deref(),
             *STARTED,
             intel,
+            cfg.shared.clone(),
         );
         Worker {
             cfg,
@@ -425,8 +428,9 @@ impl Worker {
             return;
         };
         self.stats.scans += 1;
-        let table = self.enricher.table();
-        let events = scanner.pass(&|pid| table.get(pid).and_then(|e| e.stdio.clone()));
+        let listed = SystemTime::now();
+        let enricher = &self.enricher;
+        let events = scanner.pass(&|pid| enricher.table().get(pid).and_then(|e| e.stdio.clone()));
         self.stats.connections_dropped = scanner.connections_dropped();
         // The first pass finds out whether sock_diag answers.
         self.stats.socket_source = scanner.socket_source();
@@ -434,7 +438,7 @@ impl Worker {
             self.handle(ev);
         }
         if let Some(scanner) = self.scanner.as_ref() {
-            self.enricher.reconcile(scanner.live());
+            self.enricher.reconcile(scanner.live(), listed);
         }
         self.enricher.prune();
     }

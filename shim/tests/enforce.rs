@@ -95,3 +95,53 @@ fn stop_rule_ends_the_workload_and_exits_non_zero() {
     let f = read_findings(&sink);
     assert!(f.iter().any(|f| f["action"] == "CONTAINER_STOPPED"), "{f:#?}");
 }
+
+/// An enforcing rule on lineage: the parent is a process whose exec the pipeline may not have handled
+/// yet when its child execs. The enforcer records each exec in the shared process table at the stop,
+/// so the parent's new program is known at the child's stop, under either sensor.
+#[test]
+fn kill_rule_on_the_parent_sees_an_exec_made_just_before() {
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("lineage.yaml"),
+        r#"rules:
+  - id: id_under_marked_shell
+    category: "Execution: Program Run from Temporary Directory"
+    severity: HIGH
+    description: "{proc.name} under {parent.cmdline}"
+    nextSteps: "None: a test rule."
+    mitre: {tactic: EXECUTION, techniques: [T1059.004]}
+    event: exec
+    action: kill
+    condition: proc.name == 'id' && parent.cmdline.contains('lineage-marker')
+"#,
+    )
+    .unwrap();
+    let work = tempfile::tempdir_in("/tmp").unwrap();
+    let sink = work.path().join("findings.jsonl");
+    // 20 rounds: a fresh shell execs, then at once runs `id` (fork + exec); an unmarked shell's `id`
+    // runs. Each round's marked `id` must be killed, each unmarked one must run.
+    let round =
+        "sh -c 'id >/dev/null; echo marked=$?' lineage-marker; sh -c 'id >/dev/null; echo plain=$?' x";
+    let script = std::iter::repeat_n(round, 20).collect::<Vec<_>>().join("; ");
+    let mut cmd = rw();
+    cmd.env("RUNWARDEN_MODE", "enforce")
+        .env("RUNWARDEN_POLICIES", policies.path())
+        .env("RUNWARDEN_SINKS", format!("file:{}", sink.display()))
+        .args(["--", "sh", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    let refused = match sensor_of(&out).as_str() {
+        "seccomp" => "marked=126",
+        _ => "marked=137",
+    };
+    let stdout = out.stdout();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.iter().filter(|l| **l == refused).count(), 20, "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| **l == "plain=0").count(), 20, "{lines:?}");
+    let f = read_findings(&sink);
+    let hits: Vec<&Value> = f.iter().filter(|f| f["rule"]["id"] == "id_under_marked_shell").collect();
+    // Repeats of one finding are folded by the de-duplication stage: at least one is shipped.
+    assert!(!hits.is_empty(), "{f:#?}");
+    assert!(hits.iter().all(|h| h["action"] != "ALERT"), "{hits:#?}");
+}

@@ -234,6 +234,7 @@ fn a_panicking_sensor_thread_leaves_the_workload_running() {
         env_names: Vec::new(),
         detection: None,
         enforced: std::sync::mpsc::channel().1,
+        shared: Default::default(),
     })
     .unwrap();
     // The second notification (the first /bin/true) panics; the sensor goes on answering.

@@ -1,18 +1,18 @@
 //! Enrichment on the pipeline thread: what a raw event lacks before rules see it. Executables and
 //! libraries are hashed (cached), judged against the image baseline and the signatures; interpreters'
 //! code is captured and scored; socket peers and lineage are filled in; processes that scanner events
-//! name are read from /proc (or the table, when they are gone). The process table lives here: every
-//! event passes through [`Enricher::enrich`] in order, so the table sees starts, execs and exits as
-//! they happened.
+//! name are read from /proc (or the table, when they are gone). Every event passes through
+//! [`Enricher::enrich`] in order, so the process table sees starts, execs and exits as they happened;
+//! the enforcer has applied those it saw at the stop already, which changes nothing (`table`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::baseline::{Baseline, Judge};
-use super::hash::HashCache;
 use super::ioc::Iocs;
 use super::signatures::Signatures;
 use super::table::ProcessTable;
+use super::SharedState;
 use super::{score, script};
 use crate::events::{
     Binary, ConnectionEvent, ExecEvent, ProcessEvent, Provenance, ScriptEvidence, Sensor, SignatureHit,
@@ -39,8 +39,8 @@ impl Intel {
 pub struct Enricher {
     judge: Judge,
     intel: Option<Intel>,
-    table: ProcessTable,
-    hashes: HashCache,
+    /// The process table and hash cache, shared with the enforcer.
+    shared: SharedState,
     /// Reads the processes scanner events are about.
     reader: ProcReader,
     proc_root: PathBuf,
@@ -60,6 +60,7 @@ impl Enricher {
         baseline: Option<&std::path::Path>,
         started: SystemTime,
         intel: Option<Intel>,
+        shared: SharedState,
     ) -> Enricher {
         let baseline = baseline.and_then(|p| match Baseline::read(p) {
             Ok(b) => {
@@ -74,8 +75,7 @@ impl Enricher {
         Enricher {
             judge: Judge::new(baseline, started),
             intel,
-            table: ProcessTable::default(),
-            hashes: HashCache::default(),
+            shared,
             reader: ProcReader::new(proc_root.clone()),
             proc_root,
             self_pid,
@@ -88,47 +88,51 @@ impl Enricher {
         self.main_pid = Some(pid);
     }
 
-    pub fn table(&self) -> &ProcessTable {
-        &self.table
+    /// The process table (locked: hold it briefly, the enforcer waits at an exec stop meanwhile).
+    pub fn table(&self) -> std::sync::MutexGuard<'_, ProcessTable> {
+        self.shared.table.lock()
     }
 
     /// Forgets processes that exited long enough ago.
     pub fn prune(&mut self) {
-        self.table.prune(Instant::now());
+        self.table().prune(Instant::now());
     }
 
-    /// Forgets the processes that are gone (`live`: every pid in /proc at the scanner's last pass).
-    pub fn reconcile(&mut self, live: &std::collections::HashSet<i32>) {
-        self.table.reconcile(live, Instant::now());
+    /// Forgets the processes that are gone (`live`: every pid in /proc at the scanner's last pass,
+    /// listed after `listed`).
+    pub fn reconcile(&mut self, live: &std::collections::HashSet<i32>, listed: SystemTime) {
+        self.table().reconcile(live, listed, Instant::now());
     }
 
     /// (hits, misses) of the hash cache.
     pub fn hash_counts(&self) -> (u64, u64) {
-        (self.hashes.hits, self.hashes.misses)
+        let hashes = self.shared.hashes.lock();
+        (hashes.hits, hashes.misses)
     }
 
     /// Adds what `ev` lacks, and keeps the process table. Returns false for an event that is not worth
     /// evaluating: a mapped library that is in the image, unchanged and unsigned.
     pub fn enrich(&mut self, ev: &mut ProcessEvent) -> bool {
         match ev {
-            ProcessEvent::Start(s) => self.table.start(s.pid, s.ppid),
-            ProcessEvent::Exit(x) => self.table.exit(x.pid, Instant::now()),
+            ProcessEvent::Start(s) => self.table().start(s),
+            ProcessEvent::Exit(x) => self.table().exit(x, Instant::now()),
             ProcessEvent::Exec(e) => {
                 self.exec(e, true);
-                self.table.exec(e);
+                self.table().exec(e);
             }
             ProcessEvent::Stdio(e) => self.exec(e, true),
             ProcessEvent::File(f) => {
                 // The watcher names a process only when one held the file open: add its lineage.
                 if let Some(a) = f.process.as_mut() {
-                    a.ancestors = self.table.ancestors(a.pid);
+                    let table = self.table();
+                    a.ancestors = table.ancestors(a.pid);
                     if a.ancestors.is_empty() {
-                        a.ancestors = a.ppid.map(|p| self.table.ancestors_from(p)).unwrap_or_default();
+                        a.ancestors = a.ppid.map(|p| table.ancestors_from(p)).unwrap_or_default();
                     }
                 }
             }
             // The opt-in syscall mode: the caller's program and lineage come from the table.
-            ProcessEvent::Syscall(c) => c.process = Some(self.table.actor(c.pid)),
+            ProcessEvent::Syscall(c) => c.process = Some(self.table().actor(c.pid)),
             ProcessEvent::Untraced(u) => {
                 let mut p = self.snapshot(u.pid, u.time);
                 p.ppid = u.ppid;
@@ -161,7 +165,8 @@ impl Enricher {
     fn connection(&mut self, c: &mut ConnectionEvent) {
         c.process = self.snapshot(c.process.pid, c.time);
         c.service_worker = self.main_pid.is_some_and(|m| {
-            let main = self.table.get(m);
+            let table = self.shared.table.lock();
+            let main = table.get(m);
             m != c.process.pid
                 && main.is_some_and(|e| {
                     e.exe.as_deref() == Some(c.process.binary.path.as_str()) && e.args == c.process.args
@@ -202,7 +207,7 @@ impl Enricher {
     /// (`curl ... | sh`) is read from the parent's command line in the process table.
     fn script_evidence(&self, e: &ExecEvent, intel: &Intel) -> Option<ScriptEvidence> {
         let interp = script::interpreter_of(e)?;
-        let parent_args = self.table.get(e.ppid).map(|p| p.args.clone()).unwrap_or_default();
+        let parent_args = self.table().get(e.ppid).map(|p| p.args.clone()).unwrap_or_default();
         let captured = script::capture(e, &self.proc_root, &parent_args)?;
         let language = interp.language();
         let verdict = score::score(language, &captured.contents);
@@ -232,7 +237,7 @@ impl Enricher {
             Ok(p) => p,
             Err(_) => {
                 let mut p = ExecEvent { pid, sensor: Sensor::Scanner, ..Default::default() };
-                if let Some(e) = self.table.get(pid) {
+                if let Some(e) = self.table().get(pid) {
                     p.ppid = e.ppid;
                     p.binary.path = e.exe.clone().unwrap_or_default();
                     p.args = e.args.clone();
@@ -253,7 +258,7 @@ impl Enricher {
         let path = PathBuf::from(&lib.path);
         let via_root = self.proc_root.join(format!("{pid}/root{}", lib.path));
         let candidates = [path.as_path(), via_root.as_path()];
-        lib.sha256 = self.hashes.hash(key, &candidates);
+        lib.sha256 = self.shared.hashes.lock().hash(key, &candidates);
         lib.verdict = Some(self.judge.verdict(&lib.path, lib.sha256.as_deref(), ctime_of(key.ctime_ns)));
         if let Some(intel) = self.intel.as_mut() {
             lib.signatures = intel
@@ -268,7 +273,7 @@ impl Enricher {
 
     fn exec(&mut self, e: &mut ExecEvent, with_script: bool) {
         if let Some(key) = e.binary.key {
-            hash_program(&mut self.hashes, &self.proc_root, e);
+            hash_program(&mut self.shared.hashes.lock(), &self.proc_root, e);
             let [via_proc, by_path] = program_paths(e, &self.proc_root);
             e.binary.verdict =
                 Some(self.judge.verdict(&e.binary.path, e.binary.sha256.as_deref(), ctime_of(key.ctime_ns)));
@@ -300,7 +305,7 @@ impl Enricher {
                     .or_else(|| describe_socket(&self.proc_root, self.self_pid, *inode));
             }
         }
-        add_lineage(&self.table, e);
+        add_lineage(&self.table(), e);
     }
 }
 
@@ -325,7 +330,7 @@ fn program_paths(e: &ExecEvent, proc_root: &std::path::Path) -> [PathBuf; 2] {
 
 /// The sha256 of the program an exec runs, through the cache (the pipeline's enrichment and the
 /// tracer's enforcer both use this).
-pub fn hash_program(hashes: &mut HashCache, proc_root: &std::path::Path, e: &mut ExecEvent) {
+pub fn hash_program(hashes: &mut super::hash::HashCache, proc_root: &std::path::Path, e: &mut ExecEvent) {
     if let Some(key) = e.binary.key {
         let [via_proc, by_path] = program_paths(e, proc_root);
         // A program held open since its exec (the seccomp sensor's, memfds, deleted files) is hashed

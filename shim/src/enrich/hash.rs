@@ -1,6 +1,7 @@
 //! sha256 of executables, cached by (device, inode, size, mtime, ctime).
 //!
-//! Hashing runs in the pipeline, never on the tracer thread. The file is opened through
+//! Hashing runs in the pipeline; on the exec sensor's thread only when an enforcing rule matched (the
+//! finding then carries the hash). The file is opened through
 //! `/proc/<pid>/exe` while the process lives (that works for deleted files and memfds, and is the very
 //! file that runs), else by path; either way its metadata must match the key captured at the exec stop,
 //! so a file replaced meanwhile is never hashed under the old identity.

@@ -1,10 +1,16 @@
 //! The process table: every process the sensors reported, with its lineage, kept a while after it exits
 //! so findings raised late (hashing, scans, shipping) can still describe it and its ancestors.
+//!
+//! Two threads write it (`enrich::SharedState`): the enforcer at the exec stop and the pipeline when
+//! the same event reaches it, later. Each entry keeps the time of the newest event applied to it
+//! (`stamp`); a start, exec or exit older than that is ignored, so a second or late copy of an event
+//! never rolls a process back to what it was (a lagging pipeline re-applying a start after the
+//! enforcer recorded the exec that followed it).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::events::{Ancestor, ExecEvent, FileActor};
+use crate::events::{Ancestor, ExecEvent, ExitEvent, FileActor, StartEvent};
 
 /// How long an exited process stays describable.
 pub const EXITED_RETENTION: Duration = Duration::from_secs(60);
@@ -24,6 +30,8 @@ pub struct Entry {
     pub stdio: Option<[String; 3]>,
     /// The sha256 of the program it runs (set by the pipeline after hashing; inherited over fork).
     pub sha256: Option<String>,
+    /// When the newest event applied to this entry happened (at its sensor).
+    pub stamp: SystemTime,
 }
 
 #[derive(Debug, Default)]
@@ -47,17 +55,30 @@ impl ProcessTable {
         }
     }
 
-    /// A new process. A reused pid replaces the old entry.
-    pub fn start(&mut self, pid: i32, ppid: i32) {
+    /// Whether an event of `at` about `pid` is older than what the table holds (already applied, or
+    /// superseded by a later event of the same process or of a process that reused its pid).
+    fn stale(&self, pid: i32, at: SystemTime) -> bool {
+        self.entries.get(&pid).is_some_and(|e| e.stamp > at)
+    }
+
+    /// A new process. A reused pid replaces the old entry; the same start seen again changes nothing.
+    pub fn start(&mut self, ev: &StartEvent) {
+        if self.entries.get(&ev.pid).is_some_and(|e| e.stamp >= ev.time) {
+            return;
+        }
         // A child inherits its parent's program until it execs.
-        let (exe, args, sha256) = match self.entries.get(&ppid) {
+        let (exe, args, sha256) = match self.entries.get(&ev.ppid) {
             Some(p) => (p.exe.clone(), p.args.clone(), p.sha256.clone()),
             None => (None, Vec::new(), None),
         };
-        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None, stdio: None, sha256 });
+        let (pid, ppid, stamp) = (ev.pid, ev.ppid, ev.time);
+        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None, stdio: None, sha256, stamp });
     }
 
     pub fn exec(&mut self, ev: &ExecEvent) {
+        if self.stale(ev.pid, ev.time) {
+            return;
+        }
         let e = self.entries.entry(ev.pid).or_insert_with(|| Entry {
             pid: ev.pid,
             ppid: ev.ppid,
@@ -66,19 +87,30 @@ impl ProcessTable {
             exited: None,
             stdio: None,
             sha256: None,
+            stamp: SystemTime::UNIX_EPOCH,
         });
+        // The enforcer records an exec unhashed; the pipeline's copy of the same event brings the hash
+        // (and a copy without one does not take it away).
+        if ev.binary.sha256.is_some() || e.stamp != ev.time {
+            e.sha256 = ev.binary.sha256.clone();
+        }
+        e.stamp = ev.time;
         e.exe = Some(ev.binary.path.clone());
         e.args = ev.args.clone();
         e.exited = None;
         e.stdio = Some([0, 1, 2].map(|i| crate::proc::parse::stdio_key(&ev.stdio[i])));
-        e.sha256 = ev.binary.sha256.clone();
     }
 
-    pub fn exit(&mut self, pid: i32, now: Instant) {
-        if let Some(e) = self.entries.get_mut(&pid) {
+    /// `now`: when it was seen (exited entries are kept [`EXITED_RETENTION`] from then).
+    pub fn exit(&mut self, ev: &ExitEvent, now: Instant) {
+        if self.stale(ev.pid, ev.time) {
+            return;
+        }
+        if let Some(e) = self.entries.get_mut(&ev.pid) {
+            e.stamp = ev.time;
             if e.exited.is_none() {
                 e.exited = Some(now);
-                self.exited.push_back((now, pid));
+                self.exited.push_back((now, ev.pid));
             }
         }
         self.prune(now);
@@ -88,9 +120,11 @@ impl ProcessTable {
     /// Under the seccomp sensor nothing reports the exit of a process runwarden did not fork (only
     /// execs are seen), so without this every exec'd pid stayed in the table until its pid was reused:
     /// 33 MiB after 30 minutes of a 50-exec/s workload (the soak benchmark, 2026-12-05).
-    pub fn reconcile(&mut self, live: &std::collections::HashSet<i32>, now: Instant) {
+    /// `listed`: a time before /proc was listed; entries written since (by the enforcer, while the
+    /// pass ran) may be missing from `live` without being gone.
+    pub fn reconcile(&mut self, live: &std::collections::HashSet<i32>, listed: SystemTime, now: Instant) {
         for e in self.entries.values_mut() {
-            if e.exited.is_none() && !live.contains(&e.pid) {
+            if e.exited.is_none() && e.stamp <= listed && !live.contains(&e.pid) {
                 e.exited = Some(now);
                 self.exited.push_back((now, e.pid));
             }
@@ -155,8 +189,17 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::Origin;
     use crate::events::{Binary, Sensor, Stdio};
     use std::time::SystemTime;
+
+    fn start(pid: i32, ppid: i32) -> StartEvent {
+        StartEvent { time: SystemTime::now(), pid, ppid, origin: Origin::Fork }
+    }
+
+    fn exit(pid: i32) -> ExitEvent {
+        ExitEvent { time: SystemTime::now(), pid, code: Some(0), signal: None }
+    }
 
     fn exec(pid: i32, ppid: i32, exe: &str) -> ExecEvent {
         ExecEvent {
@@ -192,14 +235,14 @@ mod tests {
     #[test]
     fn lineage_survives_exits() {
         let mut t = ProcessTable::default();
-        t.start(10, 1);
+        t.start(&start(10, 1));
         t.exec(&exec(10, 1, "/usr/bin/python3"));
-        t.start(11, 10);
+        t.start(&start(11, 10));
         t.exec(&exec(11, 10, "/bin/sh"));
-        t.start(12, 11);
+        t.start(&start(12, 11));
         assert_eq!(t.get(12).unwrap().exe.as_deref(), Some("/bin/sh"), "fork inherits the program");
         t.exec(&exec(12, 11, "/usr/bin/curl"));
-        t.exit(11, Instant::now());
+        t.exit(&exit(11), Instant::now());
         let a = t.ancestors(12);
         let chain: Vec<_> = a.iter().map(|a| (a.pid, a.exe.clone())).collect();
         assert_eq!(
@@ -213,8 +256,8 @@ mod tests {
         let mut t = ProcessTable::default();
         let now = Instant::now();
         for pid in 0..(EXITED_MAX_ENTRIES as i32 + 100) {
-            t.start(pid + 2, 1);
-            t.exit(pid + 2, now);
+            t.start(&start(pid + 2, 1));
+            t.exit(&exit(pid + 2), now);
         }
         assert!(t.len() <= EXITED_MAX_ENTRIES + 1);
         t.prune(now + EXITED_RETENTION + Duration::from_secs(1));
@@ -224,8 +267,8 @@ mod tests {
     #[test]
     fn ancestor_cycles_terminate() {
         let mut t = ProcessTable::default();
-        t.start(5, 6);
-        t.start(6, 5);
+        t.start(&start(5, 6));
+        t.start(&start(6, 5));
         assert_eq!(t.ancestors(5).len(), 2);
     }
 
@@ -239,13 +282,66 @@ mod tests {
         t.exec(&exec(7, 1, "/usr/bin/python3"));
         let start = Instant::now();
         let live: std::collections::HashSet<i32> = [1, 7].into_iter().collect();
-        t.reconcile(&live, start);
+        t.reconcile(&live, SystemTime::now(), start);
         // Still there for the retention (late findings describe them), and marked exited.
         assert!(t.get(105).is_some_and(|e| e.exited.is_some()));
         assert!(t.get(7).is_some_and(|e| e.exited.is_none()), "a live process is kept as it is");
         // Gone after it; the live one stays.
-        t.reconcile(&live, start + EXITED_RETENTION + std::time::Duration::from_secs(1));
+        t.reconcile(&live, SystemTime::now(), start + EXITED_RETENTION + std::time::Duration::from_secs(1));
         assert!(t.get(105).is_none());
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn events_applied_twice_or_late_change_nothing() {
+        // The enforcer applies each event at the stop; the pipeline applies the same copy later.
+        let mut t = ProcessTable::default();
+        let parent = exec(10, 1, "/bin/sh");
+        let fork = start(11, 10);
+        let mut child = exec(11, 10, "/usr/bin/nc");
+        t.exec(&parent);
+        t.start(&fork);
+        t.exec(&child);
+        // The pipeline, behind: the start again, then the exec with its hash.
+        t.start(&fork);
+        assert_eq!(
+            t.get(11).unwrap().exe.as_deref(),
+            Some("/usr/bin/nc"),
+            "a late start must not undo the exec"
+        );
+        child.binary.sha256 = Some("ab".repeat(32));
+        t.exec(&child);
+        assert_eq!(t.get(11).unwrap().sha256, child.binary.sha256);
+        // The unhashed copy of the same exec (the enforcer's) does not take the hash away.
+        child.binary.sha256 = None;
+        t.exec(&child);
+        assert!(t.get(11).unwrap().sha256.is_some());
+        // An older exec of the same pid, applied late, is ignored.
+        let mut older = exec(11, 10, "/bin/sh");
+        older.time = fork.time;
+        t.exec(&older);
+        assert_eq!(t.get(11).unwrap().exe.as_deref(), Some("/usr/bin/nc"));
+    }
+
+    #[test]
+    fn a_late_exit_does_not_end_a_process_that_reused_the_pid() {
+        let mut t = ProcessTable::default();
+        t.start(&start(20, 1));
+        let old_exit = exit(20);
+        t.exit(&old_exit, Instant::now());
+        assert!(t.get(20).is_some_and(|e| e.exited.is_some()));
+        let reused = exec(20, 1, "/usr/bin/python3");
+        t.exec(&reused);
+        t.exit(&old_exit, Instant::now());
+        assert!(t.get(20).is_some_and(|e| e.exited.is_none()));
+    }
+
+    #[test]
+    fn processes_recorded_after_the_listing_are_not_taken_for_gone() {
+        let mut t = ProcessTable::default();
+        let listed = SystemTime::now();
+        t.exec(&exec(30, 1, "/bin/sh"));
+        t.reconcile(&std::collections::HashSet::new(), listed, Instant::now());
+        assert!(t.get(30).is_some_and(|e| e.exited.is_none()));
     }
 }

@@ -85,8 +85,8 @@ pub enum GateDecision {
 /// (`respond::enforce`) reports what it found its own way.
 pub trait StopGate: Send {
     /// A new process (not a thread).
-    fn started(&mut self, pid: i32, ppid: i32);
-    fn exited(&mut self, pid: i32);
+    fn started(&mut self, ev: &StartEvent);
+    fn exited(&mut self, ev: &ExitEvent);
     /// An exec captured at its stop, before the new program's first instruction.
     fn exec(&mut self, ev: &ExecEvent) -> GateDecision;
     /// A listed syscall held at its seccomp stop, before the kernel runs it.

@@ -99,8 +99,11 @@ pub fn run(
     signals::spawn_forwarder(forwarded).map_err(|e| SupervisorError::Thread("signal", e))?;
     // The enforcer's findings reach the pipeline on their own channel (events carry no findings).
     let (enforced_tx, enforced) = std::sync::mpsc::channel();
-    let enforcer =
-        enforcing.map(|engine| Box::new(Enforcer::new(engine, &proc_root, enforced_tx)) as Box<dyn StopGate>);
+    // One process table and hash cache for the pipeline and the enforcer at the stop.
+    let shared = crate::enrich::SharedState::default();
+    let enforcer = enforcing.map(|engine| {
+        Box::new(Enforcer::new(engine, &proc_root, enforced_tx, shared.clone())) as Box<dyn StopGate>
+    });
     let (events, pipeline) = pipeline::spawn(PipelineConfig {
         proc_root: proc_root.clone(),
         self_pid,
@@ -109,6 +112,7 @@ pub fn run(
         baseline: config.baseline.clone(),
         detection,
         enforced,
+        shared,
     })
     .map_err(|e| SupervisorError::Thread("pipeline", e))?;
     // The file watcher's watches are in place before the workload starts; its thread feeds the

@@ -265,20 +265,16 @@ impl<'a> Tracer<'a> {
         }
         self.stats.processes += 1;
         self.tasks.insert(child, child);
-        if let Some(enf) = self.cfg.enforcer.as_mut() {
-            enf.started(child, parent_tgid);
-        }
         let origin = match kind {
             SpawnKind::Fork => Origin::Fork,
             SpawnKind::Vfork => Origin::Vfork,
             SpawnKind::Clone => Origin::Clone,
         };
-        self.events.send(ProcessEvent::Start(StartEvent {
-            time: SystemTime::now(),
-            pid: child,
-            ppid: parent_tgid,
-            origin,
-        }));
+        let ev = StartEvent { time: SystemTime::now(), pid: child, ppid: parent_tgid, origin };
+        if let Some(enf) = self.cfg.enforcer.as_mut() {
+            enf.started(&ev);
+        }
+        self.events.send(ProcessEvent::Start(ev));
     }
 
     fn on_exec(&mut self, pid: pid_t) {
@@ -355,17 +351,17 @@ impl<'a> Tracer<'a> {
 
     fn on_gone(&mut self, pid: pid_t, how: MainExit) {
         let tgid = self.tasks.remove(pid);
-        let is_process = tgid.is_none_or(|g| g == pid);
-        if let (true, Some(enf)) = (is_process, self.cfg.enforcer.as_mut()) {
-            enf.exited(pid);
-        }
-        if is_process {
+        if tgid.is_none_or(|g| g == pid) {
             self.stats.exits += 1;
             let (code, signal) = match how {
                 MainExit::Exited(c) => (Some(c), None),
                 MainExit::Killed(s) => (None, Some(s)),
             };
-            self.events.send(ProcessEvent::Exit(ExitEvent { time: SystemTime::now(), pid, code, signal }));
+            let ev = ExitEvent { time: SystemTime::now(), pid, code, signal };
+            if let Some(enf) = self.cfg.enforcer.as_mut() {
+                enf.exited(&ev);
+            }
+            self.events.send(ProcessEvent::Exit(ev));
         }
         if pid == self.main_pid && self.main_exit.is_none() {
             self.main_exit = Some(how);
