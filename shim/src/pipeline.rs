@@ -386,7 +386,7 @@ impl Worker {
     /// with a newer exec is not judged against the older one (its newer exec is checked in turn).
     fn verify(&mut self, queue: &EventReceiver) {
         let found = self.verifier.check(&self.cfg.proc_root);
-        if found.iter().all(|(_, o)| !matches!(o, verify::Outcome::Mismatch { .. })) {
+        if found.iter().all(|(_, o)| !matches!(o, verify::CheckOutcome::Mismatch { .. })) {
             return;
         }
         let mut exec_again = std::collections::HashSet::new();
@@ -398,7 +398,7 @@ impl Worker {
             self.receive_guarded(msg);
         }
         for (inspected, outcome) in found {
-            let verify::Outcome::Mismatch { running_path, running_args } = outcome else { continue };
+            let verify::CheckOutcome::Mismatch { running_path, running_args } = outcome else { continue };
             if exec_again.contains(&inspected.pid) {
                 self.stats.mismatches_superseded += 1;
                 continue;

@@ -208,7 +208,7 @@ fn a_child_is_collectable_right_after_eof_as_under_tini() {
 #[test]
 fn a_panicking_sensor_thread_leaves_the_workload_running() {
     use runwarden::sensors::notify::{self, NotifyConfig};
-    use runwarden::sys::seccomp::Filter;
+    use runwarden::sys::seccomp::BpfProgram;
     use runwarden::sys::signal::SigSet;
     use runwarden::sys::spawn::{fork_held, SpawnRequest};
     require_root("a seccomp listener without no_new_privs");
@@ -221,7 +221,7 @@ fn a_panicking_sensor_thread_leaves_the_workload_running() {
         original_mask: SigSet::empty(),
         restore: Vec::new(),
         seccomp: None,
-        notify: Some(Filter::build_notify(&[], false).unwrap()),
+        notify: Some(BpfProgram::build_notify(&[], false).unwrap()),
         seccomp_required: true,
     };
     let mut child = fork_held(&req).unwrap();

@@ -16,7 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use runwarden_collector::config::Config;
+use runwarden_collector::config::CollectorConfig;
 use runwarden_collector::model::{format_time, now_us, parse_batch};
 use runwarden_collector::storage::Store;
 use serde_json::json;
@@ -102,7 +102,7 @@ fn main() {
         let name = db.name;
         let took = fill(&db.url, total);
         let rate = total as f64 / took.as_secs_f64();
-        let mut config = Config::local(&db.url);
+        let mut config = CollectorConfig::local(&db.url);
         config.retention = None;
         let c = Collector::start_with(config, db.dir);
         let (_, inc) = get_json(&c, "/v1/incidents?limit=1");

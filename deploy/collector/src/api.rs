@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::AuthError;
 use crate::config::ReadAuth;
-use crate::storage::query::{Filter, FilterError, Page};
+use crate::storage::query::{FilterError, FindingFilter, Page};
 use crate::storage::Instance;
 use crate::{export, model, Shared};
 
@@ -44,8 +44,8 @@ pub async fn read_guard(app: &Shared, headers: &HeaderMap) -> Result<(), Respons
     app.auth.check(headers).await.map(|_| ()).map_err(|e| auth_failure(&e, true))
 }
 
-pub fn filter_from(params: &[(String, String)]) -> Result<(Filter, Page), FilterError> {
-    Filter::from_params(params, model::now_us())
+pub fn filter_from(params: &[(String, String)]) -> Result<(FindingFilter, Page), FilterError> {
+    FindingFilter::from_params(params, model::now_us())
 }
 
 /// A read request's credentials, then its filter and page: the common start of the query handlers.
@@ -53,7 +53,7 @@ async fn guarded_filter(
     app: &Shared,
     headers: &HeaderMap,
     params: &[(String, String)],
-) -> Result<(Filter, Page), Response> {
+) -> Result<(FindingFilter, Page), Response> {
     read_guard(app, headers).await?;
     filter_from(params).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
 }

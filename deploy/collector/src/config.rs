@@ -42,7 +42,7 @@ pub const VARIABLES: &[&str] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub enum CollectorConfigError {
     #[error("{var}={value:?}: {reason}")]
     Invalid { var: &'static str, value: String, reason: String },
     #[error("{var}: unknown variable (known: {known})")]
@@ -57,7 +57,7 @@ pub enum ConfigError {
     NoAuth { addr: SocketAddr },
 }
 
-pub type Result<T> = std::result::Result<T, ConfigError>;
+pub type ConfigResult<T> = std::result::Result<T, CollectorConfigError>;
 
 /// Who may read findings (the query API and the web UI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub struct GoogleConfig {
 }
 
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct CollectorConfig {
     pub addr: SocketAddr,
     pub database_url: String,
     pub tokens: Vec<String>,
@@ -96,10 +96,10 @@ pub struct Config {
     pub scc: Option<crate::scc::SccConfig>,
 }
 
-impl Config {
+impl CollectorConfig {
     /// A configuration for tests and embedding: loopback, no credentials, the defaults.
-    pub fn local(database_url: &str) -> Config {
-        Config {
+    pub fn local(database_url: &str) -> CollectorConfig {
+        CollectorConfig {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             database_url: database_url.to_string(),
             tokens: Vec::new(),
@@ -115,16 +115,16 @@ impl Config {
         }
     }
 
-    pub fn from_env() -> Result<Config> {
+    pub fn from_env() -> ConfigResult<CollectorConfig> {
         let vars: Vec<(String, String)> = std::env::vars().collect();
-        Config::from_vars(&vars)
+        CollectorConfig::from_vars(&vars)
     }
 
     /// Parses the given `(name, value)` pairs (the environment); pure except for reading the token file.
-    pub fn from_vars(vars: &[(String, String)]) -> Result<Config> {
+    pub fn from_vars(vars: &[(String, String)]) -> ConfigResult<CollectorConfig> {
         for (k, _) in vars {
             if k.starts_with("COLLECTOR_") && !VARIABLES.contains(&k.as_str()) {
-                return Err(ConfigError::Unknown { var: k.clone(), known: VARIABLES.join(", ") });
+                return Err(CollectorConfigError::Unknown { var: k.clone(), known: VARIABLES.join(", ") });
             }
         }
         let get = |name: &str| {
@@ -187,7 +187,7 @@ impl Config {
         };
         let open = tokens.is_empty() && google.is_none();
         if open && !allow_open && !addr.ip().is_loopback() {
-            return Err(ConfigError::NoAuth { addr });
+            return Err(CollectorConfigError::NoAuth { addr });
         }
         let read_auth = match get("COLLECTOR_READ_AUTH").as_deref() {
             None if open => ReadAuth::None,
@@ -255,7 +255,7 @@ impl Config {
                 None
             }
         };
-        Ok(Config {
+        Ok(CollectorConfig {
             scc,
             addr,
             database_url,
@@ -272,11 +272,11 @@ impl Config {
     }
 }
 
-fn invalid(var: &'static str, value: &str, reason: String) -> ConfigError {
-    ConfigError::Invalid { var, value: value.to_string(), reason }
+fn invalid(var: &'static str, value: &str, reason: String) -> CollectorConfigError {
+    CollectorConfigError::Invalid { var, value: value.to_string(), reason }
 }
 
-fn parse_bool(var: &'static str, v: &str) -> Result<bool> {
+fn parse_bool(var: &'static str, v: &str) -> ConfigResult<bool> {
     match v {
         "1" | "true" | "yes" => Ok(true),
         "0" | "false" | "no" => Ok(false),
@@ -285,9 +285,9 @@ fn parse_bool(var: &'static str, v: &str) -> Result<bool> {
 }
 
 /// One token per line; blank lines and `#` comments skipped (a Secret Manager secret mounted as a file).
-fn read_tokens(path: &str) -> Result<Vec<String>> {
+fn read_tokens(path: &str) -> ConfigResult<Vec<String>> {
     let var = "COLLECTOR_TOKENS_FILE";
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::TokensFile {
+    let text = std::fs::read_to_string(path).map_err(|source| CollectorConfigError::TokensFile {
         var,
         path: path.to_string(),
         source,
@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn defaults_are_a_local_trial() {
-        let c = Config::from_vars(&[]).unwrap();
+        let c = CollectorConfig::from_vars(&[]).unwrap();
         assert_eq!(c.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert!(c.open);
@@ -347,11 +347,13 @@ mod tests {
 
     #[test]
     fn cloud_run_port_needs_auth() {
-        let e = Config::from_vars(&vars(&[("PORT", "8080")])).unwrap_err();
-        assert!(matches!(e, ConfigError::NoAuth { .. }), "{e}");
-        let c =
-            Config::from_vars(&vars(&[("PORT", "9000"), ("COLLECTOR_GOOGLE_AUDIENCE", "https://c.run.app")]))
-                .unwrap();
+        let e = CollectorConfig::from_vars(&vars(&[("PORT", "8080")])).unwrap_err();
+        assert!(matches!(e, CollectorConfigError::NoAuth { .. }), "{e}");
+        let c = CollectorConfig::from_vars(&vars(&[
+            ("PORT", "9000"),
+            ("COLLECTOR_GOOGLE_AUDIENCE", "https://c.run.app"),
+        ]))
+        .unwrap();
         assert_eq!(c.addr, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(c.read_auth, ReadAuth::Ingest);
         assert_eq!(c.google.unwrap().jwks_url, GOOGLE_JWKS_URL);
@@ -369,7 +371,7 @@ mod tests {
             ("COLLECTOR_GOOGLE_EMAILS", "a@b"),
             ("COLLECTOR_TYPO", "1"),
         ] {
-            let e = Config::from_vars(&vars(&[(k, v)])).unwrap_err().to_string();
+            let e = CollectorConfig::from_vars(&vars(&[(k, v)])).unwrap_err().to_string();
             assert!(e.contains(k), "{k}: {e}");
         }
     }
@@ -380,11 +382,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("tokens");
         std::fs::write(&f, "# ingest tokens\n\n0123456789abcdef0123\n  fedcba9876543210fedc  \n").unwrap();
-        let c = Config::from_vars(&vars(&[("COLLECTOR_TOKENS_FILE", f.to_str().unwrap())])).unwrap();
+        let c = CollectorConfig::from_vars(&vars(&[("COLLECTOR_TOKENS_FILE", f.to_str().unwrap())])).unwrap();
         assert_eq!(c.tokens, ["0123456789abcdef0123", "fedcba9876543210fedc"]);
         assert!(!c.open);
         std::fs::write(&f, "short\n").unwrap();
-        assert!(Config::from_vars(&vars(&[("COLLECTOR_TOKENS_FILE", f.to_str().unwrap())])).is_err());
+        assert!(CollectorConfig::from_vars(&vars(&[("COLLECTOR_TOKENS_FILE", f.to_str().unwrap())])).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

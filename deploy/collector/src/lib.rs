@@ -2,7 +2,7 @@
 //!
 //! Data flow: runwarden's HTTP sink `POST`s `{"findings": [...], "heartbeat": {...}}` (maybe gzipped) to
 //! `/v1/findings` -> [`auth`] checks the bearer token or Google ID token -> [`ingest`] bounds, inflates
-//! and parses the body into a checked [`model::Batch`] -> [`storage`] keeps it (SQLite or PostgreSQL,
+//! and parses the body into a checked [`model::DecodedBatch`] -> [`storage`] keeps it (SQLite or PostgreSQL,
 //! idempotent by `findingId`, heartbeats folded into one row per instance) -> the query API ([`api`],
 //! JSON and [`export`]ed CSV) and the server-rendered web UI ([`ui`]) read it back. A background task
 //! deletes what is older than the retention.
@@ -37,12 +37,12 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 
-use config::Config;
+use config::CollectorConfig;
 use storage::Store;
 
 /// What every handler shares.
 pub struct App {
-    pub config: Config,
+    pub config: CollectorConfig,
     pub auth: auth::Auth,
     pub store: Store,
 }
@@ -50,7 +50,7 @@ pub struct App {
 pub type Shared = Arc<App>;
 
 /// Opens the store (migrating it) and builds the application.
-pub async fn build(config: Config) -> Result<Shared, storage::StorageError> {
+pub async fn build(config: CollectorConfig) -> Result<Shared, storage::StorageError> {
     let mut store = Store::open(&config.database_url).await?;
     if config.scc.is_some() {
         store = store.with_scc_export();

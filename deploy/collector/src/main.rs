@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
-use runwarden_collector::config::Config;
+use runwarden_collector::config::CollectorConfig;
 
 fn main() {
     if let Err(e) = run() {
@@ -13,7 +13,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let config = Config::from_env().context("configuration")?;
+    let config = CollectorConfig::from_env().context("configuration")?;
     runwarden_collector::log::init(config.log_level);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
     rt.block_on(async move {

@@ -73,7 +73,7 @@ impl StoredHeartbeat {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Batch {
+pub struct DecodedBatch {
     pub findings: Vec<StoredFinding>,
     pub heartbeat: Option<StoredHeartbeat>,
 }
@@ -102,7 +102,7 @@ impl Rejection {
 }
 
 /// Parses and checks a (decompressed) request body.
-pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<Batch, Rejection> {
+pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<DecodedBatch, Rejection> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| Rejection::body(format!("invalid JSON: {e}")))?;
     let Value::Object(mut top) = value else {
@@ -128,7 +128,7 @@ pub fn parse_batch(bytes: &[u8], max_findings: usize) -> Result<Batch, Rejection
         None | Some(Value::Null) => None,
         Some(v) => Some(parse_heartbeat(v)?),
     };
-    Ok(Batch { findings, heartbeat })
+    Ok(DecodedBatch { findings, heartbeat })
 }
 
 fn parse_finding(i: usize, v: Value) -> Result<StoredFinding, Rejection> {

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use crate::model::{format_time, parse_batch, parse_time};
-use crate::storage::query::{encode_params, parse_when, Filter};
+use crate::storage::query::{encode_params, parse_when, FindingFilter};
 
 fn config() -> ProptestConfig {
     ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
@@ -92,9 +92,9 @@ proptest! {
         now in 0i64..i64::MAX,
     ) {
         let _ = encode_params(&params);
-        if let Ok((filter, _page)) = Filter::from_params(&params, now) {
+        if let Ok((filter, _page)) = FindingFilter::from_params(&params, now) {
             let back: Vec<(String, String)> = filter.to_params().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-            let again = Filter::from_params(&back, now);
+            let again = FindingFilter::from_params(&back, now);
             prop_assert!(again.is_ok(), "{back:?}: {again:?}");
             prop_assert_eq!(again.unwrap().0, filter);
         }

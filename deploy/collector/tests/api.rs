@@ -194,7 +194,7 @@ fn pages_escape_finding_text() {
 #[test]
 fn malformed_and_oversized_bodies_are_4xx_with_a_reason() {
     let db = sqlite();
-    let mut config = runwarden_collector::config::Config::local(&db.url);
+    let mut config = runwarden_collector::config::CollectorConfig::local(&db.url);
     config.max_body_bytes = 64 << 10;
     config.max_decoded_bytes = 256 << 10;
     let c = Collector::start_with(config, db.dir);

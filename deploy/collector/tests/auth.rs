@@ -15,7 +15,7 @@ use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
-use runwarden_collector::config::{Config, GoogleConfig, ReadAuth};
+use runwarden_collector::config::{CollectorConfig, GoogleConfig, ReadAuth};
 use serde_json::{json, Value};
 
 const AUDIENCE: &str = "https://collector-abc-ew.a.run.app";
@@ -78,7 +78,7 @@ fn sign(key: &Key, kid: &str, claims: &Value) -> String {
 
 fn collector(jwks_url: &str, emails: &[&str]) -> Collector {
     let db = sqlite();
-    let mut config = Config::local(&db.url);
+    let mut config = CollectorConfig::local(&db.url);
     config.open = false;
     config.tokens = vec![TOKEN.to_string()];
     config.read_auth = ReadAuth::Ingest;

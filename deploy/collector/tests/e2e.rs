@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
-use runwarden_collector::config::Config;
+use runwarden_collector::config::CollectorConfig;
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-token-0123456789abcdef";
@@ -31,7 +31,7 @@ fn runwarden_binary() -> PathBuf {
 fn runwarden_ships_real_findings_to_the_collector() {
     let runwarden = runwarden_binary();
     let db = sqlite();
-    let mut config = Config::local(&db.url);
+    let mut config = CollectorConfig::local(&db.url);
     config.open = false;
     config.tokens = vec![TOKEN.to_string()];
     let c = Collector::start_with(config, db.dir);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::attacks::*;
 use common::*;
-use runwarden_collector::config::Config;
+use runwarden_collector::config::CollectorConfig;
 use runwarden_collector::scc::SccConfig;
 use serde_json::{json, Value};
 
@@ -319,7 +319,7 @@ fn findings_and_their_states_reach_scc() {
         let name = db.name;
         let fake: Shared = Arc::new(Mutex::new(Fake::default()));
         let base = serve(fake.clone());
-        let mut config = Config::local(&db.url);
+        let mut config = CollectorConfig::local(&db.url);
         let mut scc = SccConfig::new("organizations/123/sources/456", None).unwrap();
         (scc.endpoint, scc.metadata, scc.retry_base_ms, scc.poll_ms) = (base.clone(), base, 20, 50);
         config.scc = Some(scc);

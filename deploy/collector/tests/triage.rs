@@ -6,7 +6,7 @@ mod common;
 
 use common::attacks::*;
 use common::*;
-use runwarden_collector::config::Config;
+use runwarden_collector::config::CollectorConfig;
 use serde_json::{json, Value};
 
 fn post(c: &Collector, path: &str, body: &Value) -> (u16, Value) {
@@ -123,7 +123,7 @@ fn states_audit_and_mutes() {
 fn who_changed_it_and_csrf() {
     const TOKEN: &str = "triage-token-0123456789";
     let db = sqlite();
-    let mut config = Config::local(&db.url);
+    let mut config = CollectorConfig::local(&db.url);
     config.open = false;
     config.tokens = vec![TOKEN.to_string()];
     config.read_auth = runwarden_collector::config::ReadAuth::Ingest;

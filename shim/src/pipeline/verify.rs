@@ -31,7 +31,7 @@ struct Pending {
 
 /// What a check found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CheckOutcome {
     /// Not decided yet: the exec has not shown in /proc.
     Wait,
     /// Done, nothing to report (as read, or gone, or the exec failed).
@@ -87,16 +87,16 @@ impl Verifier {
 
     /// Checks every pending exec; returns the inspected events whose process runs something else,
     /// with what it runs.
-    pub fn check(&mut self, proc_root: &Path) -> Vec<(ExecEvent, Outcome)> {
+    pub fn check(&mut self, proc_root: &Path) -> Vec<(ExecEvent, CheckOutcome)> {
         let mut out = Vec::new();
         let now = Instant::now();
         let reader = self.reader.get_or_insert_with(|| ProcReader::new(proc_root));
         self.pending.retain(|pid, p| {
             let outcome = check_one(reader, *pid, &p.event);
             match outcome {
-                Outcome::Wait => now.duration_since(p.since) < VERIFY_WINDOW,
-                Outcome::Fine => false,
-                m @ Outcome::Mismatch { .. } => {
+                CheckOutcome::Wait => now.duration_since(p.since) < VERIFY_WINDOW,
+                CheckOutcome::Fine => false,
+                m @ CheckOutcome::Mismatch { .. } => {
                     out.push((p.event.clone(), m));
                     false
                 }
@@ -110,15 +110,15 @@ impl Verifier {
     }
 }
 
-fn check_one(reader: &mut ProcReader, pid: i32, ev: &ExecEvent) -> Outcome {
-    let Some(key) = ev.binary.key else { return Outcome::Fine };
+fn check_one(reader: &mut ProcReader, pid: i32, ev: &ExecEvent) -> CheckOutcome {
+    let Some(key) = ev.binary.key else { return CheckOutcome::Fine };
     let proc_root = reader.root().to_path_buf();
     let exe = proc_root.join(format!("{pid}/exe"));
-    let Ok(now_key) = crate::proc::files::stat_key(&exe) else { return Outcome::Fine };
+    let Ok(now_key) = crate::proc::files::stat_key(&exe) else { return CheckOutcome::Fine };
     let same = now_key.dev == key.dev && now_key.ino == key.ino;
     let before_same = ev.replaced.is_some_and(|b| b.dev == now_key.dev && b.ino == now_key.ino);
     if !same && (before_same || ev.replaced.is_none()) {
-        return Outcome::Wait;
+        return CheckOutcome::Wait;
     }
     // The same file before and after (or a vfork child still sharing its parent's memory, whose
     // cmdline is the parent's): the exec has happened only once the auxiliary vector changed. An
@@ -126,17 +126,17 @@ fn check_one(reader: &mut ProcReader, pid: i32, ev: &ExecEvent) -> Outcome {
     if same && before_same {
         match (ev.replaced_auxv, reader.auxv_hash(pid)) {
             (Some(before), Some(now)) if before != now => {}
-            _ => return Outcome::Wait,
+            _ => return CheckOutcome::Wait,
         }
     }
-    let Ok(raw) = std::fs::read(proc_root.join(format!("{pid}/cmdline"))) else { return Outcome::Fine };
+    let Ok(raw) = std::fs::read(proc_root.join(format!("{pid}/cmdline"))) else { return CheckOutcome::Fine };
     let (args, _) = crate::proc::parse::parse_cmdline(&raw, true);
     if judge(key, ev.replaced, &ev.args, Some(now_key), &args) {
         let link = std::fs::read_link(&exe).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let (running_path, _, _) = crate::proc::parse::parse_exe_link(&link);
-        Outcome::Mismatch { running_path, running_args: args }
+        CheckOutcome::Mismatch { running_path, running_args: args }
     } else {
-        Outcome::Fine
+        CheckOutcome::Fine
     }
 }
 

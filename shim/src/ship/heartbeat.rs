@@ -85,7 +85,7 @@ impl Default for Context {
 
 /// One sink's counts, cumulative since start.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
+pub struct HeartbeatCounts {
     pub delivered: u64,
     pub retries: u64,
     pub shed: u64,
@@ -133,7 +133,7 @@ impl Beat {
     }
 
     /// The heartbeat object of the contract.
-    pub fn build(&self, is_final: bool, counts: Counts) -> Value {
+    pub fn build(&self, is_final: bool, counts: HeartbeatCounts) -> Value {
         let c = &self.context;
         let v = &c.vitals;
         json!({
@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(b.wanted(true, t0), Some(true), "the final one goes with the last request");
         b.answered(false, t0 + Duration::from_secs(6));
         assert_eq!(b.wanted(false, t0 + Duration::from_secs(10)), None);
-        let h = b.build(true, Counts { delivered: 3, ..Counts::default() });
+        let h = b.build(true, HeartbeatCounts { delivered: 3, ..HeartbeatCounts::default() });
         assert_eq!(h["final"], true);
         assert_eq!(h["intervalSeconds"], 5);
         assert_eq!(h["sensor"], "ptrace");

@@ -40,9 +40,9 @@ use std::time::{Duration, Instant};
 
 pub use super::endpoint::{HttpSpec, ShipOptions};
 use super::format::{self, Format};
-use super::heartbeat::{Beat, Context, Counts};
+use super::heartbeat::{Beat, Context, HeartbeatCounts};
 use super::hedge;
-use super::retry::{self, Decision, Jitter, Outcome};
+use super::retry::{self, AttemptOutcome, Decision, Jitter};
 use super::spool::{Record, Shed, Shelf, Spool};
 
 /// Findings in one native request.
@@ -388,7 +388,7 @@ impl Shipper {
     fn heartbeat(&self, last: bool, n: usize, shed: u64) -> Option<(bool, serde_json::Value)> {
         let beat = self.beat.as_ref()?;
         let is_final = beat.wanted(last, Instant::now())?;
-        let counts = Counts {
+        let counts = HeartbeatCounts {
             delivered: self.stats.delivered + n as u64,
             retries: self.stats.retries,
             shed,
@@ -453,7 +453,7 @@ impl Shipper {
                 }
                 Decision::Reject => {
                     let code = match outcome {
-                        Outcome::Status { code, .. } => code,
+                        AttemptOutcome::Status { code, .. } => code,
                         _ => 0,
                     };
                     let ids: Vec<&str> = batch[..n].iter().take(5).map(|r| r.id.as_str()).collect();
@@ -489,7 +489,7 @@ impl Shipper {
 
     /// What the endpoint answered, and the same in words for the log. The request goes out on the
     /// kept-alive connection; when it stalls, again on new connections (see `hedge`), within `timeout`.
-    fn post(&mut self, body: &[u8], timeout: Duration) -> (Outcome, String) {
+    fn post(&mut self, body: &[u8], timeout: Duration) -> (AttemptOutcome, String) {
         let request = Arc::new(Request {
             url: self.spec.url.clone(),
             token: self.token.clone(),
@@ -509,7 +509,7 @@ impl Shipper {
                 }
                 answer
             }
-            None => (Outcome::Timeout, format!("no answer within {} ms", timeout.as_millis())),
+            None => (AttemptOutcome::Timeout, format!("no answer within {} ms", timeout.as_millis())),
         }
     }
 
@@ -620,7 +620,7 @@ fn build_agent(spec: &HttpSpec, tls: Option<Arc<rustls::ClientConfig>>) -> ureq:
 /// Sends `req` once on `agent`: what the endpoint answered, and the same in words for the log (a TLS
 /// failure names its cause: an unknown issuer is a missing `RUNWARDEN_CA_FILE`). The URL is left out
 /// of the words.
-fn post_once(agent: &ureq::Agent, req: &Request, timeout: Duration) -> (Outcome, String) {
+fn post_once(agent: &ureq::Agent, req: &Request, timeout: Duration) -> (AttemptOutcome, String) {
     let mut r = agent.post(&req.url).timeout(timeout).set("Content-Type", "application/json");
     if let Some(t) = &req.token {
         r = r.set("Authorization", &format!("Bearer {t}"));
@@ -632,11 +632,11 @@ fn post_once(agent: &ureq::Agent, req: &Request, timeout: Duration) -> (Outcome,
         Ok(resp) => {
             let code = resp.status();
             let _ = resp.into_string();
-            (Outcome::Status { code, retry_after: None }, format!("HTTP {code}"))
+            (AttemptOutcome::Status { code, retry_after: None }, format!("HTTP {code}"))
         }
         Err(ureq::Error::Status(code, resp)) => {
             let retry_after = resp.header("retry-after").and_then(retry::parse_retry_after);
-            (Outcome::Status { code, retry_after }, format!("HTTP {code}"))
+            (AttemptOutcome::Status { code, retry_after }, format!("HTTP {code}"))
         }
         Err(ureq::Error::Transport(t)) => {
             let mut words = format!("{}", t.kind());
@@ -653,9 +653,9 @@ fn post_once(agent: &ureq::Agent, req: &Request, timeout: Duration) -> (Outcome,
                 words.push_str(" (an endpoint behind a private CA needs RUNWARDEN_CA_FILE)");
             }
             if text.contains("timed out") || text.contains("timeout") || text.contains("wouldblock") {
-                (Outcome::Timeout, words)
+                (AttemptOutcome::Timeout, words)
             } else {
-                (Outcome::Network, words)
+                (AttemptOutcome::Network, words)
             }
         }
     }

@@ -19,7 +19,7 @@ pub const CAP: Duration = Duration::from_secs(30);
 
 /// What one attempt came back with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum AttemptOutcome {
     /// The endpoint answered with this status (and maybe a `Retry-After` in seconds).
     Status { code: u16, retry_after: Option<Duration> },
     /// No answer within the request timeout.
@@ -41,10 +41,10 @@ pub enum Decision {
 }
 
 /// The retry decision; `reauthenticated` says whether this batch already had its one token re-read.
-pub fn decide(outcome: Outcome, reauthenticated: bool) -> Decision {
+pub fn decide(outcome: AttemptOutcome, reauthenticated: bool) -> Decision {
     match outcome {
-        Outcome::Timeout | Outcome::Network => Decision::Retry { after: None },
-        Outcome::Status { code, retry_after } => match code {
+        AttemptOutcome::Timeout | AttemptOutcome::Network => Decision::Retry { after: None },
+        AttemptOutcome::Status { code, retry_after } => match code {
             200..=299 => Decision::Delivered,
             401 if !reauthenticated => Decision::Reauthenticate,
             408 | 429 | 500..=599 => Decision::Retry { after: retry_after.map(|d| d.min(CAP)) },
@@ -103,8 +103,8 @@ impl Default for Jitter {
 mod tests {
     use super::*;
 
-    fn status(code: u16) -> Outcome {
-        Outcome::Status { code, retry_after: None }
+    fn status(code: u16) -> AttemptOutcome {
+        AttemptOutcome::Status { code, retry_after: None }
     }
 
     #[test]
@@ -120,11 +120,11 @@ mod tests {
         }
         assert_eq!(decide(status(401), false), Decision::Reauthenticate);
         assert_eq!(decide(status(401), true), Decision::Reject);
-        assert_eq!(decide(Outcome::Timeout, false), Decision::Retry { after: None });
-        assert_eq!(decide(Outcome::Network, true), Decision::Retry { after: None });
-        let ra = Outcome::Status { code: 429, retry_after: Some(Duration::from_secs(2)) };
+        assert_eq!(decide(AttemptOutcome::Timeout, false), Decision::Retry { after: None });
+        assert_eq!(decide(AttemptOutcome::Network, true), Decision::Retry { after: None });
+        let ra = AttemptOutcome::Status { code: 429, retry_after: Some(Duration::from_secs(2)) };
         assert_eq!(decide(ra, false), Decision::Retry { after: Some(Duration::from_secs(2)) });
-        let long = Outcome::Status { code: 503, retry_after: Some(Duration::from_secs(3600)) };
+        let long = AttemptOutcome::Status { code: 503, retry_after: Some(Duration::from_secs(3600)) };
         assert_eq!(decide(long, false), Decision::Retry { after: Some(CAP) });
     }
 

@@ -128,7 +128,7 @@ pub fn run(
         Choice::Seccomp { no_new_privs, .. } => {
             let indices: Vec<usize> =
                 config.syscalls.iter().filter_map(|n| crate::sys::seccomp::lookup(n)).collect();
-            match crate::sys::seccomp::Filter::build_notify(&indices, *no_new_privs) {
+            match crate::sys::seccomp::BpfProgram::build_notify(&indices, *no_new_privs) {
                 Ok(f) => Some(f),
                 Err(e) => return Err(SupervisorError::SeccompRequired(e.to_string())),
             }
@@ -218,15 +218,15 @@ fn start_watcher(
 const SYSCALL_MODE_REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The opt-in syscall mode's filter, built before the fork; `None` when the mode is off.
-fn syscall_filter(names: &[&'static str]) -> Option<crate::sys::seccomp::Filter> {
-    use crate::sys::seccomp::{lookup, Filter};
+fn syscall_filter(names: &[&'static str]) -> Option<crate::sys::seccomp::BpfProgram> {
+    use crate::sys::seccomp::{lookup, BpfProgram};
     if names.is_empty() {
         return None;
     }
     let indices: Vec<usize> = names.iter().filter_map(|n| lookup(n)).collect();
     // With CAP_SYS_ADMIN no no_new_privs is needed, and setuid programs keep working.
     let nnp = !crate::sys::seccomp::has_cap_sys_admin();
-    match Filter::build(&indices, nnp) {
+    match BpfProgram::build(&indices, nnp) {
         Ok(f) => Some(f),
         Err(e) => {
             tracing::error!(error = %e, "the syscall mode is off");

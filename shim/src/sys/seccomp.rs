@@ -254,20 +254,20 @@ pub fn notified(arch: u32, nr: i32, arg0: u64) -> Option<Notified> {
 
 /// A filter program, built before the fork (the child must not allocate).
 #[derive(Debug, Clone)]
-pub struct Filter {
+pub struct BpfProgram {
     program: Vec<sock_filter>,
     /// Set PR_SET_NO_NEW_PRIVS first (runwarden lacks CAP_SYS_ADMIN).
     pub no_new_privs: bool,
 }
 
-/// The error of [`Filter::build`]: a program longer than a jump can cross.
+/// The error of [`BpfProgram::build`]: a program longer than a jump can cross.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the seccomp program for {0} syscalls is too long")]
 pub struct TooLong(usize);
 
-impl Filter {
+impl BpfProgram {
     /// The filter for the syscalls at `indices` of [`SYSCALLS`].
-    pub fn build(indices: &[usize], no_new_privs: bool) -> Result<Filter, TooLong> {
+    pub fn build(indices: &[usize], no_new_privs: bool) -> Result<BpfProgram, TooLong> {
         let defs: Vec<(usize, &SyscallDef)> =
             indices.iter().filter_map(|i| Some((*i, SYSCALLS.get(*i)?))).collect();
         let mut b64: Vec<(u32, u32)> = Vec::new();
@@ -282,13 +282,13 @@ impl Filter {
         }
         let connect =
             defs.iter().find(|(_, d)| d.name == "connect").map(|(i, _)| trace(tag(Abi::I386, *i, true)));
-        Filter::assemble(indices.len(), &b64, &b32, connect, no_new_privs)
+        BpfProgram::assemble(indices.len(), &b64, &b32, connect, no_new_privs)
     }
 
     /// The seccomp exec sensor's filter: execve and execveat, plus the syscalls at `indices` of
     /// [`SYSCALLS`] (the syscall mode through the same listener), all answered with
     /// `SECCOMP_RET_USER_NOTIF`; everything else, and every foreign arch, is allowed.
-    pub fn build_notify(indices: &[usize], no_new_privs: bool) -> Result<Filter, TooLong> {
+    pub fn build_notify(indices: &[usize], no_new_privs: bool) -> Result<BpfProgram, TooLong> {
         let notify = libc::SECCOMP_RET_USER_NOTIF;
         let defs: Vec<&SyscallDef> =
             EXEC_CALLS.iter().chain(indices.iter().filter_map(|i| SYSCALLS.get(*i))).collect();
@@ -302,7 +302,7 @@ impl Filter {
             }
         }
         let connect = defs.iter().any(|d| d.name == "connect").then_some(notify);
-        Filter::assemble(defs.len(), &b64, &b32, connect, no_new_privs)
+        BpfProgram::assemble(defs.len(), &b64, &b32, connect, no_new_privs)
     }
 
     fn assemble(
@@ -311,7 +311,7 @@ impl Filter {
         b32: &[(u32, u32)],
         connect: Option<u32>,
         no_new_privs: bool,
-    ) -> Result<Filter, TooLong> {
+    ) -> Result<BpfProgram, TooLong> {
         let block64 = block(b64, None);
         let block32 = block(b32, connect);
         // Each arch test jumps over its block when the arch differs; cBPF jumps are 8-bit.
@@ -324,7 +324,7 @@ impl Filter {
         program.push(jeq(AUDIT_ARCH_I386, 0, block32.len() as u8));
         program.extend(block32);
         program.push(ret(libc::SECCOMP_RET_ALLOW));
-        Ok(Filter { program, no_new_privs })
+        Ok(BpfProgram { program, no_new_privs })
     }
 
     pub fn len(&self) -> usize {

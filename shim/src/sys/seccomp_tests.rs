@@ -5,7 +5,7 @@
 use super::*;
 
 /// Runs the subset of cBPF the filter uses over a `seccomp_data` built from (nr, arch, arg0).
-fn run(f: &Filter, nr: u32, arch: u32, arg0: u64) -> u32 {
+fn run(f: &BpfProgram, nr: u32, arch: u32, arg0: u64) -> u32 {
     let mut data = [0u8; 64];
     data[0..4].copy_from_slice(&nr.to_le_bytes());
     data[4..8].copy_from_slice(&arch.to_le_bytes());
@@ -36,7 +36,7 @@ const TRACE: u32 = libc::SECCOMP_RET_TRACE;
 
 #[test]
 fn every_listed_syscall_of_every_x86_abi_is_traced_with_its_tag() {
-    let f = Filter::build(&all(), true).unwrap();
+    let f = BpfProgram::build(&all(), true).unwrap();
     for (i, d) in SYSCALLS.iter().enumerate() {
         assert_eq!(run(&f, d.x86_64, AUDIT_ARCH_X86_64, 0), TRACE | tag(Abi::X86_64, i, false), "{}", d.name);
         assert_eq!(run(&f, d.x32 | X32_SYSCALL_BIT, AUDIT_ARCH_X86_64, 0), TRACE | tag(Abi::X32, i, false));
@@ -56,7 +56,7 @@ fn every_listed_syscall_of_every_x86_abi_is_traced_with_its_tag() {
 
 #[test]
 fn other_syscalls_and_foreign_arches_are_allowed() {
-    let f = Filter::build(&[lookup("ptrace").unwrap()], false).unwrap();
+    let f = BpfProgram::build(&[lookup("ptrace").unwrap()], false).unwrap();
     let allow = libc::SECCOMP_RET_ALLOW;
     // x86_64 getpid; i386 101 is ioperm, not ptrace; x86_64 26 is msync, not i386's ptrace.
     assert_eq!(run(&f, 39, AUDIT_ARCH_X86_64, 0), allow);
@@ -119,7 +119,7 @@ fn int80(nr: u32, arg0: u32) -> i32 {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn installed_without_a_tracer_listed_calls_of_both_tables_fail_with_enosys() {
-    let f = Filter::build(&[lookup("personality").unwrap(), lookup("connect").unwrap()], true).unwrap();
+    let f = BpfProgram::build(&[lookup("personality").unwrap(), lookup("connect").unwrap()], true).unwrap();
     let query = 0xffff_ffffu32; // personality(0xffffffff) only reads the persona
                                 // SAFETY: fork in a test binary: the child only makes raw syscalls (prctl, personality, getpid,
                                 // int 0x80) and leaves with _exit, all async-signal-safe; nothing it touches was allocated after

@@ -24,7 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use libc::{c_int, pid_t};
 
 use super::cvt;
-use super::seccomp::Filter;
+use super::seccomp::BpfProgram;
 use super::signal::{Disposition, SigSet};
 
 /// Exit status the child uses when exec fails; the parent reports the real cause from the error pipe.
@@ -43,10 +43,10 @@ pub struct SpawnRequest {
     /// Dispositions runwarden changed for itself; the workload gets the originals back.
     pub restore: Vec<Disposition>,
     /// The opt-in syscall mode's filter, installed only if [`HeldChild::release`] asks for it.
-    pub seccomp: Option<Filter>,
+    pub seccomp: Option<BpfProgram>,
     /// The seccomp exec sensor's filter (`SECCOMP_RET_USER_NOTIF`), installed with a new listener
     /// only if [`HeldChild::release_with_listener`] asks for it.
-    pub notify: Option<Filter>,
+    pub notify: Option<BpfProgram>,
     /// A filter that cannot be installed stops the child (`RUNWARDEN_TRACE=require`) instead of
     /// letting it run without.
     pub seccomp_required: bool,

@@ -10,7 +10,7 @@ pub mod google;
 use axum::http::HeaderMap;
 use base64::Engine as _;
 
-use crate::config::Config;
+use crate::config::CollectorConfig;
 pub use google::GoogleVerifier;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(config: &Config) -> Auth {
+    pub fn new(config: &CollectorConfig) -> Auth {
         Auth {
             tokens: config.tokens.clone(),
             google: config.google.clone().map(GoogleVerifier::new),
@@ -122,7 +122,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn auth() -> Auth {
-        let mut c = Config::local("sqlite::memory:");
+        let mut c = CollectorConfig::local("sqlite::memory:");
         c.tokens = vec!["0123456789abcdef0123".into(), "fedcba9876543210fedc".into()];
         c.open = false;
         Auth::new(&c)

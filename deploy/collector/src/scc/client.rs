@@ -17,7 +17,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum PublishOutcome {
     Done,
     /// Try again later (the reason, for the outbox row and the log).
     Retry(String),
@@ -27,13 +27,13 @@ pub enum Outcome {
 
 /// The retry decision (STYLE habit 7): 429, 408 and 5xx are retried, other 4xx are not; `not_yet`
 /// (a 404 for a state change of a finding whose publish has not landed) is retried too.
-pub fn decide(status: u16, body: &str, not_yet_on_404: bool) -> Outcome {
+pub fn decide(status: u16, body: &str, not_yet_on_404: bool) -> PublishOutcome {
     let why = format!("HTTP {status}: {}", body.chars().take(300).collect::<String>());
     match status {
-        200..=299 => Outcome::Done,
-        408 | 429 | 500..=599 => Outcome::Retry(why),
-        404 if not_yet_on_404 => Outcome::Retry(why),
-        _ => Outcome::GiveUp(why),
+        200..=299 => PublishOutcome::Done,
+        408 | 429 | 500..=599 => PublishOutcome::Retry(why),
+        404 if not_yet_on_404 => PublishOutcome::Retry(why),
+        _ => PublishOutcome::GiveUp(why),
     }
 }
 
@@ -57,8 +57,9 @@ impl Client {
         }
     }
 
-    fn token(&self) -> Result<String, Outcome> {
-        if let Some((t, until)) = self.token.lock().map_err(|_| Outcome::Retry("token lock".into()))?.as_ref()
+    fn token(&self) -> Result<String, PublishOutcome> {
+        if let Some((t, until)) =
+            self.token.lock().map_err(|_| PublishOutcome::Retry("token lock".into()))?.as_ref()
         {
             if Instant::now() < *until {
                 return Ok(t.clone());
@@ -70,20 +71,21 @@ impl Client {
             .get(&url)
             .set("Metadata-Flavor", "Google")
             .call()
-            .map_err(|e| Outcome::Retry(format!("metadata server token: {e}")))?;
-        let text = resp.into_string().map_err(|e| Outcome::Retry(format!("metadata server token: {e}")))?;
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| Outcome::Retry(format!("metadata server token: {e}")))?;
+            .map_err(|e| PublishOutcome::Retry(format!("metadata server token: {e}")))?;
+        let text =
+            resp.into_string().map_err(|e| PublishOutcome::Retry(format!("metadata server token: {e}")))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| PublishOutcome::Retry(format!("metadata server token: {e}")))?;
         let token = v["access_token"]
             .as_str()
-            .ok_or_else(|| Outcome::Retry("metadata server: no access_token".into()))?;
+            .ok_or_else(|| PublishOutcome::Retry("metadata server: no access_token".into()))?;
         let life = Duration::from_secs(v["expires_in"].as_u64().unwrap_or(300)).saturating_sub(TOKEN_MARGIN);
-        *self.token.lock().map_err(|_| Outcome::Retry("token lock".into()))? =
+        *self.token.lock().map_err(|_| PublishOutcome::Retry("token lock".into()))? =
             Some((token.to_string(), Instant::now() + life));
         Ok(token.to_string())
     }
 
-    fn call(&self, method: &str, path_and_query: &str, body: &Value) -> Result<Answer, Outcome> {
+    fn call(&self, method: &str, path_and_query: &str, body: &Value) -> Result<Answer, PublishOutcome> {
         let token = self.token()?;
         let url = format!("{}/v2/{path_and_query}", self.cfg.endpoint);
         let r = self
@@ -107,15 +109,15 @@ impl Client {
         })
     }
 
-    fn outcome(&self, a: Answer, not_yet_on_404: bool) -> Outcome {
+    fn outcome(&self, a: Answer, not_yet_on_404: bool) -> PublishOutcome {
         match a {
             Answer::Status(code, body) => decide(code, &body, not_yet_on_404),
-            Answer::Network(e) => Outcome::Retry(format!("network: {e}")),
+            Answer::Network(e) => PublishOutcome::Retry(format!("network: {e}")),
         }
     }
 
     /// Creates the SCC finding, or (already there: 409) replaces it with the same content.
-    pub fn publish(&self, body: &Value) -> Outcome {
+    pub fn publish(&self, body: &Value) -> PublishOutcome {
         let id = body["findingId"].as_str().unwrap_or_default();
         let finding = scc_finding(&self.cfg, body);
         let create = format!("{}/findings?findingId={}", self.cfg.parent(), scc_id(id));
@@ -135,19 +137,19 @@ impl Client {
     }
 
     /// Sets the SCC finding's state and mute from a runwarden triage state.
-    pub fn set_state(&self, finding_id: &str, state: &str) -> Outcome {
+    pub fn set_state(&self, finding_id: &str, state: &str) -> PublishOutcome {
         let name = self.cfg.finding_name(finding_id);
         let (scc, mute) = scc_state(state);
         for (verb, body) in [("setState", json!({ "state": scc })), ("setMute", json!({ "mute": mute }))] {
             match self.call("POST", &format!("{name}:{verb}"), &body) {
                 Err(o) => return o,
                 Ok(a) => match self.outcome(a, true) {
-                    Outcome::Done => {}
+                    PublishOutcome::Done => {}
                     other => return other,
                 },
             }
         }
-        Outcome::Done
+        PublishOutcome::Done
     }
 }
 
@@ -157,13 +159,13 @@ mod tests {
 
     #[test]
     fn retry_decision() {
-        assert_eq!(decide(200, "", false), Outcome::Done);
+        assert_eq!(decide(200, "", false), PublishOutcome::Done);
         for s in [408, 429, 500, 503] {
-            assert!(matches!(decide(s, "", false), Outcome::Retry(_)), "{s}");
+            assert!(matches!(decide(s, "", false), PublishOutcome::Retry(_)), "{s}");
         }
         for s in [400, 403, 404] {
-            assert!(matches!(decide(s, "", false), Outcome::GiveUp(_)), "{s}");
+            assert!(matches!(decide(s, "", false), PublishOutcome::GiveUp(_)), "{s}");
         }
-        assert!(matches!(decide(404, "", true), Outcome::Retry(_)));
+        assert!(matches!(decide(404, "", true), PublishOutcome::Retry(_)));
     }
 }

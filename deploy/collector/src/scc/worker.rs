@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::client::{Client, Outcome};
+use super::client::{Client, PublishOutcome};
 use super::SccConfig;
 use crate::model;
 use crate::storage::Store;
@@ -40,17 +40,17 @@ pub async fn run(store: Store, cfg: SccConfig) {
             let outcome = tokio::task::spawn_blocking(move || match r.kind.as_str() {
                 // A finding muted (or triaged) before it was published gets its state right after.
                 "publish" => match c.publish(&serde_json::from_str(&r.body).unwrap_or_default()) {
-                    Outcome::Done if r.state != "ACTIVE" => c.set_state(&r.finding_id, &r.state),
+                    PublishOutcome::Done if r.state != "ACTIVE" => c.set_state(&r.finding_id, &r.state),
                     other => other,
                 },
                 _ => c.set_state(&r.finding_id, &r.state),
             })
             .await
-            .unwrap_or_else(|e| Outcome::Retry(format!("export task: {e}")));
+            .unwrap_or_else(|e| PublishOutcome::Retry(format!("export task: {e}")));
             let now = model::now_us();
             let done = match &outcome {
-                Outcome::Done => store.scc_done(&row.finding_id, &row.kind).await,
-                Outcome::Retry(why) => {
+                PublishOutcome::Done => store.scc_done(&row.finding_id, &row.kind).await,
+                PublishOutcome::Retry(why) => {
                     let jitter = u64::try_from(now.rem_euclid(1000)).unwrap_or(0);
                     let wait = backoff_ms(cfg.retry_base_ms, row.attempts, jitter);
                     tracing::warn!(finding = %row.finding_id, kind = %row.kind, attempts = row.attempts + 1, error = %why, "scc export: retrying");
@@ -63,7 +63,7 @@ pub async fn run(store: Store, cfg: SccConfig) {
                         )
                         .await
                 }
-                Outcome::GiveUp(why) => {
+                PublishOutcome::GiveUp(why) => {
                     tracing::error!(finding = %row.finding_id, kind = %row.kind, error = %why, "scc export: given up");
                     store.scc_retry(&row.finding_id, &row.kind, i64::MAX, &format!("given up: {why}")).await
                 }

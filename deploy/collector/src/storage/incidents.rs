@@ -5,8 +5,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::query::{Filter, Page, Param};
-use super::{bind_all, listed, q, Listed, Result, Store};
+use super::query::{FindingFilter, Page, Param};
+use super::{bind_all, listed, q, Listed, StorageResult, Store};
 use crate::incidents::Lineage;
 
 /// One incident's summary row.
@@ -72,7 +72,7 @@ fn incident(r: &AnyRow) -> std::result::Result<Incident, sqlx::Error> {
 
 /// The findings filter applied to incidents: categories and severity on the incident's own, service,
 /// revision and instance, time as overlap of the incident's span, text through its findings.
-pub fn where_clause(filter: &Filter, first: usize) -> (String, Vec<Param>) {
+pub fn where_clause(filter: &FindingFilter, first: usize) -> (String, Vec<Param>) {
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
     let mut next = |p: Param, conds_sql: String, conds: &mut Vec<String>| {
@@ -133,7 +133,7 @@ pub fn where_clause(filter: &Filter, first: usize) -> (String, Vec<Param>) {
 
 impl Store {
     /// One page of incidents, most recent activity first, and how many match in all.
-    pub async fn incidents(&self, filter: &Filter, page: Page) -> Result<(Vec<Incident>, i64)> {
+    pub async fn incidents(&self, filter: &FindingFilter, page: Page) -> StorageResult<(Vec<Incident>, i64)> {
         let (cond, params) = where_clause(filter, 1);
         let n = params.len();
         let sql = format!(
@@ -160,7 +160,7 @@ impl Store {
     }
 
     /// An incident and its findings, oldest first (its timeline).
-    pub async fn incident(&self, id: &str) -> Result<Option<(Incident, Vec<Listed>)>> {
+    pub async fn incident(&self, id: &str) -> StorageResult<Option<(Incident, Vec<Listed>)>> {
         let row = sqlx::query(&format!("SELECT {SELECT_COLUMNS} FROM incidents WHERE incident_id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.read)
@@ -186,7 +186,7 @@ impl Store {
     }
 
     /// The incident a finding is in (none for findings stored before incidents existed).
-    pub async fn incident_of(&self, finding: &str) -> Result<Option<String>> {
+    pub async fn incident_of(&self, finding: &str) -> StorageResult<Option<String>> {
         sqlx::query("SELECT incident_id FROM findings WHERE finding_id = $1")
             .bind(finding.to_string())
             .fetch_optional(&self.read)

@@ -22,7 +22,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
 use crate::model::{StoredFinding, StoredHeartbeat};
-use query::{Filter, Page, Param};
+use query::{FindingFilter, Page, Param};
 
 /// An hour in microseconds: the bucket of the hourly counts kept at ingest (and of the trends).
 pub const HOUR_US: i64 = 3_600_000_000;
@@ -37,7 +37,7 @@ pub enum StorageError {
     Query { op: &'static str, source: sqlx::Error },
 }
 
-pub type Result<T> = std::result::Result<T, StorageError>;
+pub type StorageResult<T> = std::result::Result<T, StorageError>;
 
 fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StorageError {
     move |source| StorageError::Query { op, source }
@@ -137,7 +137,7 @@ impl Instance {
 
 /// Findings per category and per severity for a filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
+pub struct FindingCounts {
     pub total: i64,
     pub by_category: Vec<(String, i64)>,
     pub by_severity: Vec<(String, i64)>,
@@ -195,7 +195,10 @@ fn bind_all<'q>(
 /// back to the pool. A failed transaction can leave its connection in a state where later commits report
 /// success and store nothing (seen with SQLite answering "database or disk is full" to a COMMIT: every
 /// batch after it was acknowledged with 200 and lost), so a connection that failed is never reused.
-pub(super) fn settled<T>(conn: sqlx::pool::PoolConnection<sqlx::Any>, r: Result<T>) -> Result<T> {
+pub(super) fn settled<T>(
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+    r: StorageResult<T>,
+) -> StorageResult<T> {
     if r.is_err() {
         drop(conn.detach());
     }
@@ -204,7 +207,7 @@ pub(super) fn settled<T>(conn: sqlx::pool::PoolConnection<sqlx::Any>, r: Result<
 
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
-    pub async fn open(url: &str) -> Result<Store> {
+    pub async fn open(url: &str) -> StorageResult<Store> {
         sqlx::any::install_default_drivers();
         let open_err = |source| StorageError::Open { url: redact_url(url), source };
         let store = if url.starts_with("sqlite:") {
@@ -261,7 +264,7 @@ impl Store {
         findings: &[StoredFinding],
         heartbeat: Option<&StoredHeartbeat>,
         now_us: i64,
-    ) -> Result<Ingested> {
+    ) -> StorageResult<Ingested> {
         let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
         let r = self.ingest_on(&mut conn, findings, heartbeat, now_us).await;
         settled(conn, r)
@@ -273,7 +276,7 @@ impl Store {
         findings: &[StoredFinding],
         heartbeat: Option<&StoredHeartbeat>,
         now_us: i64,
-    ) -> Result<Ingested> {
+    ) -> StorageResult<Ingested> {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let mut out = Ingested::default();
         let mut accepted: Vec<&StoredFinding> = Vec::with_capacity(findings.len());
@@ -358,7 +361,7 @@ impl Store {
     }
 
     /// One page of findings, newest first, and how many match in all.
-    pub async fn list(&self, filter: &Filter, page: Page) -> Result<(Vec<Listed>, i64)> {
+    pub async fn list(&self, filter: &FindingFilter, page: Page) -> StorageResult<(Vec<Listed>, i64)> {
         let (cond, params) = filter.where_clause(1);
         let n = params.len();
         let sql = format!(
@@ -384,7 +387,7 @@ impl Store {
     }
 
     /// The finding as received.
-    pub async fn get(&self, id: &str) -> Result<Option<Listed>> {
+    pub async fn get(&self, id: &str) -> StorageResult<Option<Listed>> {
         let sql = format!("SELECT {LIST_COLUMNS} FROM findings WHERE finding_id = $1");
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -394,12 +397,12 @@ impl Store {
         row.as_ref().map(listed).transpose().map_err(q("read finding row"))
     }
 
-    pub async fn counts(&self, filter: &Filter) -> Result<Counts> {
+    pub async fn counts(&self, filter: &FindingFilter) -> StorageResult<FindingCounts> {
         let (cond, params) = filter.where_clause(1);
         let group = |col: &str| {
             format!("SELECT {col} AS k, COUNT(*) AS n FROM findings{cond} GROUP BY {col} ORDER BY n DESC, k")
         };
-        let mut out = Counts::default();
+        let mut out = FindingCounts::default();
         for (col, dest) in [("category", &mut out.by_category), ("severity", &mut out.by_severity)] {
             let rows = bind_all(sqlx::query(&group(col)), &params)
                 .fetch_all(&self.read)
@@ -417,7 +420,7 @@ impl Store {
     }
 
     /// Every category stored (for the filter form's list).
-    pub async fn categories(&self) -> Result<Vec<String>> {
+    pub async fn categories(&self) -> StorageResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT category FROM findings ORDER BY category")
             .fetch_all(&self.read)
             .await
@@ -429,14 +432,14 @@ impl Store {
     }
 
     /// Instances, most recently heard first.
-    pub async fn instances(&self) -> Result<Vec<Instance>> {
+    pub async fn instances(&self) -> StorageResult<Vec<Instance>> {
         let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY last_seen DESC LIMIT 5000");
         let rows = sqlx::query(&sql).fetch_all(&self.read).await.map_err(q("list instances"))?;
         rows.iter().map(instance).collect::<std::result::Result<_, _>>().map_err(q("read instance row"))
     }
 
     /// Deletes findings whose event is older than `before_us`, and instances not heard from since.
-    pub async fn purge(&self, before_us: i64) -> Result<u64> {
+    pub async fn purge(&self, before_us: i64) -> StorageResult<u64> {
         let f = sqlx::query("DELETE FROM findings WHERE event_time < $1")
             .bind(before_us)
             .execute(&self.write)
@@ -539,7 +542,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(store.ingest(&f.findings, None, 0).await.unwrap().accepted, 1);
-        assert_eq!(store.list(&Filter::default(), Page::default()).await.unwrap().1, 1);
+        assert_eq!(store.list(&FindingFilter::default(), Page::default()).await.unwrap().1, 1);
     }
 
     #[test]

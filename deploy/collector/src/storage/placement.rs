@@ -16,7 +16,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use super::incidents::{stored, Incident, Stored, COLUMNS, SELECT_COLUMNS};
 use super::HOUR_US;
-use super::{column_text, q, Result};
+use super::{column_text, q, StorageResult};
 use crate::incidents::{add_category, instance_key, Lineage, INCIDENT_WINDOW_US};
 use crate::model::{Severity, StoredFinding};
 
@@ -60,7 +60,7 @@ fn alive(works: &[Work], mut i: usize) -> usize {
 pub(super) async fn not_stored<'a>(
     conn: &mut AnyConnection,
     findings: &'a [StoredFinding],
-) -> Result<Vec<&'a StoredFinding>> {
+) -> StorageResult<Vec<&'a StoredFinding>> {
     let mut stored: std::collections::HashSet<String> = std::collections::HashSet::new();
     for chunk in findings.chunks(500) {
         let ph: Vec<String> = (1..=chunk.len()).map(|k| format!("${k}")).collect();
@@ -93,7 +93,7 @@ pub(super) struct Plan {
 }
 
 /// Reads the incidents the batch can touch and places `fresh` (the batch's findings not yet stored).
-pub(super) async fn plan(conn: &mut AnyConnection, fresh: &[&StoredFinding]) -> Result<Plan> {
+pub(super) async fn plan(conn: &mut AnyConnection, fresh: &[&StoredFinding]) -> StorageResult<Plan> {
     let accepted = fresh;
     // Per instance: the findings and the time span they cover.
     let mut by_key: Vec<(String, Vec<&StoredFinding>)> = Vec::new();
@@ -209,7 +209,7 @@ pub(super) async fn plan(conn: &mut AnyConnection, fresh: &[&StoredFinding]) -> 
 }
 
 /// Writes the plan's incidents: merges, updates, new ones. Run after the findings are inserted.
-pub(super) async fn apply(conn: &mut AnyConnection, plan: &Plan) -> Result<()> {
+pub(super) async fn apply(conn: &mut AnyConnection, plan: &Plan) -> StorageResult<()> {
     for works in &plan.works {
         for i in 0..works.len() {
             let target = alive(works, i);
@@ -292,7 +292,7 @@ const UPSERT_HOUR: &str = "INSERT INTO finding_hours (hour, service, severity, c
 type HourKey = (i64, String, &'static str, String, String);
 
 /// Counts a batch's new findings per hour key (one upsert per key).
-pub(super) async fn count_hours(conn: &mut AnyConnection, accepted: &[&StoredFinding]) -> Result<()> {
+pub(super) async fn count_hours(conn: &mut AnyConnection, accepted: &[&StoredFinding]) -> StorageResult<()> {
     let mut counts: Vec<(HourKey, i64)> = Vec::new();
     for f in accepted {
         let key = (

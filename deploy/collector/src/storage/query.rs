@@ -10,7 +10,7 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 10_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
+pub struct FindingFilter {
     pub categories: Vec<String>,
     pub severities: Vec<Severity>,
     pub service: Option<String>,
@@ -51,12 +51,15 @@ pub struct FilterError {
     pub reason: &'static str,
 }
 
-impl Filter {
+impl FindingFilter {
     /// Builds a filter and a page from query parameters. Repeated `category`/`severity` (or
     /// comma-separated severities) mean "any of"; empty values are ignored (an untouched form field).
     /// Unknown parameters are refused, so a misspelt filter is not silently a broader query.
-    pub fn from_params(params: &[(String, String)], now_us: i64) -> Result<(Filter, Page), FilterError> {
-        let mut f = Filter::default();
+    pub fn from_params(
+        params: &[(String, String)],
+        now_us: i64,
+    ) -> Result<(FindingFilter, Page), FilterError> {
+        let mut f = FindingFilter::default();
         let mut page = Page::default();
         for (k, v) in params {
             let v = v.trim();
@@ -236,7 +239,7 @@ mod tests {
 
     #[test]
     fn empty_filter_has_no_where() {
-        let (f, page) = Filter::from_params(&p(&[("service", ""), ("q", " ")]), 0).unwrap();
+        let (f, page) = FindingFilter::from_params(&p(&[("service", ""), ("q", " ")]), 0).unwrap();
         assert_eq!(f.where_clause(1), (String::new(), vec![]));
         assert_eq!(page, Page::default());
     }
@@ -244,7 +247,7 @@ mod tests {
     #[test]
     fn every_filter_becomes_a_condition() {
         let now = 1_000_000_000_000;
-        let (f, page) = Filter::from_params(
+        let (f, page) = FindingFilter::from_params(
             &p(&[
                 ("category", "Reverse Shell"),
                 ("category", "Added Binary Executed"),
@@ -271,7 +274,7 @@ mod tests {
         assert_eq!(params[7], Param::Int(now - 3_600_000_000));
         assert_eq!(params[9], Param::Text("%50\\%\\_off\\\\%".into()));
         // The links keep the same filter.
-        let (again, _) = Filter::from_params(
+        let (again, _) = FindingFilter::from_params(
             &f.to_params().into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Vec<_>>(),
             now,
         )
@@ -288,7 +291,7 @@ mod tests {
             ("limit", "x"),
             ("sevrity", "LOW"),
         ] {
-            let e = Filter::from_params(&p(&[(k, v)]), 0).unwrap_err();
+            let e = FindingFilter::from_params(&p(&[(k, v)]), 0).unwrap_err();
             assert_eq!(e.param, k);
         }
     }

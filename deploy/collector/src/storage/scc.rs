@@ -4,7 +4,7 @@
 
 use sqlx::{AnyConnection, Row as _};
 
-use super::{q, settled, Result, Store};
+use super::{q, settled, StorageResult, Store};
 
 /// A due row with what sending it needs: the finding as received and its triage state now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub(super) async fn enqueue(
     finding_id: &str,
     kind: &str,
     now_us: i64,
-) -> Result<()> {
+) -> StorageResult<()> {
     sqlx::query(ENQUEUE)
         .bind(finding_id.to_string())
         .bind(kind.to_string())
@@ -47,7 +47,7 @@ impl Store {
     }
 
     /// Queues state changes of findings for export.
-    pub async fn scc_enqueue_states(&self, ids: &[String], now_us: i64) -> Result<()> {
+    pub async fn scc_enqueue_states(&self, ids: &[String], now_us: i64) -> StorageResult<()> {
         let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
         let r = self.scc_enqueue_states_on(&mut conn, ids, now_us).await;
         settled(conn, r)
@@ -58,7 +58,7 @@ impl Store {
         conn: &mut AnyConnection,
         ids: &[String],
         now_us: i64,
-    ) -> Result<()> {
+    ) -> StorageResult<()> {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         for id in ids {
             enqueue(&mut tx, id, "state", now_us).await?;
@@ -67,7 +67,7 @@ impl Store {
     }
 
     /// Rows due at `now_us`, publishes first.
-    pub async fn scc_due(&self, now_us: i64, limit: i64) -> Result<Vec<OutboxRow>> {
+    pub async fn scc_due(&self, now_us: i64, limit: i64) -> StorageResult<Vec<OutboxRow>> {
         let rows = sqlx::query(
             "SELECT o.finding_id, o.kind, o.attempts, f.body, f.state FROM scc_outbox o \
              JOIN findings f ON f.finding_id = o.finding_id WHERE o.due_at <= $1 \
@@ -92,7 +92,7 @@ impl Store {
             .map_err(q("read scc row"))
     }
 
-    pub async fn scc_done(&self, finding_id: &str, kind: &str) -> Result<()> {
+    pub async fn scc_done(&self, finding_id: &str, kind: &str) -> StorageResult<()> {
         sqlx::query("DELETE FROM scc_outbox WHERE finding_id = $1 AND kind = $2")
             .bind(finding_id.to_string())
             .bind(kind.to_string())
@@ -103,7 +103,13 @@ impl Store {
     }
 
     /// Another attempt at `due_us` (`i64::MAX`: given up), with the error kept.
-    pub async fn scc_retry(&self, finding_id: &str, kind: &str, due_us: i64, error: &str) -> Result<()> {
+    pub async fn scc_retry(
+        &self,
+        finding_id: &str,
+        kind: &str,
+        due_us: i64,
+        error: &str,
+    ) -> StorageResult<()> {
         sqlx::query("UPDATE scc_outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE finding_id = $3 AND kind = $4")
             .bind(due_us)
             .bind(super::column_text(error))
@@ -116,7 +122,7 @@ impl Store {
     }
 
     /// Rows waiting, and rows given up on.
-    pub async fn scc_backlog(&self) -> Result<(i64, i64)> {
+    pub async fn scc_backlog(&self) -> StorageResult<(i64, i64)> {
         let r = sqlx::query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN due_at = 9223372036854775807 THEN 1 ELSE 0 END), 0) AS dead FROM scc_outbox",
         )

@@ -5,12 +5,12 @@
 use sqlx::Row as _;
 
 use super::query::Param;
-use super::{bind_all, q, Result, Store};
+use super::{bind_all, q, StorageResult, Store};
 use crate::trends::{build, Trend, Window, TOP_N};
 
 impl Store {
     /// The trend of the window ending after `now_us`, for one service or all.
-    pub async fn trend(&self, window: Window, service: Option<&str>, now_us: i64) -> Result<Trend> {
+    pub async fn trend(&self, window: Window, service: Option<&str>, now_us: i64) -> StorageResult<Trend> {
         let (start, end) = window.bounds(now_us);
         let mut params = vec![Param::Int(start), Param::Int(end)];
         let mut cond = String::from(" WHERE hour >= $1 AND hour < $2");

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 
-use super::{q, settled, Result, Store};
+use super::{q, settled, StorageResult, Store};
 use crate::model::StoredFinding;
 use crate::triage::{MuteRule, State, Subject};
 
@@ -57,7 +57,7 @@ async fn audit(
     actor: &str,
     at_us: i64,
     note: &str,
-) -> Result<()> {
+) -> StorageResult<()> {
     sqlx::query(
         "INSERT INTO audit (subject_kind, subject_id, action, old_state, new_state, actor, at, note) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -77,7 +77,7 @@ async fn audit(
 }
 
 /// The mute rules in force at `now_us` (read once per stored batch).
-pub(super) async fn active_mutes(conn: &mut AnyConnection, now_us: i64) -> Result<Vec<MuteRule>> {
+pub(super) async fn active_mutes(conn: &mut AnyConnection, now_us: i64) -> StorageResult<Vec<MuteRule>> {
     let rows = sqlx::query(&format!("SELECT {MUTE_COLUMNS} FROM mute_rules WHERE expires_at > $1"))
         .bind(now_us)
         .fetch_all(&mut *conn)
@@ -108,7 +108,7 @@ pub(super) async fn muted_on_arrival(
     rule: &MuteRule,
     incident: &str,
     now_us: i64,
-) -> Result<()> {
+) -> StorageResult<()> {
     let by = format!("mute rule {}", rule.id);
     audit(conn, "finding", &f.id, "muted on arrival", Some("ACTIVE"), Some("MUTED"), &by, now_us, &rule.note)
         .await?;
@@ -123,7 +123,7 @@ pub(super) async fn muted_on_arrival(
 }
 
 /// An incident folded into another: its audit rows follow it.
-pub(super) async fn merged(conn: &mut AnyConnection, from: &str, into: &str) -> Result<()> {
+pub(super) async fn merged(conn: &mut AnyConnection, from: &str, into: &str) -> StorageResult<()> {
     sqlx::query("UPDATE audit SET subject_id = $1 WHERE subject_kind = 'incident' AND subject_id = $2")
         .bind(into.to_string())
         .bind(from.to_string())
@@ -142,7 +142,7 @@ impl Store {
         actor: &str,
         note: &str,
         now_us: i64,
-    ) -> Result<Option<Changed>> {
+    ) -> StorageResult<Option<Changed>> {
         let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
         let r = self.set_finding_state_on(&mut conn, id, state, actor, note, now_us).await;
         settled(conn, r)
@@ -156,7 +156,7 @@ impl Store {
         actor: &str,
         note: &str,
         now_us: i64,
-    ) -> Result<Option<Changed>> {
+    ) -> StorageResult<Option<Changed>> {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let old: Option<String> = sqlx::query("SELECT state FROM findings WHERE finding_id = $1")
             .bind(id.to_string())
@@ -184,7 +184,7 @@ impl Store {
         actor: &str,
         note: &str,
         now_us: i64,
-    ) -> Result<Option<Changed>> {
+    ) -> StorageResult<Option<Changed>> {
         let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
         let r = self.set_incident_state_on(&mut conn, id, state, actor, note, now_us).await;
         settled(conn, r)
@@ -198,7 +198,7 @@ impl Store {
         actor: &str,
         note: &str,
         now_us: i64,
-    ) -> Result<Option<Changed>> {
+    ) -> StorageResult<Option<Changed>> {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let old: Option<String> = sqlx::query("SELECT state FROM incidents WHERE incident_id = $1")
             .bind(id.to_string())
@@ -238,7 +238,7 @@ impl Store {
     }
 
     /// The state of a finding (`kind` "finding") or incident ("incident").
-    pub async fn state_of(&self, kind: &str, id: &str) -> Result<Option<String>> {
+    pub async fn state_of(&self, kind: &str, id: &str) -> StorageResult<Option<String>> {
         let sql = match kind {
             "incident" => "SELECT state FROM incidents WHERE incident_id = $1",
             _ => "SELECT state FROM findings WHERE finding_id = $1",
@@ -252,7 +252,7 @@ impl Store {
     }
 
     /// A subject's audit rows, oldest first.
-    pub async fn audit_of(&self, kind: &str, id: &str) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_of(&self, kind: &str, id: &str) -> StorageResult<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT subject_kind, subject_id, action, old_state, new_state, actor, at, note FROM audit \
              WHERE subject_kind = $1 AND subject_id = $2 ORDER BY at, audit_id LIMIT 1000",
@@ -280,7 +280,7 @@ impl Store {
     }
 
     /// Mute rules, newest first (expired ones too: they are part of the record).
-    pub async fn mutes(&self) -> Result<Vec<MuteRule>> {
+    pub async fn mutes(&self) -> StorageResult<Vec<MuteRule>> {
         let rows = sqlx::query(&format!(
             "SELECT {MUTE_COLUMNS} FROM mute_rules ORDER BY created_at DESC LIMIT 1000"
         ))
@@ -290,13 +290,13 @@ impl Store {
         rows.iter().map(mute).collect::<std::result::Result<_, _>>().map_err(q("read mute rule"))
     }
 
-    pub async fn add_mute(&self, m: &MuteRule) -> Result<()> {
+    pub async fn add_mute(&self, m: &MuteRule) -> StorageResult<()> {
         let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
         let r = self.add_mute_on(&mut conn, m).await;
         settled(conn, r)
     }
 
-    async fn add_mute_on(&self, conn: &mut AnyConnection, m: &MuteRule) -> Result<()> {
+    async fn add_mute_on(&self, conn: &mut AnyConnection, m: &MuteRule) -> StorageResult<()> {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         sqlx::query(&format!(
             "INSERT INTO mute_rules ({MUTE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -318,7 +318,7 @@ impl Store {
     }
 
     /// Ends a mute rule now (its expiry becomes now); false when it was not in force.
-    pub async fn end_mute(&self, id: &str, actor: &str, now_us: i64) -> Result<bool> {
+    pub async fn end_mute(&self, id: &str, actor: &str, now_us: i64) -> StorageResult<bool> {
         let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
         let r = self.end_mute_on(&mut conn, id, actor, now_us).await;
         settled(conn, r)
@@ -330,7 +330,7 @@ impl Store {
         id: &str,
         actor: &str,
         now_us: i64,
-    ) -> Result<bool> {
+    ) -> StorageResult<bool> {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let done =
             sqlx::query("UPDATE mute_rules SET expires_at = $1 WHERE mute_id = $2 AND expires_at > $1")

@@ -17,7 +17,7 @@ use super::{error_page, page, time, Nav};
 use crate::api::read_guard;
 use crate::incidents::categories;
 use crate::model::{self, Severity};
-use crate::storage::query::{encode_params, Filter};
+use crate::storage::query::{encode_params, FindingFilter};
 use crate::Shared;
 
 /// "Findings | Incidents": the list page shows one or the other, the filter kept across.
@@ -59,7 +59,7 @@ pub async fn list_route(
     if let Err(r) = read_guard(&app, &headers).await {
         return r;
     }
-    let (filter, pg) = match Filter::from_params(&params, model::now_us()) {
+    let (filter, pg) = match FindingFilter::from_params(&params, model::now_us()) {
         Ok(x) => x,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     };
@@ -98,7 +98,7 @@ pub async fn list_route(
                 }
             } }
             label { "Since" input name="since" #f-since value=(raw("since")) size="8" placeholder="24h"; }
-            button type="submit" #apply { "Filter" }
+            button type="submit" #apply { "FindingFilter" }
             a href="/incidents" { "Clear" }
         }
         p { span #total { (total) } " incident" @if total != 1 { "s" } }

@@ -12,7 +12,7 @@ use super::text::{encode_path, short};
 use super::{error_page, page, time, Nav};
 use crate::api::read_guard;
 use crate::model::{self, Severity};
-use crate::storage::query::{encode_params, Filter};
+use crate::storage::query::{encode_params, FindingFilter};
 use crate::Shared;
 
 /// The time windows offered by the form.
@@ -28,7 +28,7 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
     if let Err(r) = read_guard(&app, &headers).await {
         return r;
     }
-    let (filter, pg) = match Filter::from_params(&params, model::now_us()) {
+    let (filter, pg) = match FindingFilter::from_params(&params, model::now_us()) {
         Ok(x) => x,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.to_string()),
     };
@@ -111,7 +111,7 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
             } }
             @if !raw("until").is_empty() { input type="hidden" name="until" value=(raw("until")); }
             label { "Text" input name="q" #f-q value=(raw("q")) size="22" placeholder="path, hash, IP, args..."; }
-            button type="submit" #apply { "Filter" }
+            button type="submit" #apply { "FindingFilter" }
             a href="/findings" { "Clear" }
         }
         div.counts #severity-counts {

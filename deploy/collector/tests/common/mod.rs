@@ -10,7 +10,7 @@ pub mod browser;
 use std::io::Read as _;
 use std::time::Duration;
 
-use runwarden_collector::config::Config;
+use runwarden_collector::config::CollectorConfig;
 use serde_json::{json, Value};
 
 pub struct Collector {
@@ -22,11 +22,11 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn start(config: Config) -> Collector {
+    pub fn start(config: CollectorConfig) -> Collector {
         Collector::start_with(config, None)
     }
 
-    pub fn start_with(config: Config, dir: Option<tempfile::TempDir>) -> Collector {
+    pub fn start_with(config: CollectorConfig, dir: Option<tempfile::TempDir>) -> Collector {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (app, base) = rt.block_on(async {
@@ -124,7 +124,7 @@ pub fn fresh_pg_database(admin_url: &str) -> String {
 }
 
 pub fn collector_on(db: Db) -> Collector {
-    let config = Config::local(&db.url);
+    let config = CollectorConfig::local(&db.url);
     Collector::start_with(config, db.dir)
 }
 
