@@ -1,9 +1,10 @@
 //! Shipping findings: the sinks (`RUNWARDEN_SINKS`), their formats, and the de-duplication in front
 //! of them. Sensors never wait on a sink: these run on the pipeline thread, and the two sinks here
-//! write locally; the HTTP sink (`http`, with `retry`, `spool` and `format`) ships from its own
+//! write locally; the HTTP sink (`http`, with `client`, `retry`, `hedge`, `spool` and `format`) ships from its own
 //! thread.
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod dedup;
 pub mod endpoint;
 pub mod format;
