@@ -268,6 +268,13 @@ fn parse_duration_in(name: &str, v: &str, min: Duration, max: Duration) -> Resul
     }
 }
 
+/// How the exec sensor was named: `RUNWARDEN_SENSOR`, or its older name `RUNWARDEN_TRACE` (never both).
+#[derive(Default)]
+struct SensorNames {
+    sensor_named: bool,
+    trace_alias: Option<(SensorSetting, String)>,
+}
+
 impl Config {
     /// Builds the config from environment pairs; variables without the prefix are ignored.
     pub fn from_vars<I, K, V>(vars: I) -> Result<Config, ConfigError>
@@ -277,175 +284,213 @@ impl Config {
         V: AsRef<str>,
     {
         let mut c = Config::default();
-        let mut sensor_named = false;
-        let mut trace_alias: Option<(SensorSetting, String)> = None;
+        let mut names = SensorNames::default();
         for (name, value) in vars {
             let (name, v) = (name.as_ref(), value.as_ref());
             if !name.starts_with(PREFIX) {
                 continue;
             }
-            match name {
-                "RUNWARDEN_LOG" => {
-                    c.log = match v.trim().to_ascii_lowercase().as_str() {
-                        "error" => LogLevel::Error,
-                        "warn" | "warning" => LogLevel::Warn,
-                        "info" => LogLevel::Info,
-                        "debug" => LogLevel::Debug,
-                        "trace" => LogLevel::Trace,
-                        _ => return Err(invalid(name, v)),
-                    }
-                }
-                "RUNWARDEN_SENSOR" => {
-                    c.sensor = match v.trim() {
-                        "auto" => SensorSetting::Auto,
-                        "seccomp" => SensorSetting::Seccomp,
-                        "ptrace" => SensorSetting::Ptrace,
-                        "poll" => SensorSetting::Poll,
-                        _ => return Err(invalid(name, v)),
-                    };
-                    sensor_named = true;
-                }
-                "RUNWARDEN_TRACE" => {
-                    let alias = match v.trim() {
-                        "auto" => SensorSetting::Auto,
-                        "require" => SensorSetting::Ptrace,
-                        "off" => SensorSetting::Poll,
-                        _ => return Err(invalid(name, v)),
-                    };
-                    trace_alias = Some((alias, v.to_string()));
-                }
-                "RUNWARDEN_SIGNAL_GROUP" => c.signal_group = parse_bool(name, v)?,
-                "RUNWARDEN_GRACE" => {
-                    c.grace = parse_duration_in(name, v, Duration::ZERO, Duration::from_secs(60))?
-                }
-                "RUNWARDEN_SCAN_INTERVAL" => {
-                    c.scan_interval =
-                        parse_duration_in(name, v, Duration::from_millis(50), Duration::from_secs(60))?
-                }
-                "RUNWARDEN_ENV_CAPTURE" => {
-                    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                        if !is_env_name(item) {
-                            return Err(invalid(name, v));
-                        }
-                        if !c.env_capture.iter().any(|e| e == item) {
-                            c.env_capture.push(item.to_string());
-                        }
-                    }
-                }
-                "RUNWARDEN_SINKS" => {
-                    let specs: Option<Vec<SinkSpec>> =
-                        v.split(',').filter(|s| !s.trim().is_empty()).map(SinkSpec::parse).collect();
-                    match specs {
-                        Some(specs) if !specs.is_empty() => c.sinks = specs,
-                        _ => return Err(invalid(name, v)),
-                    }
-                }
-                "RUNWARDEN_TOKEN_FILE" => {
-                    // Read now so that an unreadable token refuses to start; the sink reads it again.
-                    let path = PathBuf::from(v.trim());
-                    if !path.is_absolute() || std::fs::read(&path).is_err() {
-                        return Err(invalid(name, v));
-                    }
-                    c.ship.token_file = Some(path);
-                }
-                "RUNWARDEN_AUTH" => {
-                    c.ship.google_auth = match v.trim() {
-                        "none" => false,
-                        "google" => true,
-                        _ => return Err(invalid(name, v)),
-                    }
-                }
-                "RUNWARDEN_SPOOL_DIR" => {
-                    let dir = PathBuf::from(v.trim());
-                    if !dir.is_absolute() || (dir.exists() && !dir.is_dir()) {
-                        return Err(invalid(name, v));
-                    }
-                    c.ship.spool_dir = Some(dir);
-                }
-                "RUNWARDEN_SPOOL_MAX" => {
-                    c.ship.spool_max = match parse_size(v) {
-                        Some(n) if (64 << 10..=64 << 30).contains(&n) => n,
-                        _ => return Err(invalid(name, v)),
-                    }
-                }
-                "RUNWARDEN_FLUSH_TIMEOUT" => {
-                    c.ship.flush_timeout =
-                        parse_duration_in(name, v, Duration::ZERO, Duration::from_secs(60))?
-                }
-                "RUNWARDEN_HTTP_TIMEOUT" => {
-                    c.ship.timeout =
-                        parse_duration_in(name, v, Duration::from_millis(100), Duration::from_secs(60))?
-                }
-                "RUNWARDEN_GZIP" => c.ship.gzip = parse_bool(name, v)?,
-                "RUNWARDEN_HEARTBEAT" => {
-                    c.ship.heartbeat = match v.trim() {
-                        "off" => None,
-                        d => Some(parse_duration_in(name, d, HEARTBEAT_MIN, Duration::from_secs(3600))?),
-                    }
-                }
-                "RUNWARDEN_CA_FILE" => {
-                    // Read now: a CA file that cannot be used must stop the start, not every delivery.
-                    let path = PathBuf::from(v.trim());
-                    if !path.is_absolute() {
-                        return Err(invalid(name, v));
-                    }
-                    crate::ship::tls::read_ca_file(&path).map_err(|e| ConfigError::Unusable {
-                        name: name.into(),
-                        value: v.into(),
-                        reason: e.to_string(),
-                    })?;
-                    c.ship.ca_file = Some(path);
-                }
-                "RUNWARDEN_POLICIES" => {
-                    let dir = PathBuf::from(v.trim());
-                    if !dir.is_absolute() || !dir.is_dir() {
-                        return Err(invalid(name, v));
-                    }
-                    c.policies = Some(dir);
-                }
-                "RUNWARDEN_BASELINE" => {
-                    // Only existence is checked here: parsing happens off the workload's start path.
-                    let path = PathBuf::from(v.trim());
-                    if !path.is_absolute() || !path.is_file() {
-                        return Err(invalid(name, v));
-                    }
-                    c.baseline = Some(path);
-                }
-                "RUNWARDEN_WATCH" => {
-                    c.watch = match v.trim() {
-                        "on" => true,
-                        "off" => false,
-                        _ => return Err(invalid(name, v)),
-                    }
-                }
-                "RUNWARDEN_WATCH_ROOT" => {
-                    let dir = PathBuf::from(v.trim());
-                    if !dir.is_absolute() || !dir.is_dir() {
-                        return Err(invalid(name, v));
-                    }
-                    c.watch_root = dir;
-                }
-                "RUNWARDEN_IMAGE" => {
-                    // Read by detect::resource; validated here (one token, no spaces).
-                    if v.trim().is_empty() || v.contains(char::is_whitespace) {
-                        return Err(invalid(name, v));
-                    }
-                }
-                "RUNWARDEN_SYSCALLS" => {
-                    c.syscalls = crate::sys::seccomp::parse_list(v).ok_or_else(|| invalid(name, v))?
-                }
-                "RUNWARDEN_MODE" => {
-                    c.mode = match v.trim() {
-                        "detect" => Mode::Detect,
-                        "enforce" => Mode::Enforce,
-                        _ => return Err(invalid(name, v)),
-                    }
-                }
-                _ => return Err(ConfigError::Unknown { name: name.to_string(), known: KnownNames }),
+            let known = c.set_process(name, v, &mut names)?
+                || c.set_shipping(name, v)?
+                || c.set_detection(name, v)?;
+            if !known {
+                return Err(ConfigError::Unknown { name: name.to_string(), known: KnownNames });
             }
         }
-        if let Some((alias, value)) = trace_alias {
-            if sensor_named {
+        c.settle(names)
+    }
+
+    /// Supervision and sensing: log level, exec sensor, signals, grace, scan interval, environment
+    /// capture. False when `name` is not one of them.
+    fn set_process(&mut self, name: &str, v: &str, names: &mut SensorNames) -> Result<bool, ConfigError> {
+        let c = self;
+        match name {
+            "RUNWARDEN_LOG" => {
+                c.log = match v.trim().to_ascii_lowercase().as_str() {
+                    "error" => LogLevel::Error,
+                    "warn" | "warning" => LogLevel::Warn,
+                    "info" => LogLevel::Info,
+                    "debug" => LogLevel::Debug,
+                    "trace" => LogLevel::Trace,
+                    _ => return Err(invalid(name, v)),
+                }
+            }
+            "RUNWARDEN_SENSOR" => {
+                c.sensor = match v.trim() {
+                    "auto" => SensorSetting::Auto,
+                    "seccomp" => SensorSetting::Seccomp,
+                    "ptrace" => SensorSetting::Ptrace,
+                    "poll" => SensorSetting::Poll,
+                    _ => return Err(invalid(name, v)),
+                };
+                names.sensor_named = true;
+            }
+            "RUNWARDEN_TRACE" => {
+                let alias = match v.trim() {
+                    "auto" => SensorSetting::Auto,
+                    "require" => SensorSetting::Ptrace,
+                    "off" => SensorSetting::Poll,
+                    _ => return Err(invalid(name, v)),
+                };
+                names.trace_alias = Some((alias, v.to_string()));
+            }
+            "RUNWARDEN_SIGNAL_GROUP" => c.signal_group = parse_bool(name, v)?,
+            "RUNWARDEN_GRACE" => {
+                c.grace = parse_duration_in(name, v, Duration::ZERO, Duration::from_secs(60))?
+            }
+            "RUNWARDEN_SCAN_INTERVAL" => {
+                c.scan_interval =
+                    parse_duration_in(name, v, Duration::from_millis(50), Duration::from_secs(60))?
+            }
+            "RUNWARDEN_ENV_CAPTURE" => {
+                for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !is_env_name(item) {
+                        return Err(invalid(name, v));
+                    }
+                    if !c.env_capture.iter().any(|e| e == item) {
+                        c.env_capture.push(item.to_string());
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Where findings go and how: sinks, authentication, spool, timeouts, compression, heartbeats,
+    /// the private CA. False when `name` is not one of them.
+    fn set_shipping(&mut self, name: &str, v: &str) -> Result<bool, ConfigError> {
+        let c = self;
+        match name {
+            "RUNWARDEN_SINKS" => {
+                let specs: Option<Vec<SinkSpec>> =
+                    v.split(',').filter(|s| !s.trim().is_empty()).map(SinkSpec::parse).collect();
+                match specs {
+                    Some(specs) if !specs.is_empty() => c.sinks = specs,
+                    _ => return Err(invalid(name, v)),
+                }
+            }
+            "RUNWARDEN_TOKEN_FILE" => {
+                // Read now so that an unreadable token refuses to start; the sink reads it again.
+                let path = PathBuf::from(v.trim());
+                if !path.is_absolute() || std::fs::read(&path).is_err() {
+                    return Err(invalid(name, v));
+                }
+                c.ship.token_file = Some(path);
+            }
+            "RUNWARDEN_AUTH" => {
+                c.ship.google_auth = match v.trim() {
+                    "none" => false,
+                    "google" => true,
+                    _ => return Err(invalid(name, v)),
+                }
+            }
+            "RUNWARDEN_SPOOL_DIR" => {
+                let dir = PathBuf::from(v.trim());
+                if !dir.is_absolute() || (dir.exists() && !dir.is_dir()) {
+                    return Err(invalid(name, v));
+                }
+                c.ship.spool_dir = Some(dir);
+            }
+            "RUNWARDEN_SPOOL_MAX" => {
+                c.ship.spool_max = match parse_size(v) {
+                    Some(n) if (64 << 10..=64 << 30).contains(&n) => n,
+                    _ => return Err(invalid(name, v)),
+                }
+            }
+            "RUNWARDEN_FLUSH_TIMEOUT" => {
+                c.ship.flush_timeout = parse_duration_in(name, v, Duration::ZERO, Duration::from_secs(60))?
+            }
+            "RUNWARDEN_HTTP_TIMEOUT" => {
+                c.ship.timeout =
+                    parse_duration_in(name, v, Duration::from_millis(100), Duration::from_secs(60))?
+            }
+            "RUNWARDEN_GZIP" => c.ship.gzip = parse_bool(name, v)?,
+            "RUNWARDEN_HEARTBEAT" => {
+                c.ship.heartbeat = match v.trim() {
+                    "off" => None,
+                    d => Some(parse_duration_in(name, d, HEARTBEAT_MIN, Duration::from_secs(3600))?),
+                }
+            }
+            "RUNWARDEN_CA_FILE" => {
+                // Read now: a CA file that cannot be used must stop the start, not every delivery.
+                let path = PathBuf::from(v.trim());
+                if !path.is_absolute() {
+                    return Err(invalid(name, v));
+                }
+                crate::ship::tls::read_ca_file(&path).map_err(|e| ConfigError::Unusable {
+                    name: name.into(),
+                    value: v.into(),
+                    reason: e.to_string(),
+                })?;
+                c.ship.ca_file = Some(path);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// What is detected and how it is answered: policies, baseline, file watching, image, syscall
+    /// mode, enforcement. False when `name` is not one of them.
+    fn set_detection(&mut self, name: &str, v: &str) -> Result<bool, ConfigError> {
+        let c = self;
+        match name {
+            "RUNWARDEN_POLICIES" => {
+                let dir = PathBuf::from(v.trim());
+                if !dir.is_absolute() || !dir.is_dir() {
+                    return Err(invalid(name, v));
+                }
+                c.policies = Some(dir);
+            }
+            "RUNWARDEN_BASELINE" => {
+                // Only existence is checked here: parsing happens off the workload's start path.
+                let path = PathBuf::from(v.trim());
+                if !path.is_absolute() || !path.is_file() {
+                    return Err(invalid(name, v));
+                }
+                c.baseline = Some(path);
+            }
+            "RUNWARDEN_WATCH" => {
+                c.watch = match v.trim() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(invalid(name, v)),
+                }
+            }
+            "RUNWARDEN_WATCH_ROOT" => {
+                let dir = PathBuf::from(v.trim());
+                if !dir.is_absolute() || !dir.is_dir() {
+                    return Err(invalid(name, v));
+                }
+                c.watch_root = dir;
+            }
+            "RUNWARDEN_IMAGE" => {
+                // Read by detect::resource; validated here (one token, no spaces).
+                if v.trim().is_empty() || v.contains(char::is_whitespace) {
+                    return Err(invalid(name, v));
+                }
+            }
+            "RUNWARDEN_SYSCALLS" => {
+                c.syscalls = crate::sys::seccomp::parse_list(v).ok_or_else(|| invalid(name, v))?
+            }
+            "RUNWARDEN_MODE" => {
+                c.mode = match v.trim() {
+                    "detect" => Mode::Detect,
+                    "enforce" => Mode::Enforce,
+                    _ => return Err(invalid(name, v)),
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Checks what only the whole set can tell (two names for one choice, two sources of one header)
+    /// and hands the shipping options to each HTTP sink.
+    fn settle(mut self, names: SensorNames) -> Result<Config, ConfigError> {
+        let c = &mut self;
+        if let Some((alias, value)) = names.trace_alias {
+            if names.sensor_named {
                 // Two names for one choice: refuse rather than pick one.
                 return Err(ConfigError::Unusable {
                     name: "RUNWARDEN_TRACE".into(),
@@ -465,7 +510,7 @@ impl Config {
                 h.options = c.ship.clone();
             }
         }
-        Ok(c)
+        Ok(self)
     }
 
     /// Reads the process environment. Names or values that are not UTF-8 cannot be ours unless they

@@ -496,9 +496,9 @@ fn log_event(ev: &ProcessEvent) {
     let what = match ev {
         ProcessEvent::Untraced(u) => {
             tracing::warn!(
-                pid = u.pid,
-                ppid = u.ppid,
-                exe = u.exe.as_deref().unwrap_or(""),
+                pid = u.untraced.pid,
+                ppid = u.untraced.ppid.unwrap_or(0),
+                exe = u.untraced.exe.as_deref().unwrap_or(""),
                 data = %json(ev),
                 "a process escaped tracing (CLONE_UNTRACED or attached late); it is watched by /proc scans only"
             );

@@ -300,18 +300,7 @@ pub fn build_file_finding(
     resource: &Resource,
     mode: Mode,
 ) -> Finding {
-    let processes = ev
-        .process
-        .iter()
-        .map(|a| Process {
-            name: basename(a.exe.as_deref().unwrap_or("")).to_string(),
-            pid: a.pid,
-            parent_pid: a.ppid,
-            binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),
-            args: redact_args(&a.args),
-            ..Default::default()
-        })
-        .collect();
+    let processes = ev.process.iter().map(process_of_ref).collect();
     let mut f = base_finding(rule, description, resource, mode, ev.time, "inotify");
     f.processes = processes;
     f.ancestors = ev.process.iter().flat_map(|a| a.ancestors.iter()).map(ancestor_ref).collect();
@@ -371,7 +360,23 @@ pub(super) fn base_finding(
     }
 }
 
-pub(super) fn ancestor_ref(a: &crate::events::Ancestor) -> AncestorRef {
+/// A process known by reference (a file's holder, a syscall's caller) as findings describe it.
+pub(super) fn process_of_ref(a: &crate::events::ProcessRef) -> Process {
+    Process {
+        name: basename(a.exe.as_deref().unwrap_or("")).to_string(),
+        pid: a.pid,
+        parent_pid: a.ppid,
+        binary: a.exe.as_ref().map(|p| FileRef {
+            path: p.clone(),
+            sha256: a.sha256.clone(),
+            ..Default::default()
+        }),
+        args: redact_args(&a.args),
+        ..Default::default()
+    }
+}
+
+pub(super) fn ancestor_ref(a: &crate::events::ProcessRef) -> AncestorRef {
     AncestorRef {
         pid: a.pid,
         binary: a.exe.as_ref().map(|p| FileRef { path: p.clone(), ..Default::default() }),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::events::{Ancestor, Binary, ConnectionEvent, ExecEvent, FileEvent, Stdio};
+use crate::events::{Binary, ConnectionEvent, ExecEvent, FileEvent, ProcessRef, Stdio};
 
 /// The last path component: what `ps` calls the command name.
 pub fn basename(path: &str) -> &str {
@@ -110,8 +110,26 @@ pub struct Relative {
     pub cmdline: String,
 }
 
+impl ProcModel {
+    /// What rules see of a process known by reference only (a file's holder, a syscall's caller):
+    /// program, arguments and parent; the rest stays empty.
+    pub fn from_ref(a: &ProcessRef) -> ProcModel {
+        let exe = a.exe.clone().unwrap_or_default();
+        ProcModel {
+            pid: a.pid.into(),
+            ppid: a.ppid.unwrap_or(0).into(),
+            name: basename(&exe).to_string(),
+            argv0: a.args.first().map(|x| basename(x).to_string()).unwrap_or_default(),
+            exe,
+            args: a.args.clone(),
+            cmdline: a.args.join(" "),
+            ..Default::default()
+        }
+    }
+}
+
 impl Relative {
-    pub fn from_ancestor(a: &Ancestor) -> Relative {
+    pub fn from_ref(a: &ProcessRef) -> Relative {
         let exe = a.exe.clone().unwrap_or_default();
         Relative {
             pid: a.pid.into(),
@@ -200,7 +218,7 @@ impl ExecModel {
                 memfd: e.binary.memfd,
             },
         };
-        let ancestors: Vec<Relative> = e.ancestors.iter().map(Relative::from_ancestor).collect();
+        let ancestors: Vec<Relative> = e.ancestors.iter().map(Relative::from_ref).collect();
         let parent = ancestors.first().cloned().unwrap_or_default();
         let script = match &e.script {
             Some(s) => ScriptModel {
@@ -262,18 +280,8 @@ impl FileModel {
         };
         let (proc, parent, actor) = match &e.process {
             Some(a) => {
-                let exe = a.exe.clone().unwrap_or_default();
-                let proc = ProcModel {
-                    pid: a.pid.into(),
-                    ppid: a.ppid.unwrap_or(0).into(),
-                    name: basename(&exe).to_string(),
-                    argv0: a.args.first().map(|x| basename(x).to_string()).unwrap_or_default(),
-                    exe: exe.clone(),
-                    args: a.args.clone(),
-                    cmdline: a.args.join(" "),
-                    ..Default::default()
-                };
-                let parent = a.ancestors.first().map(Relative::from_ancestor).unwrap_or_default();
+                let proc = ProcModel::from_ref(a);
+                let parent = a.ancestors.first().map(Relative::from_ref).unwrap_or_default();
                 let actor = format!("{} (pid {})", proc.name, a.pid);
                 (proc, parent, actor)
             }

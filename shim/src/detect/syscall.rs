@@ -8,12 +8,13 @@
 
 use serde::Serialize;
 
-use super::engine::{add_process, ancestor_ref, base_finding, matched_rules, value_from, Engine, Mode};
-use super::model::{basename, ProcModel, Relative};
+use super::engine::{
+    add_process, ancestor_ref, base_finding, matched_rules, process_of_ref, value_from, Engine, Mode,
+};
+use super::model::{ProcModel, Relative};
 use super::policy::{EventKind, LoadedRule, RuleAction};
-use super::redact::redact_args;
 use crate::events::SyscallEvent;
-use runwarden_contract::{Connection, FileRef, Finding, Indicator, Process};
+use runwarden_contract::{Connection, Finding, Indicator, Process};
 
 /// `syscall`: every field is present on every call ("" or 0 when it does not apply), so a condition
 /// never fails on a missing key.
@@ -71,18 +72,8 @@ impl SyscallModel {
         };
         let (proc, ancestors) = match &e.process {
             Some(a) => {
-                let exe = a.exe.clone().unwrap_or_default();
-                let proc = ProcModel {
-                    pid: e.pid.into(),
-                    ppid: a.ppid.unwrap_or(0).into(),
-                    name: basename(&exe).to_string(),
-                    argv0: a.args.first().map(|x| basename(x).to_string()).unwrap_or_default(),
-                    exe,
-                    cmdline: a.args.join(" "),
-                    args: a.args.clone(),
-                    ..Default::default()
-                };
-                (proc, a.ancestors.iter().map(Relative::from_ancestor).collect())
+                let proc = ProcModel { pid: e.pid.into(), ..ProcModel::from_ref(a) };
+                (proc, a.ancestors.iter().map(Relative::from_ref).collect())
             }
             None => (ProcModel { pid: e.pid.into(), ..Default::default() }, Vec::new()),
         };
@@ -117,18 +108,8 @@ pub fn build_syscall_finding(
     mode: Mode,
 ) -> Finding {
     let mut f = base_finding(rule, description, resource, mode, ev.time, "seccomp");
-    f.processes = vec![Process {
-        name: model.proc.name.clone(),
-        pid: ev.pid,
-        parent_pid: ev.process.as_ref().and_then(|a| a.ppid),
-        binary: ev
-            .process
-            .as_ref()
-            .and_then(|a| a.exe.clone().map(|p| (p, a.sha256.clone())))
-            .map(|(path, sha256)| FileRef { path, sha256, ..Default::default() }),
-        args: ev.process.as_ref().map(|a| redact_args(&a.args)).unwrap_or_default(),
-        ..Default::default()
-    }];
+    let caller = ev.process.as_ref().map(process_of_ref).unwrap_or_default();
+    f.processes = vec![Process { name: model.proc.name.clone(), pid: ev.pid, ..caller }];
     f.ancestors = ev.process.iter().flat_map(|a| a.ancestors.iter()).map(ancestor_ref).collect();
     let d = &ev.detail;
     if let (Some("inet" | "inet6"), Some(ip), Some(port)) = (d.family.as_deref(), &d.address, d.port) {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::engine::{Engine, Mode};
 use super::policy::{Policy, DEFAULT_FILES};
 use crate::events::Provenance;
-use crate::events::{Ancestor, Binary, EnvVar, ExecEvent, FileActor, FileEvent, FileOp, Sensor, Stdio};
+use crate::events::{Binary, EnvVar, ExecEvent, FileEvent, FileOp, ProcessRef, Sensor, Stdio};
 use runwarden_contract::Resource;
 
 const REMOTE: &str = "tcp 10.0.0.5:41234->203.0.113.7:4444 ESTABLISHED";
@@ -46,7 +46,12 @@ pub(super) fn ev(exe: &str, args: &[&str]) -> ExecEvent {
 fn parent(mut e: ExecEvent, exe: &str, args: &[&str]) -> ExecEvent {
     e.ancestors.insert(
         0,
-        Ancestor { pid: 50, exe: Some(exe.into()), args: args.iter().map(|a| a.to_string()).collect() },
+        ProcessRef {
+            pid: 50,
+            exe: Some(exe.into()),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        },
     );
     e
 }
@@ -303,13 +308,12 @@ fn fe(path: &str, op: FileOp, class: &'static str) -> FileEvent {
 
 fn by(mut e: FileEvent, exe: &str) -> FileEvent {
     e.sha256 = None;
-    e.process = Some(FileActor {
+    e.process = Some(ProcessRef {
         pid: 42,
         ppid: Some(7),
         exe: Some(exe.into()),
         args: vec![super::model::basename(exe).to_string()],
-        ancestors: vec![],
-        sha256: None,
+        ..Default::default()
     });
     e
 }

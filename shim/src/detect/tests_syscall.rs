@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use super::engine::{Engine, Mode};
 use super::policy::{Policy, DEFAULT_FILES};
-use crate::events::{Ancestor, FileActor, SyscallDetail, SyscallEvent};
+use crate::events::{ProcessRef, SyscallDetail, SyscallEvent};
 use runwarden_contract::Resource;
 
 fn call(name: &'static str, detail: SyscallDetail) -> SyscallEvent {
@@ -18,12 +18,17 @@ fn call(name: &'static str, detail: SyscallDetail) -> SyscallEvent {
         abi: "x86_64",
         args: [0; 6],
         detail,
-        process: Some(FileActor {
+        process: Some(ProcessRef {
             pid: 42,
             ppid: Some(7),
             exe: Some("/usr/bin/python3.11".into()),
             args: vec!["python3".into(), "inject.py".into()],
-            ancestors: vec![Ancestor { pid: 7, exe: Some("/usr/bin/dash".into()), args: vec!["sh".into()] }],
+            ancestors: vec![ProcessRef {
+                pid: 7,
+                exe: Some("/usr/bin/dash".into()),
+                args: vec!["sh".into()],
+                ..Default::default()
+            }],
             sha256: None,
         }),
     }

@@ -134,11 +134,11 @@ impl Enricher {
             // The opt-in syscall mode: the caller's program and lineage come from the table.
             ProcessEvent::Syscall(c) => c.process = Some(self.table().actor(c.pid)),
             ProcessEvent::Untraced(u) => {
-                let mut p = self.snapshot(u.pid, u.time);
-                p.ppid = u.ppid;
+                let mut p = self.snapshot(u.untraced.pid, u.time);
+                p.ppid = u.untraced.ppid.unwrap_or(p.ppid);
                 if p.binary.path.is_empty() {
-                    p.binary.path = u.exe.clone().unwrap_or_default();
-                    p.args = u.args.clone();
+                    p.binary.path = u.untraced.exe.clone().unwrap_or_default();
+                    p.args = u.untraced.args.clone();
                 }
                 u.process = Some(Box::new(p));
             }
@@ -169,7 +169,7 @@ impl Enricher {
             let main = table.get(m);
             m != c.process.pid
                 && main.is_some_and(|e| {
-                    e.exe.as_deref() == Some(c.process.binary.path.as_str()) && e.args == c.process.args
+                    e.process.exe.as_deref() == Some(c.process.binary.path.as_str()) && e.process.args == c.process.args
                 })
                 // The snapshot's lineage: from the table, or from /proc for a fork the table never
                 // saw (the seccomp sensor reports execs, not forks).
@@ -207,7 +207,7 @@ impl Enricher {
     /// (`curl ... | sh`) is read from the parent's command line in the process table.
     fn script_evidence(&self, e: &ExecEvent, intel: &Intel) -> Option<ScriptEvidence> {
         let interp = script::interpreter_of(e)?;
-        let parent_args = self.table().get(e.ppid).map(|p| p.args.clone()).unwrap_or_default();
+        let parent_args = self.table().get(e.ppid).map(|p| p.process.args.clone()).unwrap_or_default();
         let captured = script::capture(e, &self.proc_root, &parent_args)?;
         let language = interp.language();
         let verdict = score::score(language, &captured.contents);
@@ -238,9 +238,9 @@ impl Enricher {
             Err(_) => {
                 let mut p = ExecEvent { pid, sensor: Sensor::Scanner, ..Default::default() };
                 if let Some(e) = self.table().get(pid) {
-                    p.ppid = e.ppid;
-                    p.binary.path = e.exe.clone().unwrap_or_default();
-                    p.args = e.args.clone();
+                    p.ppid = e.process.ppid.unwrap_or(0);
+                    p.binary.path = e.process.exe.clone().unwrap_or_default();
+                    p.args = e.process.args.clone();
                 }
                 p
             }

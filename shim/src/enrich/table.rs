@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::events::{Ancestor, ExecEvent, ExitEvent, FileActor, StartEvent};
+use crate::events::{ExecEvent, ExitEvent, ProcessRef, StartEvent};
 
 /// How long an exited process stays describable.
 pub const EXITED_RETENTION: Duration = Duration::from_secs(60);
@@ -21,15 +21,12 @@ pub const ANCESTORS_MAX: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub pid: i32,
-    pub ppid: i32,
-    pub exe: Option<String>,
-    pub args: Vec<String>,
+    /// The process (its parent always known here, `ancestors` left empty): program, arguments, and
+    /// the sha256 of the program (set by the pipeline after hashing; inherited over fork).
+    pub process: ProcessRef,
     pub exited: Option<Instant>,
     /// fds 0-2 at the last exec (`parse::stdio_key`), for the scanner to notice rewiring.
     pub stdio: Option<[String; 3]>,
-    /// The sha256 of the program it runs (set by the pipeline after hashing; inherited over fork).
-    pub sha256: Option<String>,
     /// When the newest event applied to this entry happened (at its sensor).
     pub stamp: SystemTime,
 }
@@ -43,16 +40,10 @@ pub struct ProcessTable {
 impl ProcessTable {
     /// A process as this table knows it: program, arguments, parent, lineage (the caller of a syscall,
     /// the holder of a file).
-    pub fn actor(&self, pid: i32) -> FileActor {
-        let entry = self.get(pid);
-        FileActor {
-            pid,
-            ppid: entry.map(|e| e.ppid),
-            exe: entry.and_then(|e| e.exe.clone()),
-            args: entry.map(|e| e.args.clone()).unwrap_or_default(),
-            ancestors: self.ancestors(pid),
-            sha256: entry.and_then(|e| e.sha256.clone()),
-        }
+    pub fn actor(&self, pid: i32) -> ProcessRef {
+        let process =
+            self.get(pid).map(|e| e.process.clone()).unwrap_or(ProcessRef { pid, ..Default::default() });
+        ProcessRef { ancestors: self.ancestors(pid), ..process }
     }
 
     /// Whether an event of `at` about `pid` is older than what the table holds (already applied, or
@@ -67,12 +58,9 @@ impl ProcessTable {
             return;
         }
         // A child inherits its parent's program until it execs.
-        let (exe, args, sha256) = match self.entries.get(&ev.ppid) {
-            Some(p) => (p.exe.clone(), p.args.clone(), p.sha256.clone()),
-            None => (None, Vec::new(), None),
-        };
-        let (pid, ppid, stamp) = (ev.pid, ev.ppid, ev.time);
-        self.entries.insert(pid, Entry { pid, ppid, exe, args, exited: None, stdio: None, sha256, stamp });
+        let inherited = self.entries.get(&ev.ppid).map(|p| p.process.clone()).unwrap_or_default();
+        let process = ProcessRef { pid: ev.pid, ppid: Some(ev.ppid), ..inherited };
+        self.entries.insert(ev.pid, Entry { process, exited: None, stdio: None, stamp: ev.time });
     }
 
     pub fn exec(&mut self, ev: &ExecEvent) {
@@ -80,23 +68,19 @@ impl ProcessTable {
             return;
         }
         let e = self.entries.entry(ev.pid).or_insert_with(|| Entry {
-            pid: ev.pid,
-            ppid: ev.ppid,
-            exe: None,
-            args: Vec::new(),
+            process: ProcessRef { pid: ev.pid, ppid: Some(ev.ppid), ..Default::default() },
             exited: None,
             stdio: None,
-            sha256: None,
             stamp: SystemTime::UNIX_EPOCH,
         });
         // The enforcer records an exec unhashed; the pipeline's copy of the same event brings the hash
         // (and a copy without one does not take it away).
         if ev.binary.sha256.is_some() || e.stamp != ev.time {
-            e.sha256 = ev.binary.sha256.clone();
+            e.process.sha256 = ev.binary.sha256.clone();
         }
         e.stamp = ev.time;
-        e.exe = Some(ev.binary.path.clone());
-        e.args = ev.args.clone();
+        e.process.exe = Some(ev.binary.path.clone());
+        e.process.args = ev.args.clone();
         e.exited = None;
         e.stdio = Some([0, 1, 2].map(|i| crate::proc::parse::stdio_key(&ev.stdio[i])));
     }
@@ -124,9 +108,9 @@ impl ProcessTable {
     /// pass ran) may be missing from `live` without being gone.
     pub fn reconcile(&mut self, live: &std::collections::HashSet<i32>, listed: SystemTime, now: Instant) {
         for e in self.entries.values_mut() {
-            if e.exited.is_none() && e.stamp <= listed && !live.contains(&e.pid) {
+            if e.exited.is_none() && e.stamp <= listed && !live.contains(&e.process.pid) {
                 e.exited = Some(now);
-                self.exited.push_back((now, e.pid));
+                self.exited.push_back((now, e.process.pid));
             }
         }
         self.prune(now);
@@ -151,28 +135,24 @@ impl ProcessTable {
     }
 
     /// The ancestor chain of `pid`, nearest first, as far as the table knows it.
-    pub fn ancestors(&self, pid: i32) -> Vec<Ancestor> {
-        match self.entries.get(&pid) {
-            Some(e) => self.ancestors_from(e.ppid),
+    pub fn ancestors(&self, pid: i32) -> Vec<ProcessRef> {
+        match self.entries.get(&pid).and_then(|e| e.process.ppid) {
+            Some(ppid) => self.ancestors_from(ppid),
             None => Vec::new(),
         }
     }
 
     /// The chain that starts at `parent` (included), nearest first.
-    pub fn ancestors_from(&self, parent: i32) -> Vec<Ancestor> {
+    pub fn ancestors_from(&self, parent: i32) -> Vec<ProcessRef> {
         let mut out = Vec::new();
         let mut cur = Some(parent);
         while let Some(p) = cur {
-            if out.len() >= ANCESTORS_MAX || p <= 0 || out.iter().any(|a: &Ancestor| a.pid == p) {
+            if out.len() >= ANCESTORS_MAX || p <= 0 || out.iter().any(|a: &ProcessRef| a.pid == p) {
                 break;
             }
             let e = self.entries.get(&p);
-            out.push(Ancestor {
-                pid: p,
-                exe: e.and_then(|e| e.exe.clone()),
-                args: e.map(|e| e.args.clone()).unwrap_or_default(),
-            });
-            cur = e.map(|e| e.ppid);
+            out.push(e.map(|e| e.process.clone()).unwrap_or(ProcessRef { pid: p, ..Default::default() }));
+            cur = e.and_then(|e| e.process.ppid);
         }
         out
     }
@@ -240,7 +220,7 @@ mod tests {
         t.start(&start(11, 10));
         t.exec(&exec(11, 10, "/bin/sh"));
         t.start(&start(12, 11));
-        assert_eq!(t.get(12).unwrap().exe.as_deref(), Some("/bin/sh"), "fork inherits the program");
+        assert_eq!(t.get(12).unwrap().process.exe.as_deref(), Some("/bin/sh"), "fork inherits the program");
         t.exec(&exec(12, 11, "/usr/bin/curl"));
         t.exit(&exit(11), Instant::now());
         let a = t.ancestors(12);
@@ -305,22 +285,22 @@ mod tests {
         // The pipeline, behind: the start again, then the exec with its hash.
         t.start(&fork);
         assert_eq!(
-            t.get(11).unwrap().exe.as_deref(),
+            t.get(11).unwrap().process.exe.as_deref(),
             Some("/usr/bin/nc"),
             "a late start must not undo the exec"
         );
         child.binary.sha256 = Some("ab".repeat(32));
         t.exec(&child);
-        assert_eq!(t.get(11).unwrap().sha256, child.binary.sha256);
+        assert_eq!(t.get(11).unwrap().process.sha256, child.binary.sha256);
         // The unhashed copy of the same exec (the enforcer's) does not take the hash away.
         child.binary.sha256 = None;
         t.exec(&child);
-        assert!(t.get(11).unwrap().sha256.is_some());
+        assert!(t.get(11).unwrap().process.sha256.is_some());
         // An older exec of the same pid, applied late, is ignored.
         let mut older = exec(11, 10, "/bin/sh");
         older.time = fork.time;
         t.exec(&older);
-        assert_eq!(t.get(11).unwrap().exe.as_deref(), Some("/usr/bin/nc"));
+        assert_eq!(t.get(11).unwrap().process.exe.as_deref(), Some("/usr/bin/nc"));
     }
 
     #[test]

@@ -213,7 +213,7 @@ pub struct SyscallEvent {
     pub detail: SyscallDetail,
     /// The caller as the process table knows it (filled in by the pipeline, or the enforcer).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub process: Option<FileActor>,
+    pub process: Option<ProcessRef>,
 }
 
 /// What the arguments say, decoded per syscall (fields that do not apply stay empty).
@@ -273,23 +273,6 @@ impl FileOp {
     }
 }
 
-/// The process a file event is attributed to: one that held the file open when the watcher looked
-/// (inotify itself never says who). Ancestors are filled in by the pipeline.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FileActor {
-    pub pid: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ppid: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exe: Option<String>,
-    pub args: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ancestors: Vec<Ancestor>,
-    /// Of the program it runs, when its exec was seen and hashed (the process table's record).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileEvent {
@@ -308,7 +291,7 @@ pub struct FileEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub process: Option<FileActor>,
+    pub process: Option<ProcessRef>,
     /// Found by comparing against the snapshot after the kernel's event queue overflowed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rescan: bool,
@@ -338,11 +321,8 @@ pub struct ExitEvent {
 pub struct UntracedEvent {
     #[serde(with = "rfc3339")]
     pub time: SystemTime,
-    pub pid: i32,
-    pub ppid: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exe: Option<String>,
-    pub args: Vec<String>,
+    /// The process as the scanner found it.
+    pub untraced: ProcessRef,
     /// The process as /proc (or the table) shows it now (enrichment; not in the debug log).
     #[serde(skip)]
     pub process: Option<Box<ExecEvent>>,
@@ -473,7 +453,7 @@ pub struct ExecEvent {
     pub stdio: [Stdio; 3],
     /// Ancestor pids, nearest first, filled in by the pipeline from the process table.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ancestors: Vec<Ancestor>,
+    pub ancestors: Vec<ProcessRef>,
     /// URLs in the command line that match the IoC lists (filled in by the pipeline).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub indicators: Vec<String>,
@@ -545,13 +525,27 @@ pub struct EnvVar {
     pub val: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Ancestor {
+/// A process as other things refer to it: an ancestor in a lineage, the holder of a watched file,
+/// the caller of a syscall, a process the scanner found untraced, an entry of the process table. The
+/// whole record of a process at its exec is [`ExecEvent`]; this is the part of it that is kept and
+/// passed around. Rule bindings (`detect::model::Relative`) and the finding's wire form (the
+/// contract's `AncestorRef`) are built from it, each in one place.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProcessRef {
     pub pid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// Of the program it runs, when its exec was seen and hashed (the process table's record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Its lineage, nearest first, where the referrer needs it (a file's holder, a syscall's caller;
+    /// filled in from the process table). Empty in the elements of a lineage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<ProcessRef>,
 }
 
 /// RFC 3339 timestamps with microseconds, UTC ("2026-11-22T23:59:59.123456Z").

@@ -7,10 +7,10 @@
 
 use std::path::Path;
 
-use crate::events::FileActor;
+use crate::events::ProcessRef;
 
 /// A process that has `real` open right now (best effort: inotify does not say who acted).
-pub fn holder(proc_root: &Path, real: &Path, self_pid: i32) -> Option<FileActor> {
+pub fn holder(proc_root: &Path, real: &Path, self_pid: i32) -> Option<ProcessRef> {
     for e in std::fs::read_dir(proc_root).ok()?.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
         if pid == self_pid {
@@ -34,7 +34,7 @@ pub fn holder(proc_root: &Path, real: &Path, self_pid: i32) -> Option<FileActor>
             let rest = &s[s.rfind(')')? + 1..];
             rest.split_whitespace().nth(1)?.parse().ok()
         });
-        return Some(FileActor { pid, ppid, exe, args, ancestors: Vec::new(), sha256: None });
+        return Some(ProcessRef { pid, ppid, exe, args, ..Default::default() });
     }
     None
 }

@@ -12,17 +12,36 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::events::Stdio;
+
 /// Upper bound on descriptors read from one process when looking for its sockets (a server can
 /// hold tens of thousands; the relay processes this is used for hold a handful).
 pub const FDS_MAX_PER_PROCESS: usize = 4096;
 
-/// One standard descriptor, as read this pass.
+/// One standard descriptor, as read this pass: what it refers to (the one fd-target type,
+/// `events::Stdio`, as exec events carry it) and, for a pipe or FIFO, the identity that matches its
+/// ends across processes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StdFd {
-    /// The `/proc/<pid>/fd/N` link: "socket:[123]", "pipe:[45]", "/dev/pts/0", "/tmp/f".
-    pub link: String,
+    pub target: Stdio,
     /// Set when the descriptor is a pipe or a FIFO: its identity in every process holding it.
     pub pipe: Option<PipeId>,
+}
+
+impl StdFd {
+    /// The descriptor a `/proc/<pid>/fd/<fd>` link names ("socket:[123]", "pipe:[45]", "/tmp/f").
+    pub fn read(root: &Path, pid: i32, fd: &str, link: &str) -> StdFd {
+        let target = crate::proc::parse::parse_fd_link(link);
+        StdFd { pipe: pipe_of(root, pid, fd, &target), target }
+    }
+
+    /// The socket inode, for a socket.
+    pub fn socket_inode(&self) -> Option<u64> {
+        match self.target {
+            Stdio::Socket { inode, .. } => Some(inode),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,17 +62,17 @@ pub fn read_stdio_links(root: &Path, pid: i32) -> [Option<String>; 3] {
         .map(|fd| Some(std::fs::read_link(dir.join(fd.to_string())).ok()?.to_string_lossy().into_owned()))
 }
 
-/// The pipe an fd link names: an anonymous pipe by its pipefs inode (from the link itself, no system
-/// call; dev 0 stands for pipefs), a FIFO by stat(2) through the fd (a path link that is a FIFO).
-pub fn pipe_of(root: &Path, pid: i32, fd: &str, link: &str) -> Option<PipeId> {
-    if let Some(ino) = link.strip_prefix("pipe:[").and_then(|l| l.strip_suffix(']')) {
-        return ino.parse().ok().map(|ino| PipeId { dev: 0, ino });
+/// The pipe a descriptor is: an anonymous pipe by its pipefs inode (from the link itself, no system
+/// call; dev 0 stands for pipefs), a FIFO by stat(2) through the fd (a file that is a FIFO).
+fn pipe_of(root: &Path, pid: i32, fd: &str, target: &Stdio) -> Option<PipeId> {
+    match target {
+        Stdio::Pipe { inode } => Some(PipeId { dev: 0, ino: *inode }),
+        Stdio::File { path } if path.starts_with('/') => {
+            let path = root.join(pid.to_string()).join("fd").join(fd);
+            crate::proc::files::stat_fifo(&path).map(|(dev, ino)| PipeId { dev, ino })
+        }
+        _ => None,
     }
-    if !link.starts_with('/') {
-        return None;
-    }
-    let path = root.join(pid.to_string()).join("fd").join(fd);
-    crate::proc::files::stat_fifo(&path).map(|(dev, ino)| PipeId { dev, ino })
 }
 
 /// fds 0, 1 and 2 of `pid` with their pipe identities.
@@ -63,8 +82,7 @@ pub fn read_stdio(root: &Path, pid: i32) -> [Option<StdFd>; 3] {
     links.map(|l| {
         let fd = i.to_string();
         i += 1;
-        let link = l?;
-        Some(StdFd { pipe: pipe_of(root, pid, &fd, &link), link })
+        Some(StdFd::read(root, pid, &fd, &l?))
     })
 }
 
@@ -94,7 +112,7 @@ pub fn pipe_ids(root: &Path, pid: i32) -> Vec<PipeId> {
     for e in entries.take(FDS_MAX_PER_PROCESS).flatten() {
         let Ok(link) = std::fs::read_link(e.path()) else { continue };
         let fd = e.file_name();
-        if let Some(id) = pipe_of(root, pid, &fd.to_string_lossy(), &link.to_string_lossy()) {
+        if let Some(id) = StdFd::read(root, pid, &fd.to_string_lossy(), &link.to_string_lossy()).pipe {
             if !out.contains(&id) {
                 out.push(id);
             }
@@ -194,7 +212,8 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     fn fd(link: &str, ino: Option<u64>) -> Option<StdFd> {
-        Some(StdFd { link: link.into(), pipe: ino.map(|ino| PipeId { dev: 9, ino }) })
+        let target = crate::proc::parse::parse_fd_link(link);
+        Some(StdFd { target, pipe: ino.map(|ino| PipeId { dev: 9, ino }) })
     }
 
     #[test]
@@ -265,13 +284,11 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let stdin = got[0].clone().unwrap();
-        assert_eq!(stdin.link, fifo.display().to_string());
+        assert_eq!(stdin.target, Stdio::File { path: fifo.display().to_string() });
         let meta = std::fs::metadata(&fifo).unwrap();
         assert_eq!(stdin.pipe, Some(PipeId { dev: meta.dev(), ino: meta.ino() }));
-        let stdout_ino: u64 = got[1].as_ref().unwrap().link[6..].trim_end_matches(']').parse().unwrap();
-        assert_eq!(got[1].as_ref().unwrap().pipe, Some(PipeId { dev: 0, ino: stdout_ino }));
         let stdout = got[1].clone().unwrap();
-        assert!(stdout.link.starts_with("pipe:["), "{stdout:?}");
-        assert!(stdout.pipe.is_some());
+        let Stdio::Pipe { inode: stdout_ino } = stdout.target else { panic!("{stdout:?}") };
+        assert_eq!(stdout.pipe, Some(PipeId { dev: 0, ino: stdout_ino }));
     }
 }

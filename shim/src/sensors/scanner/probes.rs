@@ -78,19 +78,11 @@ pub struct StdioWatch {
 }
 
 fn links_of(stdio: &[Option<StdFd>; 3]) -> [String; 3] {
-    [0, 1, 2].map(|i| {
-        stdio[i]
-            .as_ref()
-            .map(|s| crate::proc::parse::stdio_key(&crate::proc::parse::parse_fd_link(&s.link)))
-            .unwrap_or_default()
-    })
+    [0, 1, 2].map(|i| stdio[i].as_ref().map(|s| crate::proc::parse::stdio_key(&s.target)).unwrap_or_default())
 }
 
 fn resolve(root: &Path, pid: i32, raw: &[Option<String>; 3]) -> [Option<StdFd>; 3] {
-    [0, 1, 2].map(|fd: usize| {
-        let link = raw[fd].clone()?;
-        Some(StdFd { pipe: fds::pipe_of(root, pid, &fd.to_string(), &link), link })
-    })
+    [0, 1, 2].map(|fd: usize| Some(StdFd::read(root, pid, &fd.to_string(), raw[fd].as_deref()?)))
 }
 
 impl StdioWatch {
@@ -188,7 +180,7 @@ impl StdioWatch {
             let mut network = false;
             let mut unlisted = false;
             for s in st.stdio.iter().flatten() {
-                match fds::socket_inode(&s.link).map(|i| sockets.get(i)) {
+                match s.socket_inode().map(|i| sockets.get(i)) {
                     Some(Some(sock)) => network |= sock.connected() && changed,
                     Some(None) => unlisted = true,
                     None => {}

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use super::probes::{Live, Sensors, SocketIndex};
 use crate::events::Tracking;
-use crate::events::{ProcessEvent, Sensor, UntracedEvent};
+use crate::events::{ProcessEvent, ProcessRef, Sensor, UntracedEvent};
 use crate::proc::capture::ProcReader;
 use crate::proc::tree::{list_pids, read_stat, StatFields};
 
@@ -197,10 +197,7 @@ impl Scanner {
         let exe = self.reader.binary(pid).ok().map(|b| b.path);
         events.push(ProcessEvent::Untraced(UntracedEvent {
             time: SystemTime::now(),
-            pid,
-            ppid: st.ppid,
-            exe,
-            args,
+            untraced: ProcessRef { pid, ppid: Some(st.ppid), exe, args, ..Default::default() },
             process: None,
         }));
     }
@@ -287,8 +284,8 @@ mod tests {
         assert_eq!(ev.len(), 1, "{ev:?}");
         match &ev[0] {
             ProcessEvent::Untraced(u) => {
-                assert_eq!((u.pid, u.ppid), (11, 10));
-                assert_eq!(u.args, vec!["prog11"]);
+                assert_eq!((u.untraced.pid, u.untraced.ppid), (11, Some(10)));
+                assert_eq!(u.untraced.args, vec!["prog11"]);
             }
             other => panic!("unexpected {other:?}"),
         }
