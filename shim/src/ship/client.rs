@@ -1,5 +1,15 @@
 //! One request of the HTTP(S) sink: the client (kept-alive connections, timeouts, no redirects, the
 //! private CA), the bearer token file, and one POST with what it came back with, in words for the log.
+//!
+//! Client: `ureq` 2 with rustls (ring) and the webpki roots compiled in, no default features: a small
+//! blocking client fits one dedicated thread per sink, where reqwest would bring hyper and a tokio
+//! runtime for the same job (binary and build time). Request bodies are gzipped with flate2's pure-Rust
+//! backend. Binary cost: 10.93 MB -> 13.72 MB (+2.8 MB: ring, rustls, webpki roots, and `url`/`idna`
+//! through ureq 2); ureq 3 with rustls came out 0.2 MB larger than ureq 2 in a static hello-POST
+//! binary (4.31 vs 4.10 MB), so ureq 2 stays. Names are resolved by the static glibc's getaddrinfo, which has the `files` and
+//! `dns` sources built in since 2.34: numeric addresses and `/etc/hosts` work without NSS modules or
+//! `nsswitch.conf` (checked by hand with an empty one), DNS needs `/etc/resolv.conf`. A pure-Rust
+//! resolver (hickory-resolver) was left out for its size.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;

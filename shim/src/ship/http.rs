@@ -22,15 +22,7 @@
 //! does not answer is retried like the endpoint, never sent without a token. Tokens are never logged,
 //! and the URL is logged as scheme://host only.
 //!
-//! Client: `ureq` 2 with rustls (ring) and the webpki roots compiled in, no default features: a small
-//! blocking client fits one dedicated thread per sink, where reqwest would bring hyper and a tokio
-//! runtime for the same job (binary and build time). Request bodies are gzipped with flate2's pure-Rust
-//! backend. Binary cost: 10.93 MB -> 13.72 MB (+2.8 MB: ring, rustls, webpki roots, and `url`/`idna`
-//! through ureq 2); ureq 3 with rustls came out 0.2 MB larger than ureq 2 in a static hello-POST
-//! binary (4.31 vs 4.10 MB), so ureq 2 stays. Names are resolved by the static glibc's getaddrinfo, which has the `files` and
-//! `dns` sources built in since 2.34: numeric addresses and `/etc/hosts` work without NSS modules or
-//! `nsswitch.conf` (checked by hand with an empty one), DNS needs `/etc/resolv.conf`. A pure-Rust
-//! resolver (hickory-resolver) was left out for its size.
+//! Client: see [`client`](super::client).
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;
@@ -265,44 +257,12 @@ impl Shipper {
                 Sent::Done => {
                     // The backoff grows across batches while the endpoint fails, and starts over here.
                     (pending, attempt) = (false, 0);
-                    if let (Origin::Spool(seq), Some(spool)) = (&origin, self.spool.as_mut()) {
-                        spool.delivered(*seq);
-                    }
-                    if self.failing {
-                        self.failing = false;
-                        tracing::info!(sink = %self.name, "the findings endpoint accepts findings again");
-                    }
+                    self.delivered(&origin);
                 }
                 Sent::Again => {}
                 Sent::Retry { after, why } => {
                     attempt += 1;
-                    self.stats.retries += 1;
-                    if !self.failing {
-                        self.failing = true;
-                        tracing::warn!(sink = %self.name, error = %why, findings = batch.len(), "the findings endpoint is failing; retrying with backoff");
-                    }
-                    let mut wait = retry::delay(attempt, self.jitter.sample(), after);
-                    if after.is_none() && shared.lock().closing.is_some() {
-                        // The flush budget is better spent on fresh attempts than on a long backoff.
-                        wait = wait.min(CLOSING_RETRY_MAX);
-                    }
-                    self.spill(shared);
-                    let until = Instant::now() + wait;
-                    let mut st = shared.lock();
-                    while Instant::now() < until {
-                        let left = until.saturating_duration_since(Instant::now());
-                        let left = match st.closing {
-                            Some(c) => left.min(
-                                (c + self.spec.options.flush_timeout)
-                                    .saturating_duration_since(Instant::now()),
-                            ),
-                            None => left,
-                        };
-                        if left.is_zero() {
-                            break;
-                        }
-                        st = shared.wake.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0;
-                    }
+                    self.back_off(shared, attempt, after, &why, batch.len());
                 }
             }
         }
@@ -310,6 +270,60 @@ impl Shipper {
             tracing::warn!(sink = %self.name, "the final heartbeat was not delivered before the flush timeout");
         }
         self.give_up(shared, batch, origin);
+        self.finish(shared)
+    }
+
+    /// A batch is delivered: its spool file goes, and a failing endpoint is said to work again.
+    fn delivered(&mut self, origin: &Origin) {
+        if let (Origin::Spool(seq), Some(spool)) = (origin, self.spool.as_mut()) {
+            spool.delivered(*seq);
+        }
+        if self.failing {
+            self.failing = false;
+            tracing::info!(sink = %self.name, "the findings endpoint accepts findings again");
+        }
+    }
+
+    /// After failed attempt number `attempt`: spills memory to the spool and waits out the backoff
+    /// (`after`: the endpoint's Retry-After), cut short by the flush deadline once shutdown began.
+    fn back_off(
+        &mut self,
+        shared: &Shared,
+        attempt: u32,
+        after: Option<Duration>,
+        why: &str,
+        findings: usize,
+    ) {
+        self.stats.retries += 1;
+        if !self.failing {
+            self.failing = true;
+            tracing::warn!(sink = %self.name, error = %why, findings, "the findings endpoint is failing; retrying with backoff");
+        }
+        let mut wait = retry::delay(attempt, self.jitter.sample(), after);
+        if after.is_none() && shared.lock().closing.is_some() {
+            // The flush budget is better spent on fresh attempts than on a long backoff.
+            wait = wait.min(CLOSING_RETRY_MAX);
+        }
+        self.spill(shared);
+        let until = Instant::now() + wait;
+        let mut st = shared.lock();
+        while Instant::now() < until {
+            let left = until.saturating_duration_since(Instant::now());
+            let left = match st.closing {
+                Some(c) => {
+                    left.min((c + self.spec.options.flush_timeout).saturating_duration_since(Instant::now()))
+                }
+                None => left,
+            };
+            if left.is_zero() {
+                break;
+            }
+            st = shared.wake.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// The sink's counts, logged once at the end.
+    fn finish(&mut self, shared: &Shared) -> HttpStats {
         self.stats.shed = shared.lock().shed.total;
         if let Some(s) = &self.spool {
             self.stats.spooled = s.written;

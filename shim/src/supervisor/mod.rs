@@ -121,20 +121,7 @@ pub fn run(
 
     // (4) The exec sensor, chosen before the fork: the child installs the seccomp sensor's filter
     // between fork and exec, or waits to be seized by the tracer thread.
-    let facts = choose::Facts::gather(config.baseline.as_deref());
-    let choice = choose::choose(config.sensor, &facts, crate::sys::notify::probe_listener)
-        .map_err(SupervisorError::SeccompRequired)?;
-    let notify_filter = match &choice {
-        Choice::Seccomp { no_new_privs, .. } => {
-            let indices: Vec<usize> =
-                config.syscalls.iter().filter_map(|n| crate::sys::seccomp::lookup(n)).collect();
-            match crate::sys::seccomp::BpfProgram::build_notify(&indices, *no_new_privs) {
-                Ok(f) => Some(f),
-                Err(e) => return Err(SupervisorError::SeccompRequired(e.to_string())),
-            }
-        }
-        _ => None,
-    };
+    let (choice, notify_filter) = choose_sensor(config)?;
     let request = spawn::SpawnRequest {
         argv,
         original_mask,
@@ -171,6 +158,37 @@ pub fn run(
     });
 
     // (5) Drain what the sensors reported before exiting.
+    drain(watcher, events, pipeline);
+    result
+}
+
+/// The exec sensor for this run, and the seccomp sensor's filter when it is the one.
+fn choose_sensor(
+    config: &Config,
+) -> Result<(Choice, Option<crate::sys::seccomp::BpfProgram>), SupervisorError> {
+    let facts = choose::Facts::gather(config.baseline.as_deref());
+    let choice = choose::choose(config.sensor, &facts, crate::sys::notify::probe_listener)
+        .map_err(SupervisorError::SeccompRequired)?;
+    let notify_filter = match &choice {
+        Choice::Seccomp { no_new_privs, .. } => {
+            let indices: Vec<usize> =
+                config.syscalls.iter().filter_map(|n| crate::sys::seccomp::lookup(n)).collect();
+            match crate::sys::seccomp::BpfProgram::build_notify(&indices, *no_new_privs) {
+                Ok(f) => Some(f),
+                Err(e) => return Err(SupervisorError::SeccompRequired(e.to_string())),
+            }
+        }
+        _ => None,
+    };
+    Ok((choice, notify_filter))
+}
+
+/// Stops the file watcher, closes the event queue and lets the pipeline finish what it holds.
+fn drain(
+    watcher: Option<crate::sensors::files::thread::WatchHandle>,
+    events: EventSender,
+    pipeline: pipeline::Pipeline,
+) {
     if let Some(w) = watcher {
         let stats = w.stop();
         tracing::debug!(data = %serde_json::to_string(&stats).unwrap_or_default(), "file watcher finished");
@@ -181,7 +199,6 @@ pub fn run(
     if stats.lost > 0 {
         tracing::error!(lost = stats.lost, "process events were lost because the pipeline stopped");
     }
-    result
 }
 
 fn start_watcher(

@@ -111,60 +111,11 @@ impl StdioWatch {
         // Processes looked at again this pass because of `recheck` (once only).
         let mut recheck_done: HashSet<i32> = HashSet::new();
         for l in live {
-            let fresh = match self.state.get(&l.pid) {
-                Some(st) => st.starttime != l.starttime,
-                None => true,
+            let changed = if self.due(l, now, pass_no) {
+                self.look(&root, l, now, exec_links, &mut recheck_done)
+            } else {
+                false
             };
-            // Settled processes are looked at every few passes, young ones every pass.
-            let settled = self
-                .state
-                .get(&l.pid)
-                .is_some_and(|st| now.duration_since(st.first_seen) > PIPE_FOLLOW_WINDOW);
-            let recheck = self.state.get(&l.pid).is_some_and(|st| st.recheck);
-            if !fresh && settled && !recheck && (l.pid as u64 + pass_no) % STDIO_SETTLED_EVERY_PASSES != 0 {
-                if let Some(st) = self.state.get(&l.pid) {
-                    holders.add(l.pid, &st.stdio);
-                }
-                continue;
-            }
-            let raw = fds::read_stdio_links(&root, l.pid);
-            let mut changed = false;
-            if fresh {
-                let stdio = resolve(&root, l.pid, &raw);
-                self.state.insert(
-                    l.pid,
-                    StdioState {
-                        starttime: l.starttime,
-                        first_seen: now,
-                        raw,
-                        stdio,
-                        reported: HashSet::new(),
-                        exec_compared: false,
-                        recheck: false,
-                    },
-                );
-            } else if let Some(st) = self.state.get_mut(&l.pid) {
-                if st.raw != raw {
-                    st.stdio = resolve(&root, l.pid, &raw);
-                    st.raw = raw;
-                    changed = true;
-                }
-                if std::mem::take(&mut st.recheck) {
-                    changed = true;
-                    recheck_done.insert(l.pid);
-                }
-            }
-            // Compared once with what the exec stop recorded, as soon as the pipeline has that exec
-            // (its event can still be queued when the scan first sees the process): stdio rewired
-            // before the first look is a change too.
-            if let Some(st) = self.state.get_mut(&l.pid) {
-                if !st.exec_compared {
-                    if let Some(e) = exec_links(l.pid) {
-                        st.exec_compared = true;
-                        changed |= e != links_of(&st.stdio);
-                    }
-                }
-            }
             let Some(st) = self.state.get(&l.pid) else { continue };
             holders.add(l.pid, &st.stdio);
             let young = now.duration_since(st.first_seen) <= PIPE_FOLLOW_WINDOW;
@@ -176,57 +127,11 @@ impl StdioWatch {
 
         let mut out = Vec::new();
         for (pid, changed) in candidates {
-            let Some(st) = self.state.get(&pid) else { continue };
-            let mut network = false;
-            let mut unlisted = false;
-            for s in st.stdio.iter().flatten() {
-                match s.socket_inode().map(|i| sockets.get(i)) {
-                    Some(Some(sock)) => network |= sock.connected() && changed,
-                    Some(None) => unlisted = true,
-                    None => {}
-                }
-            }
-            let mut relays = Vec::new();
-            if !remote_holders.is_empty() {
-                for (fd, s) in st.stdio.iter().enumerate() {
-                    let Some(pipe) = s.as_ref().and_then(|s| s.pipe) else { continue };
-                    let relay = holders.find_relay(
-                        pid,
-                        pipe,
-                        |p| remote_holders.get(&p).cloned(),
-                        |p| fds::pipe_ids(&root, p),
-                    );
-                    if let Some(r) = relay {
-                        let name = std::fs::read_to_string(root.join(format!("{}/comm", r.pid)))
-                            .map(|c| c.trim_end().to_string())
-                            .unwrap_or_default();
-                        relays.push(StdioRelay {
-                            fd: fd as u8,
-                            pid: r.pid,
-                            name,
-                            peer: r.peer,
-                            hops: r.hops,
-                        });
-                    }
-                }
-            }
-            if !network && relays.is_empty() {
-                if changed && unlisted && !recheck_done.contains(&pid) {
-                    if let Some(st) = self.state.get_mut(&pid) {
-                        st.recheck = true;
-                    }
-                }
+            let Some(relays) =
+                self.judge(&root, pid, changed, sockets, remote_holders, &holders, &recheck_done)
+            else {
                 continue;
-            }
-            let key = format!(
-                "{:?}{:?}",
-                links_of(&st.stdio),
-                relays.iter().map(|r| (r.fd, r.pid)).collect::<Vec<_>>()
-            );
-            let Some(st) = self.state.get_mut(&pid) else { continue };
-            if !st.reported.insert(key) {
-                continue;
-            }
+            };
             if let Ok(mut ev) = reader.exec_event(pid, None, Sensor::Scanner, env_names) {
                 ev.relays = relays;
                 out.push(ev);
@@ -234,6 +139,137 @@ impl StdioWatch {
         }
         out
     }
+
+    /// Whether `l`'s descriptors are read this pass: new and young processes every pass, settled ones
+    /// every few passes, and any that asked for a second look.
+    fn due(&self, l: &Live, now: Instant, pass_no: u64) -> bool {
+        let Some(st) = self.state.get(&l.pid) else { return true };
+        let fresh = st.starttime != l.starttime;
+        let settled = now.duration_since(st.first_seen) > PIPE_FOLLOW_WINDOW;
+        fresh || !settled || st.recheck || (l.pid as u64 + pass_no) % STDIO_SETTLED_EVERY_PASSES == 0
+    }
+
+    /// Reads `l`'s fds 0-2 and records them; true when they changed since the last look (or differ
+    /// from what its exec recorded, or a second look was asked for).
+    fn look(
+        &mut self,
+        root: &Path,
+        l: &Live,
+        now: Instant,
+        exec_links: &dyn Fn(i32) -> Option<[String; 3]>,
+        recheck_done: &mut HashSet<i32>,
+    ) -> bool {
+        let fresh = self.state.get(&l.pid).is_none_or(|st| st.starttime != l.starttime);
+        let raw = fds::read_stdio_links(root, l.pid);
+        let mut changed = false;
+        if fresh {
+            let stdio = resolve(root, l.pid, &raw);
+            self.state.insert(
+                l.pid,
+                StdioState {
+                    starttime: l.starttime,
+                    first_seen: now,
+                    raw,
+                    stdio,
+                    reported: HashSet::new(),
+                    exec_compared: false,
+                    recheck: false,
+                },
+            );
+        } else if let Some(st) = self.state.get_mut(&l.pid) {
+            if st.raw != raw {
+                st.stdio = resolve(root, l.pid, &raw);
+                st.raw = raw;
+                changed = true;
+            }
+            if std::mem::take(&mut st.recheck) {
+                changed = true;
+                recheck_done.insert(l.pid);
+            }
+        }
+        // Compared once with what the exec stop recorded, as soon as the pipeline has that exec
+        // (its event can still be queued when the scan first sees the process): stdio rewired
+        // before the first look is a change too.
+        if let Some(st) = self.state.get_mut(&l.pid) {
+            if !st.exec_compared {
+                if let Some(e) = exec_links(l.pid) {
+                    st.exec_compared = true;
+                    changed |= e != links_of(&st.stdio);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Whether candidate `pid` is reported this pass: its stdio on a connected socket (when changed),
+    /// or a pipe relayed to a network holder. The relays when it is; `None` when not, or when this
+    /// wiring was reported already. A changed descriptor on a socket not listed yet asks for a second
+    /// look next pass.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &mut self,
+        root: &Path,
+        pid: i32,
+        changed: bool,
+        sockets: &SocketIndex,
+        remote_holders: &HashMap<i32, String>,
+        holders: &PipeHolders,
+        recheck_done: &HashSet<i32>,
+    ) -> Option<Vec<StdioRelay>> {
+        let st = self.state.get(&pid)?;
+        let mut network = false;
+        let mut unlisted = false;
+        for s in st.stdio.iter().flatten() {
+            match s.socket_inode().map(|i| sockets.get(i)) {
+                Some(Some(sock)) => network |= sock.connected() && changed,
+                Some(None) => unlisted = true,
+                None => {}
+            }
+        }
+        let relays = if remote_holders.is_empty() {
+            Vec::new()
+        } else {
+            relays_of(root, pid, st, holders, remote_holders)
+        };
+        if !network && relays.is_empty() {
+            if changed && unlisted && !recheck_done.contains(&pid) {
+                if let Some(st) = self.state.get_mut(&pid) {
+                    st.recheck = true;
+                }
+            }
+            return None;
+        }
+        let key = format!(
+            "{:?}{:?}",
+            links_of(&st.stdio),
+            relays.iter().map(|r| (r.fd, r.pid)).collect::<Vec<_>>()
+        );
+        let st = self.state.get_mut(&pid)?;
+        st.reported.insert(key).then_some(relays)
+    }
+}
+
+/// Each of `pid`'s pipes followed to a process holding a connected internet socket.
+fn relays_of(
+    root: &Path,
+    pid: i32,
+    st: &StdioState,
+    holders: &PipeHolders,
+    remote_holders: &HashMap<i32, String>,
+) -> Vec<StdioRelay> {
+    let mut relays = Vec::new();
+    for (fd, s) in st.stdio.iter().enumerate() {
+        let Some(pipe) = s.as_ref().and_then(|s| s.pipe) else { continue };
+        let relay =
+            holders.find_relay(pid, pipe, |p| remote_holders.get(&p).cloned(), |p| fds::pipe_ids(root, p));
+        if let Some(r) = relay {
+            let name = std::fs::read_to_string(root.join(format!("{}/comm", r.pid)))
+                .map(|c| c.trim_end().to_string())
+                .unwrap_or_default();
+            relays.push(StdioRelay { fd: fd as u8, pid: r.pid, name, peer: r.peer, hops: r.hops });
+        }
+    }
+    relays
 }
 
 /// New connections and listeners, attributed to the descendant holding them.
