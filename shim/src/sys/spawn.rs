@@ -19,7 +19,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use libc::{c_int, pid_t};
 
@@ -64,11 +64,7 @@ pub struct HeldChild {
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
 
 /// Forks the child and leaves it waiting for [`HeldChild::release`].
@@ -225,8 +221,7 @@ impl HeldChild {
         let Some(go) = self.go.take() else {
             return Err(io::Error::other("the child was already released"));
         };
-        // SAFETY: `go` is an open pipe write end we own; the buffer is one valid byte.
-        cvt(unsafe { libc::write(go.as_raw_fd(), [GO_WITH_LISTENER].as_ptr().cast(), 1) })?;
+        nix::unistd::write(&go, &[GO_WITH_LISTENER])?;
         drop(go);
         let nnp = match self.filter_status(timeout) {
             Some(Ok(nnp)) => nnp,

@@ -6,6 +6,9 @@
 //! back to `pread` on `/proc/<tid>/mem` ([`Remote::open`]). Reads go through whole 4 KiB pages kept for the one notification: an argv and the strings it points
 //! at usually share a few pages, so an exec costs a handful of reads rather than one per string.
 //! Every read is bounded: a string by the caller's budget, the page cache by [`PAGES_MAX`].
+//!
+//! Not procfs: memory is read with `process_vm_readv` (nix), and procfs's `mem()` is only an open of
+//! the same file the fallback opens.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;

@@ -10,6 +10,9 @@
 //!
 //! The file is opened once and kept open in the event (`Binary::held`): the hash comes from it later,
 //! off the caller's path, even when a dropper deletes the program right after its exec.
+//!
+//! Not procfs: paths are opened *through* `/proc/<tid>/{cwd,root,fd/N}` (the caller's view of the file
+//! system, whatever its mount namespace or chroot), where procfs's accessors return the links' text.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
