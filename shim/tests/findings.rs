@@ -119,6 +119,42 @@ fn scc_exec_categories_from_real_commands() {
     assert!(!std::fs::read_to_string(&sink).unwrap().contains("hunter2"), "a secret reached the sink");
 }
 
+/// Evidence survives cleanup: a program that deletes itself at once, or whose path gets a new file as
+/// soon as it ended, is still reported with the sha256 and size of what ran, under either sensor (the
+/// file is held open from the exec on). 20 rounds each. (A file rewritten in place after its program
+/// ended is other contents under the same inode: the hash is then left out rather than wrong.)
+#[test]
+fn programs_deleted_or_overwritten_right_after_their_exec_keep_their_hash() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    let bytes = std::fs::read(&sh).unwrap();
+    let want = format!("{:x}", Sha256::digest(&bytes));
+    // Deleted by itself; then replaced by its parent (deleted, a new file at its path) as soon as it ran.
+    let script = "for i in $(seq 20); do \
+           cp /bin/sh /dev/shm/rw-gone-$$-$i && /dev/shm/rw-gone-$$-$i -c 'rm -f \"$0\"' /dev/shm/rw-gone-$$-$i; \
+           cp /bin/sh /dev/shm/rw-over-$$-$i && /dev/shm/rw-over-$$-$i -c 'exit 0'; \
+           rm -f /dev/shm/rw-over-$$-$i; echo other > /dev/shm/rw-over-$$-$i; rm -f /dev/shm/rw-over-$$-$i; \
+         done; ls /dev/shm | grep -c rw-gone- || true";
+    cmd.args(["--", "sh", "-c", script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert_eq!(out.stdout().trim(), "0", "the programs deleted themselves");
+    let findings = read_findings(&sink);
+    let shm: Vec<&serde_json::Value> = findings
+        .iter()
+        .filter(|f| f["category"] == "Privilege Escalation: Fileless Execution in /dev/shm")
+        .collect();
+    assert!(!shm.is_empty(), "{findings:#?}");
+    for f in &shm {
+        let b = &f["processes"][0]["binary"];
+        assert_eq!(b["sha256"], want.as_str(), "{f:#}");
+        assert_eq!(b["size"].as_u64(), Some(bytes.len() as u64), "{f:#}");
+        assert!(f["externalUri"].as_str().unwrap_or("").contains(&want), "{f:#}");
+    }
+}
+
 #[test]
 fn benign_entrypoint_chain_gives_nothing_medium_or_above() {
     let dir = tempfile::tempdir().unwrap();

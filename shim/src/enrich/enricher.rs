@@ -318,11 +318,11 @@ pub fn add_lineage(table: &ProcessTable, e: &mut ExecEvent) {
     }
 }
 
-/// Where an executed program can be read: through /proc (or our own fd of a program held open at the
-/// exec stop: a memfd, a deleted file), then by its path.
+/// Where an executed program can be read: through our own fd of the program held open since the exec
+/// stop (or /proc while the process lives), then by its path.
 fn program_paths(e: &ExecEvent, proc_root: &std::path::Path) -> [PathBuf; 2] {
     let via_proc = match &e.binary.held {
-        Some(f) => PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&**f))),
+        Some(f) => PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f.file()))),
         None => proc_root.join(format!("{}/exe", e.pid)),
     };
     [via_proc, PathBuf::from(&e.binary.path)]
@@ -336,7 +336,7 @@ pub fn hash_program(hashes: &mut super::hash::HashCache, proc_root: &std::path::
         // A program held open since its exec (the seccomp sensor's, memfds, deleted files) is hashed
         // through that descriptor even when a dropper has deleted or renamed it since.
         e.binary.sha256 = match &e.binary.held {
-            Some(f) => hashes.hash_held(key, f),
+            Some(f) => hashes.hash_held(key, f.file()),
             None => None,
         }
         .or_else(|| hashes.hash(key, &[via_proc.as_path(), by_path.as_path()]));

@@ -328,6 +328,44 @@ pub struct UntracedEvent {
     pub process: Option<Box<ExecEvent>>,
 }
 
+/// At most this many program files are held open at once (`Binary::held`): past it, during an exec
+/// storm with the queue full, a program is hashed by path as before, and runwarden keeps descriptors
+/// for everything else it does (the soft limit is often 1,024).
+pub const HELD_MAX: usize = 512;
+
+static HELD_OPEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A program file held open from its exec until its event is done with (see [`HELD_MAX`]).
+#[derive(Debug)]
+pub struct HeldFile(std::fs::File);
+
+impl HeldFile {
+    /// Holds `file`, or closes it and returns `None` when [`HELD_MAX`] are held already.
+    pub fn new(file: std::fs::File) -> Option<HeldFile> {
+        use std::sync::atomic::Ordering;
+        if HELD_OPEN.fetch_add(1, Ordering::Relaxed) >= HELD_MAX {
+            HELD_OPEN.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(HeldFile(file))
+    }
+
+    pub fn file(&self) -> &std::fs::File {
+        &self.0
+    }
+
+    /// How many are held now.
+    pub fn open_now() -> usize {
+        HELD_OPEN.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for HeldFile {
+    fn drop(&mut self) {
+        HELD_OPEN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Identity of a file's contents as far as metadata tells: the hash cache key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct FileKey {
@@ -364,10 +402,10 @@ pub struct Binary {
     pub ioc_family: Option<String>,
     #[serde(skip)]
     pub key: Option<FileKey>,
-    /// For a program with no path left (a memfd, a deleted file): the file itself, opened at the exec
-    /// stop, so it can be hashed after a short-lived process is gone.
+    /// The program file itself, opened at the exec stop (or notification), so it can be hashed after
+    /// a short-lived process is gone and its file deleted or overwritten (droppers that clean up).
     #[serde(skip)]
-    pub held: Option<std::sync::Arc<std::fs::File>>,
+    pub held: Option<std::sync::Arc<HeldFile>>,
 }
 
 /// What an executed file is, relative to the image.

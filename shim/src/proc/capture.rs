@@ -110,18 +110,21 @@ impl ProcReader {
         Ok(parse::parse_cmdline(&self.buf, full))
     }
 
-    /// The running executable: path from the exe link, identity from stat through it (which works for
-    /// deleted files and memfds too).
+    /// The running executable: path from the exe link, identity from fstat of the file opened through
+    /// it (which works for deleted files and memfds too). The file is kept open in the event
+    /// (`Binary::held`): a dropper that deletes or overwrites its program right after the exec still
+    /// gets its sha256 and size in the finding. One open(2) in place of a stat(2) at the stop; where
+    /// the open is refused (or [`crate::events::HELD_MAX`] are held), stat(2) as before.
     pub fn binary(&self, pid: i32) -> io::Result<Binary> {
         let link = self.read_link(pid, "exe")?;
         let (path, deleted, memfd) = parse::parse_exe_link(&link);
+        let exe = self.path(pid, "exe");
+        let held = File::open(&exe).ok().and_then(crate::events::HeldFile::new).map(std::sync::Arc::new);
         // stat(2), not statx(2): gVisor refuses statx on some of its files (`enrich::hash::stat_key`).
-        let key = crate::proc::files::stat_key(&self.path(pid, "exe")).ok();
-        // A memfd or deleted program vanishes with its process: keep it open for hashing (one
-        // open(2) at the stop; fileless programs are rare and the hash is what a finding needs).
-        let held = (memfd || deleted)
-            .then(|| File::open(self.path(pid, "exe")).ok().map(std::sync::Arc::new))
-            .flatten();
+        let key = match &held {
+            Some(f) => crate::proc::files::fstat_key(f.file()).ok(),
+            None => crate::proc::files::stat_key(&exe).ok(),
+        };
         Ok(Binary {
             path,
             deleted,

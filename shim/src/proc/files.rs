@@ -24,14 +24,22 @@ pub fn key_of(meta: &std::fs::Metadata) -> FileKey {
 /// that `std::fs::metadata` uses: gVisor answers statx with EINVAL for files on its overlay (seen
 /// with runsc 2023 on /tmp), where stat works.
 pub fn stat_key(path: &std::path::Path) -> io::Result<FileKey> {
-    let st = nix::sys::stat::stat(path).map_err(io::Error::from)?;
-    Ok(FileKey {
+    Ok(key_of_stat(&nix::sys::stat::stat(path).map_err(io::Error::from)?))
+}
+
+/// [`stat_key`] of an open file (fstat(2)).
+pub fn fstat_key(file: &std::fs::File) -> io::Result<FileKey> {
+    Ok(key_of_stat(&nix::sys::stat::fstat(file).map_err(io::Error::from)?))
+}
+
+fn key_of_stat(st: &nix::sys::stat::FileStat) -> FileKey {
+    FileKey {
         dev: st.st_dev,
         ino: st.st_ino,
         size: u64::try_from(st.st_size).unwrap_or(0),
         mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
         ctime_ns: i128::from(st.st_ctime) * 1_000_000_000 + i128::from(st.st_ctime_nsec),
-    })
+    }
 }
 
 /// Whether `path` (symlinks followed) is a FIFO or pipe, and its (dev, ino); stat(2) as above.

@@ -124,7 +124,7 @@ pub fn read<R: ReadAt>(
         memfd,
         size: Some(program.meta.len()),
         key: Some(key),
-        held: Some(Arc::new(program.file)),
+        held: crate::events::HeldFile::new(program.file).map(Arc::new),
         ..Binary::default()
     };
     let pid = if status.tgid > 0 { status.tgid } else { tid };

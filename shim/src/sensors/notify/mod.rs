@@ -244,7 +244,10 @@ impl Sensor {
                     // Held open now: a short-lived program is still hashed after it is gone.
                     if ev.binary.held.is_none() {
                         let exe = self.cfg.proc_root.join(format!("{tid}/exe"));
-                        ev.binary.held = std::fs::File::open(exe).ok().map(Arc::new);
+                        ev.binary.held = std::fs::File::open(exe)
+                            .ok()
+                            .and_then(crate::events::HeldFile::new)
+                            .map(Arc::new);
                     }
                     self.stats.execs += 1;
                     self.stats.read_after_exec += 1;
