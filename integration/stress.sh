@@ -19,6 +19,7 @@ tests=("$@")
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 # Build once; the rounds then run the test binaries without cargo's own work in the timing.
+cargo build --workspace --release --locked >/dev/null 2>&1   # the tests' fixture programs too
 cargo test -p runwarden --release --locked "${args[@]}" --no-run >/dev/null 2>&1
 
 yes > /dev/null &
