@@ -8,14 +8,14 @@ A workload under runwarden runs N rounds, each with
   * the same already-seen program run again with other arguments (a repeat: the hash cache answers);
   * a write of a cron job under a watched directory (a fake root, `RUNWARDEN_WATCH_ROOT`, so the machine's
     /etc is never touched): "Execution: Suspicious Cron Modification";
-with a pause between rounds (default 100 ms) so that latency, not a queue behind a storm, is what is measured
-(and the three findings a round stay under runwarden's storm control, 20 a second after a burst of 200).
+with a pause between rounds (default 200 ms) so that latency, not a queue behind a storm, is what is measured
+(and the findings of a round, five or so with the drift and LOW rules, stay under runwarden's storm control, 20 a second after a burst of 200).
 
 A thread tails the file sink and stamps each line as it appears (polling every 0.5 ms: the resolution).
 For each finding: sink latency = time the line appeared - eventTime (the sensor's time of the exec or of the
 file event), and build latency = createTime - eventTime. Reported per kind: p50, p99, worst, count.
 
-    integration/bench/latency.py [--rounds 100] [--pause-ms 100] [--sensor auto|seccomp|ptrace]
+    integration/bench/latency.py [--rounds 100] [--pause-ms 200] [--sensor auto|seccomp|ptrace]
                                  [--runwarden PATH] [--json]
 
 Needs nothing but runwarden (a release build). Compare runs on the same machine; the figures depend on load.
@@ -83,7 +83,7 @@ def pct(xs, p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=100)
-    ap.add_argument("--pause-ms", type=int, default=100)
+    ap.add_argument("--pause-ms", type=int, default=200)
     ap.add_argument("--sensor", default="auto")
     ap.add_argument("--runwarden", default=None)
     ap.add_argument("--json", action="store_true")
