@@ -202,6 +202,39 @@ fn post_exploitation_commands_are_found() {
     assert!(env.iter().any(|v| v["name"] == "LD_PRELOAD"), "{preload:#}");
 }
 
+/// Data-flow rules on the pipeline view, whatever way the pipeline was typed: in a script file, and
+/// typed into a shell reading commands from a pipe (as in a reverse shell). One finding per pipeline,
+/// none for a decode into a file or into jq.
+#[test]
+fn piped_decoding_is_found_however_the_pipeline_was_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_with_sink(&dir);
+    let script = dir.path().join("stage.sh");
+    std::fs::write(
+        &script,
+        "echo ZWNobyBmcm9tLWZpbGUK | base64 -d | sh\n\
+         curl -s --max-time 1 http://127.0.0.1:9/p.b64 | base64 -d > /dev/null\n\
+         echo e30K | base64 -d | cat > /dev/null\n",
+    )
+    .unwrap();
+    // The second shell reads its commands from a pipe, as a shell behind nc does.
+    let typed = dir.path().join("typed.txt");
+    std::fs::write(&typed, "echo ZWNobyBmcm9tLXN0ZGluCg== | base64 -d | sh\n").unwrap();
+    let outer = format!("sh {}; cat {} | sh; echo done", script.display(), typed.display());
+    cmd.args(["--", "sh", "-c", &outer]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    let stdout = out.stdout();
+    assert!(stdout.contains("from-file") && stdout.contains("from-stdin"), "{stdout}");
+    let findings = read_findings(&sink);
+    let code: Vec<&serde_json::Value> =
+        findings.iter().filter(|f| f["rule"]["id"] == "piped_encoded_code_execution").collect();
+    assert_eq!(code.len(), 2, "one per pipeline (file, stdin): {findings:#?}");
+    let download: Vec<&serde_json::Value> =
+        findings.iter().filter(|f| f["rule"]["id"] == "piped_encoded_download").collect();
+    assert_eq!(download.len(), 1, "{findings:#?}");
+}
+
 #[test]
 fn benign_entrypoint_chain_gives_nothing_medium_or_above() {
     let dir = tempfile::tempdir().unwrap();

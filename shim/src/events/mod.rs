@@ -501,6 +501,13 @@ pub struct ExecEvent {
     /// Standard descriptors that are pipes to a process holding a network socket (scanner only).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub relays: Vec<StdioRelay>,
+    /// The pipeline this process is part of, as far as the process table knows it when the exec is
+    /// enriched: the process whose stdout is this one's stdin pipe, and the one whose stdin is this
+    /// one's stdout pipe (siblings in `a | b | c`, however the pipeline was typed).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stdin_writer: Option<ProcessRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stdout_reader: Option<ProcessRef>,
     /// The seccomp sensor reads an exec before it happens: the program the process ran until then,
     /// so the pipeline can tell a failed exec from a swapped path (`pipeline::verify`).
     #[serde(skip)]
@@ -551,6 +558,8 @@ impl Default for ExecEvent {
             indicators: Vec::new(),
             script: None,
             relays: Vec::new(),
+            stdin_writer: None,
+            stdout_reader: None,
             replaced: None,
             replaced_auxv: None,
         }

@@ -249,6 +249,8 @@ impl ProcReader {
             indicators: Vec::new(),
             script: None,
             relays: Vec::new(),
+            stdin_writer: None,
+            stdout_reader: None,
             replaced: None,
             replaced_auxv: None,
         })
