@@ -273,7 +273,7 @@ fn renaming_runwarden_s_own_binary_is_sensor_tampering() {
 fn a_workload_writing_its_own_logs_and_temp_files_is_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let root = fake_root(dir.path());
-    let (mut cmd, sink, _) = rw_watching(dir.path(), &root);
+    let (cmd, sink, _) = rw_watching(dir.path(), &root);
     let script = format!(
         "R={r}; \
          for i in 1 2 3; do echo \"request $i\" >> $R/var/log/app.log; done; \
