@@ -26,8 +26,9 @@ pub const DEFAULT_FILES: &[(&str, &str)] = &[
 /// Files larger than this are not scanned (a scan reads the whole file into memory).
 pub const SCAN_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Bound on remembered scan results: the same as the hash cache's (`hash::CACHE_MAX_ENTRIES`, where
-/// the number is explained), for the same files. Reserved at start, 0.8 MiB (a 64-byte key and an
-/// empty `Vec` a bucket; only a file that matched has more).
+/// the number is explained), for the same files. Reserved at start, 0.4 MiB (a 64-byte key and an
+/// empty `Vec` a bucket; only a file that matched has more). A file evicted is read again when it is
+/// next seen: its buffer goes back to the kernel after the scan (`sys::pin_mmap_threshold`).
 pub const CACHE_MAX_ENTRIES: usize = super::hash::CACHE_MAX_ENTRIES;
 
 /// A matching rule: its name and the `family` meta when it has one.
