@@ -9,6 +9,8 @@ use std::ffi::{c_char, c_int};
 
 #[no_mangle]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+    // Large freed blocks go back to the kernel instead of staying resident (`sys::pin_mmap_threshold`).
+    runwarden::sys::pin_mmap_threshold();
     let code = runwarden::cli::run(std::env::args_os());
     // The only exit of the program; std's exit flushes stdout.
     std::process::exit(code)

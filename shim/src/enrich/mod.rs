@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baseline;
+pub mod bounded;
 pub mod enricher;
 pub mod hash;
 pub mod ioc;

@@ -5,14 +5,15 @@
 //! (the budget for all of runwarden is 25 MB); boreal added about 3 MB and builds in under a minute,
 //! and compiles these rules in about a millisecond, on the pipeline thread.
 //!
-//! Each file identity (device, inode, size, mtime, ctime) is scanned once; runwarden's own executable is
-//! never scanned (it embeds these very rules as text).
+//! Each file identity (device, inode, size, mtime, ctime) is scanned once while it is remembered
+//! ([`CACHE_MAX_ENTRIES`]); runwarden's own executable is never scanned (it embeds these very rules
+//! as text).
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+use super::bounded::BoundedMap;
 use crate::events::FileKey;
 
 /// The default signature files, compiled in.
@@ -24,8 +25,11 @@ pub const DEFAULT_FILES: &[(&str, &str)] = &[
 
 /// Files larger than this are not scanned (a scan reads the whole file into memory).
 pub const SCAN_MAX_BYTES: u64 = 64 * 1024 * 1024;
-/// Bound on remembered scan results.
-pub const CACHE_MAX_ENTRIES: usize = 16 * 1024;
+/// Bound on remembered scan results: the same as the hash cache's (`hash::CACHE_MAX_ENTRIES`, where
+/// the number is explained), for the same files. Reserved at start, 0.4 MiB (a 64-byte key and an
+/// empty `Vec` a bucket; only a file that matched has more). A file evicted is read again when it is
+/// next seen: its buffer goes back to the kernel after the scan (`sys::pin_mmap_threshold`).
+pub const CACHE_MAX_ENTRIES: usize = super::hash::CACHE_MAX_ENTRIES;
 
 /// A matching rule: its name and the `family` meta when it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +40,7 @@ pub struct Match {
 
 pub struct Signatures {
     scanner: boreal::Scanner,
-    cache: HashMap<FileKey, Vec<Match>>,
+    cache: BoundedMap<FileKey, Vec<Match>>,
     own_exe: Option<FileKey>,
     pub scans: u64,
 }
@@ -68,7 +72,12 @@ impl Signatures {
             }
         }
         let own_exe = std::fs::metadata("/proc/self/exe").ok().map(|m| crate::proc::files::key_of(&m));
-        Ok(Signatures { scanner: compile(&files)?, cache: HashMap::new(), own_exe, scans: 0 })
+        Ok(Signatures {
+            scanner: compile(&files)?,
+            cache: BoundedMap::new(CACHE_MAX_ENTRIES),
+            own_exe,
+            scans: 0,
+        })
     }
 
     /// The rules matching a buffer.
@@ -114,9 +123,6 @@ impl Signatures {
             }
             self.scans += 1;
             let found = self.scan_bytes(&data);
-            if self.cache.len() >= CACHE_MAX_ENTRIES {
-                self.cache.clear();
-            }
             self.cache.insert(key, found.clone());
             return found;
         }
@@ -197,5 +203,24 @@ mod tests {
     fn broken_signatures_name_the_file() {
         let err = compile(&[("extra.yar".into(), "rule x { condition: ".into())]).err().unwrap();
         assert!(err.starts_with("extra.yar"), "{err}");
+    }
+
+    #[test]
+    fn remembered_scans_are_bounded_and_keep_the_newest() {
+        let mut s = sigs();
+        let key = |i: u64| FileKey { dev: 1, ino: i, size: 10, mtime_ns: 7, ctime_ns: 7 };
+        let found = |i: u64| vec![Match { rule: format!("r{i}"), family: None }];
+        let n = 3 * CACHE_MAX_ENTRIES as u64 + 17;
+        for i in 0..n {
+            s.cache.insert(key(i), found(i));
+            assert!(s.cache.len() <= CACHE_MAX_ENTRIES);
+        }
+        assert!(s.cache.len() >= CACHE_MAX_ENTRIES / 2, "{}", s.cache.len());
+        // The newest half of the bound is answered from memory (no candidate path to read).
+        for i in n - CACHE_MAX_ENTRIES as u64 / 2..n {
+            assert_eq!(s.scan_file(key(i), &[]), found(i), "{i}");
+        }
+        assert!(s.scan_file(key(0), &[]).is_empty(), "the oldest went");
+        assert_eq!(s.scans, 0);
     }
 }

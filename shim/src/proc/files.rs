@@ -49,7 +49,12 @@ pub fn stat_fifo(path: &std::path::Path) -> Option<(u64, u64)> {
 }
 
 /// Streams a reader through sha256; hex digest.
-pub fn sha256_hex(mut r: impl Read) -> io::Result<String> {
+pub fn sha256_hex(r: impl Read) -> io::Result<String> {
+    sha256(r).map(|d| hex(&d))
+}
+
+/// Streams a reader through sha256; the digest's 32 bytes.
+pub fn sha256(mut r: impl Read) -> io::Result<[u8; 32]> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -59,10 +64,11 @@ pub fn sha256_hex(mut r: impl Read) -> io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(hex(&h.finalize()))
+    Ok(h.finalize().into())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, two digits a byte.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -22,6 +22,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::enrich::bounded::BoundedMap;
+
 /// `#!` nesting the kernel follows (BINPRM_MAX_RECURSION in fs/exec.c).
 const SHEBANG_DEPTH_MAX: usize = 4;
 /// The bytes of a file the kernel's binfmt handlers look at (BINPRM_BUF_SIZE).
@@ -158,17 +160,27 @@ struct KnownKey {
 /// relative one depends on the caller's cwd). What this can get wrong, and accepts: a mount
 /// remounted `noexec` after the program's first run (the exec is reported though the kernel refuses
 /// it), and a symlink on the path re-pointed at another hard link of the same inode (the event shows
-/// the first name). Bounded: cleared when full.
-#[derive(Debug, Default)]
+/// the first name). Bounded ([`KNOWN_MAX`], `enrich::bounded`): the newest and the ones in use stay,
+/// in memory reserved at start.
+#[derive(Debug)]
 pub struct Known {
-    programs: std::collections::HashMap<KnownKey, (String, Kind)>,
+    programs: BoundedMap<KnownKey, (String, Kind)>,
 }
 
-/// Programs remembered at most.
+/// Programs remembered at most: a service runs a few dozen distinct programs; a workload writing new
+/// ones all the time (each rewrite is a new identity) cycles through the bound instead of growing.
+/// Two tables of 1,024 buckets of 177 bytes are reserved (0.35 MiB, what the map this replaces, cleared
+/// when full, reached anyway), plus each entry's path and name.
 const KNOWN_MAX: usize = 1024;
 
+impl Default for Known {
+    fn default() -> Self {
+        Known { programs: BoundedMap::new(KNOWN_MAX) }
+    }
+}
+
 impl Known {
-    fn get(&self, path: &[u8], meta: &std::fs::Metadata) -> Option<(String, Kind)> {
+    fn get(&mut self, path: &[u8], meta: &std::fs::Metadata) -> Option<(String, Kind)> {
         if !path.starts_with(b"/") {
             return None;
         }
@@ -179,9 +191,6 @@ impl Known {
     fn put(&mut self, path: &[u8], meta: &std::fs::Metadata, link: &str, kind: &Kind) {
         if !path.starts_with(b"/") {
             return;
-        }
-        if self.programs.len() >= KNOWN_MAX {
-            self.programs.clear();
         }
         let k = KnownKey { path: path.to_vec(), key: crate::proc::files::key_of(meta) };
         self.programs.insert(k, (link.to_string(), kind.clone()));
@@ -468,5 +477,28 @@ mod tests {
             .unwrap();
         assert_eq!(p.link, String::from_utf8_lossy(&interp), "the interpreter's name is bytes too");
         assert_eq!(p.argv_prefix.unwrap()[1], "-x");
+    }
+
+    #[test]
+    fn known_programs_are_bounded_and_keep_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = std::fs::metadata(dir.path()).unwrap();
+        let mut known = Known::default();
+        let path = |i: usize| format!("/soak/prog-{i}").into_bytes();
+        let n = 3 * KNOWN_MAX + 17;
+        for i in 0..n {
+            known.put(&path(i), &meta, &format!("/soak/prog-{i}"), &Kind::Elf);
+            assert!(known.len() <= KNOWN_MAX);
+        }
+        assert!(known.len() >= KNOWN_MAX / 2, "{}", known.len());
+        for i in n - KNOWN_MAX / 2..n {
+            let (link, kind) = known.get(&path(i), &meta).unwrap_or_else(|| panic!("{i} forgotten"));
+            assert_eq!(link, format!("/soak/prog-{i}"));
+            assert!(matches!(kind, Kind::Elf));
+        }
+        assert!(known.get(&path(0), &meta).is_none(), "the oldest went");
+        // Relative names are never remembered.
+        known.put(b"prog", &meta, "/soak/prog", &Kind::Elf);
+        assert!(known.get(b"prog", &meta).is_none());
     }
 }
