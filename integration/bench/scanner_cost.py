@@ -8,6 +8,10 @@ connections to a local listener (sockets are what the connection watcher attribu
 warm-up (first library reads, hashing), runwarden's own utime+stime (all its threads, from
 /proc/<pid>/stat) is sampled over a window and reported as a percentage of one core.
 
+runwarden runs as PID 1 of a new PID namespace with its own /proc (`unshare --pid --fork
+--mount-proc`), as in a container: there /proc holds the workload's processes only. With --host it
+runs in the host's namespace, where every pass lists and reads every process on the machine.
+
     integration/bench/scanner_cost.py [--runwarden PATH] [--procs 200] [--window 30] [--interval 500ms ...]
 Not run by CI; needs python3 and bash. Prints a Markdown table.
 """
@@ -47,20 +51,42 @@ def workload(procs):
     )
 
 
-def measure(runwarden, procs, interval, warmup, window):
+def children(pid):
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def measure(runwarden, procs, interval, warmup, window, host):
     env = dict(os.environ, RUNWARDEN_SCAN_INTERVAL=interval, RUNWARDEN_SINKS="stderr", RUNWARDEN_LOG="warn")
     script = workload(procs) if procs > 0 else "sleep 3600"
-    p = subprocess.Popen([runwarden, "--", "bash", "-c", script], env=env, stderr=subprocess.DEVNULL,
+    # In a namespace, killing unshare kills its child (--kill-child), runwarden as PID 1, and with it
+    # every process of the namespace; on the host the workload is killed by its session.
+    wrap = [] if host else ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    p = subprocess.Popen(wrap + [runwarden, "--", "bash", "-c", script], env=env, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     try:
         time.sleep(warmup)
-        live = int(subprocess.run(["bash", "-c", f"pgrep -s {p.pid} | wc -l"], capture_output=True,
-                                  text=True).stdout.strip() or 0)
-        t0, c0 = time.monotonic(), cpu_ticks(p.pid)
+        rw = p.pid if host else children(p.pid)[0]
+        live = len(descendants(rw))
+        t0, c0 = time.monotonic(), cpu_ticks(rw)
         time.sleep(window)
-        t1, c1 = time.monotonic(), cpu_ticks(p.pid)
+        t1, c1 = time.monotonic(), cpu_ticks(rw)
         return live, 100.0 * (c1 - c0) / TICK / (t1 - t0)
     finally:
+        if host:
+            subprocess.run(["pkill", "-KILL", "-s", str(p.pid)], check=False)
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
 
@@ -72,16 +98,20 @@ def main():
     ap.add_argument("--interval", nargs="*", default=["500ms", "100ms"])
     ap.add_argument("--warmup", type=float, default=8.0)
     ap.add_argument("--window", type=float, default=30.0)
+    ap.add_argument("--host", action="store_true",
+                    help="run in the host's PID namespace (every pass reads every process on the machine)")
     a = ap.parse_args()
     if not os.path.exists(a.runwarden):
         sys.exit(f"scanner_cost.py: no runwarden at {a.runwarden} (build with cargo build --release)")
-    print(f"runwarden at rest: CPU over {a.window:.0f} s after {a.warmup:.0f} s warm-up, {time.strftime('%Y-%m-%d')}")
+    where = "in the host's PID namespace" if a.host else "as PID 1 of a new PID namespace"
+    print(f"runwarden at rest, {where}: CPU over {a.window:.0f} s after {a.warmup:.0f} s warm-up, "
+          f"{time.strftime('%Y-%m-%d')}")
     print()
-    print("| scan interval | processes (live) | runwarden CPU, % of one core |")
+    print("| scan interval | processes (live descendants) | runwarden CPU, % of one core |")
     print("|---|---|---|")
     for interval in a.interval:
         for n in a.procs:
-            live, pct = measure(a.runwarden, n, interval, a.warmup, a.window)
+            live, pct = measure(a.runwarden, n, interval, a.warmup, a.window, a.host)
             print(f"| {interval} | {n} ({live}) | {pct:.2f} % |", flush=True)
 
 
