@@ -5,6 +5,7 @@
 pub mod fds;
 pub mod maps;
 pub mod net;
+pub mod netcount;
 pub mod probes;
 pub mod scan;
 

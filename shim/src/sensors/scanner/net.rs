@@ -3,7 +3,8 @@
 //! per family and protocol, filtered by state in the kernel, so a server with thousands of
 //! TIME_WAIT sockets costs nothing. Where `sock_diag` is refused (gVisor implements only
 //! NETLINK_ROUTE and NETLINK_KOBJECT_UEVENT; some seccomp profiles deny AF_NETLINK) the same table
-//! comes from `/proc/<pid>/net/{tcp,tcp6,udp,udp6}`, which reads every socket.
+//! comes from `/proc/<pid>/net/{tcp,tcp6,udp,udp6}`, which reads every socket. Either is read again
+//! only when the namespace's socket counters moved, or every few passes (`scanner::netcount`).
 //!
 //! Sockets carry an inode and a uid but no pid: the scanner attributes the interesting ones to a
 //! process by reading fd tables (`scanner::fds`).
@@ -20,6 +21,8 @@ use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROT
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket};
+
+use super::netcount::{self, NetCounters};
 
 /// Upper bound on sockets listed per pass (a bound on memory and time for a hostile workload that
 /// opens sockets by the million).
@@ -90,16 +93,33 @@ impl SocketEntry {
 /// Where the socket table comes from this run.
 pub struct SocketLister {
     diag: Option<Socket>,
-    /// `/proc/<pid>/net`: runwarden's own view, the fallback.
+    /// `/proc/<pid>/net`: runwarden's own view, the fallback, and where the namespace's counters are.
     proc_net: PathBuf,
     pub source: &'static str,
+    passes: u64,
     dumps: u64,
+    /// The counters read before the last dump ([`netcount`]), and what each table held then.
+    last: Option<NetCounters>,
+    tcp: Vec<SocketEntry>,
+    udp: Vec<SocketEntry>,
+    /// Passes that dumped nothing (the counters had not moved).
+    pub quiet_passes: u64,
 }
 
 impl SocketLister {
     pub fn new(proc_root: &std::path::Path, self_pid: i32) -> SocketLister {
         let proc_net = proc_root.join(self_pid.to_string()).join("net");
-        let mut lister = SocketLister { diag: None, proc_net, source: "/proc/net", dumps: 0 };
+        let mut lister = SocketLister {
+            diag: None,
+            proc_net,
+            source: "/proc/net",
+            passes: 0,
+            dumps: 0,
+            last: None,
+            tcp: Vec::new(),
+            udp: Vec::new(),
+            quiet_passes: 0,
+        };
         match open_diag() {
             // Whether the kernel answers is found out by the first pass's dump, not here: each dump
             // walks the kernel's whole socket hash, and a workload that ends before the first pass
@@ -115,14 +135,37 @@ impl SocketLister {
         lister
     }
 
-    /// TCP connections and listeners, connected UDP sockets.
+    /// TCP connections and listeners, connected UDP sockets: dumped again when the namespace's
+    /// counters say they may have changed ([`netcount::plan`]), else as the last dump found them.
     pub fn list(&mut self) -> Vec<SocketEntry> {
+        self.passes += 1;
+        let counters = netcount::read(&self.proc_net);
+        let plan = netcount::plan(self.passes, counters.as_ref(), self.last.as_ref());
+        if plan.tcp {
+            self.tcp = self.read(Proto::Tcp);
+        }
+        if plan.udp {
+            self.udp = self.read(Proto::Udp);
+        }
+        if plan.tcp || plan.udp {
+            self.last = counters;
+        } else {
+            self.quiet_passes += 1;
+        }
+        let mut out = self.tcp.clone();
+        out.extend(self.udp.iter().take(SOCKETS_MAX_PER_PASS.saturating_sub(out.len())).cloned());
+        out
+    }
+
+    fn read(&mut self, proto: Proto) -> Vec<SocketEntry> {
         if self.diag.is_some() {
-            let first = self.dumps == 0;
-            match self.dump_diag() {
-                Ok(v) => return v,
+            match self.dump_diag(proto) {
+                Ok(v) => {
+                    self.dumps += 1;
+                    return v;
+                }
                 // A kernel without inet_diag answers the socket but not the request.
-                Err(e) if first => {
+                Err(e) if self.dumps == 0 => {
                     tracing::info!(error = %e, "netlink sock_diag unavailable; sockets are read from /proc/net")
                 }
                 Err(e) => {
@@ -132,23 +175,20 @@ impl SocketLister {
             self.diag = None;
             self.source = "/proc/net";
         }
-        read_proc_net(&self.proc_net)
+        read_proc_net(&self.proc_net, proto)
     }
 
-    fn dump_diag(&mut self) -> std::io::Result<Vec<SocketEntry>> {
+    fn dump_diag(&mut self, proto: Proto) -> std::io::Result<Vec<SocketEntry>> {
         let Some(sock) = self.diag.as_mut() else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        let tcp_states = StateFlags::ESTABLISHED | StateFlags::SYN_SENT | StateFlags::LISTEN;
-        // Each dump walks the kernel's whole socket hash (every namespace's), so UDP, which only
-        // matters for connected sockets that live long (tunnels), is dumped every fourth pass.
-        self.dumps += 1;
+        let (protocol, states) = match proto {
+            Proto::Tcp => (IPPROTO_TCP, StateFlags::ESTABLISHED | StateFlags::SYN_SENT | StateFlags::LISTEN),
+            Proto::Udp => (IPPROTO_UDP, StateFlags::ESTABLISHED),
+        };
         for family in [AF_INET, AF_INET6] {
-            dump_one(sock, family, IPPROTO_TCP, tcp_states.clone(), &mut out)?;
-            if self.dumps % 4 == 1 {
-                dump_one(sock, family, IPPROTO_UDP, StateFlags::ESTABLISHED, &mut out)?;
-            }
+            dump_one(sock, family, protocol, states.clone(), &mut out)?;
         }
         Ok(out)
     }
@@ -227,12 +267,14 @@ fn dump_one(
     }
 }
 
-/// The fallback: the same sockets from `/proc/<pid>/net/*`.
-fn read_proc_net(net: &std::path::Path) -> Vec<SocketEntry> {
+/// The fallback: the same sockets from `/proc/<pid>/net/{tcp,tcp6}` or `{udp,udp6}`.
+fn read_proc_net(net: &std::path::Path, proto: Proto) -> Vec<SocketEntry> {
     let mut out = Vec::new();
-    for (file, proto) in
-        [("tcp", Proto::Tcp), ("tcp6", Proto::Tcp), ("udp", Proto::Udp), ("udp6", Proto::Udp)]
-    {
+    let files = match proto {
+        Proto::Tcp => ["tcp", "tcp6"],
+        Proto::Udp => ["udp", "udp6"],
+    };
+    for file in files {
         let Ok(text) = std::fs::read_to_string(net.join(file)) else {
             continue;
         };
@@ -335,7 +377,10 @@ mod tests {
         let me = std::process::id() as i32;
         let mut lister = SocketLister::new(std::path::Path::new("/proc"), me);
         let mut sources = vec![(lister.source, lister.list())];
-        sources.push(("/proc/net", read_proc_net(&PathBuf::from(format!("/proc/{me}/net")))));
+        let net = PathBuf::from(format!("/proc/{me}/net"));
+        let mut fallback = read_proc_net(&net, Proto::Tcp);
+        fallback.extend(read_proc_net(&net, Proto::Udp));
+        sources.push(("/proc/net", fallback));
         for (source, sockets) in sources {
             let l = sockets.iter().find(|s| s.local == listener.local_addr().unwrap() && s.listening());
             assert!(l.is_some(), "{source}: listener missing");
@@ -344,5 +389,18 @@ mod tests {
             assert!(c.connected(), "{source}");
             assert!(c.inode > 0, "{source}");
         }
+    }
+
+    #[test]
+    fn a_connection_opened_between_passes_is_listed_on_the_next() {
+        let me = std::process::id() as i32;
+        let mut lister = SocketLister::new(std::path::Path::new("/proc"), me);
+        lister.list();
+        // Pass 2 is not a forced dump: the connection moves the counters (ActiveOpens, inuse).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let sockets = lister.list();
+        assert!(sockets.iter().any(|s| s.local == listener.local_addr().unwrap() && s.listening()));
+        assert!(sockets.iter().any(|s| s.local == client.local_addr().unwrap() && s.connected()));
     }
 }

@@ -1,7 +1,8 @@
 //! What the periodic scan looks at in each live descendant besides its existence (`scanner::scan`):
 //! stdio rewired after exec or piped to a socket holder, new connections and listeners, newly mapped
 //! libraries. Each watcher keeps what it saw last pass and reports only changes, so a pass over a
-//! quiet workload costs three readlinks per process plus one `sock_diag` dump; fd tables and maps
+//! quiet workload costs three readlinks per process and a read of the socket counters (a `sock_diag`
+//! dump when they moved, `scanner::netcount`); fd tables and maps
 //! are read only for processes that changed (maps also every [`LIB_RESCAN`]).
 
 use std::collections::{HashMap, HashSet};
