@@ -8,9 +8,10 @@ connections to a local listener (sockets are what the connection watcher attribu
 warm-up (first library reads, hashing), runwarden's own utime+stime (all its threads, from
 /proc/<pid>/stat) is sampled over a window and reported as a percentage of one core.
 
-runwarden runs as PID 1 of a new PID namespace with its own /proc (`unshare --pid --fork
---mount-proc`), as in a container: there /proc holds the workload's processes only. With --host it
-runs in the host's namespace, where every pass lists and reads every process on the machine.
+runwarden runs as PID 1 of new PID and network namespaces with its own /proc (`unshare --pid --net
+--fork --mount-proc`, loopback up), as in a container: there /proc holds the workload's processes only
+and the socket counters move with its sockets only. With --host it runs in the host's namespaces,
+where every pass lists and reads every process on the machine.
 
     integration/bench/scanner_cost.py [--runwarden PATH] [--procs 200] [--window 30] [--interval 500ms ...]
 Not run by CI; needs python3 and bash. Prints a Markdown table.
@@ -73,9 +74,11 @@ def measure(runwarden, procs, interval, warmup, window, host):
     script = workload(procs) if procs > 0 else "sleep 3600"
     # In a namespace, killing unshare kills its child (--kill-child), runwarden as PID 1, and with it
     # every process of the namespace; on the host the workload is killed by its session.
-    wrap = [] if host else ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
-    p = subprocess.Popen(wrap + [runwarden, "--", "bash", "-c", script], env=env, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+    cmd = [runwarden, "--", "bash", "-c", script]
+    if not host:
+        up = 'ip link set lo up && exec "$@"'
+        cmd = ["unshare", "--pid", "--net", "--fork", "--mount-proc", "--kill-child", "sh", "-c", up, "sh"] + cmd
+    p = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(warmup)
         rw = p.pid if host else children(p.pid)[0]
@@ -103,7 +106,7 @@ def main():
     a = ap.parse_args()
     if not os.path.exists(a.runwarden):
         sys.exit(f"scanner_cost.py: no runwarden at {a.runwarden} (build with cargo build --release)")
-    where = "in the host's PID namespace" if a.host else "as PID 1 of a new PID namespace"
+    where = "in the host's namespaces" if a.host else "as PID 1 of new PID and network namespaces"
     print(f"runwarden at rest, {where}: CPU over {a.window:.0f} s after {a.warmup:.0f} s warm-up, "
           f"{time.strftime('%Y-%m-%d')}")
     print()
