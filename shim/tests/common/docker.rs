@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BASE: &str = "runwarden-test/debian:bookworm";
+pub const BASE: &str = "runwarden-test/debian:bookworm-2";
 pub const NETWORK: &str = "rwtest-net";
 
 pub fn repo() -> PathBuf {

