@@ -214,6 +214,40 @@ fn shell_start_up_files_and_authorized_keys_written() {
 }
 
 #[test]
+fn a_secret_read_right_after_an_authentication_program_starts_is_low() {
+    // `passwd` here is a copy of cat: it reads /etc/shadow and exits before the watcher looks, so no
+    // process is named; the only program exec'd in the second before is an authentication program's name
+    // (what sudo, su or useradd look like through PAM). The same read by `cat` stays MEDIUM.
+    let read = |program: &str| -> Vec<Value> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fake_root(dir.path());
+        let (cmd, sink, _) = rw_watching(dir.path(), &root);
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = format!(
+            "cp /bin/cat {b}/{program} && sleep 1.5 && {b}/{program} {r}/etc/shadow > /dev/null && {wait}",
+            b = bin.display(),
+            r = root.display(),
+            // A while for the watcher to look, with no exec (a program started after the read would
+            // be a candidate too).
+            wait = "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done",
+        );
+        findings_of(cmd, &script, &sink)
+            .into_iter()
+            .filter(|f| f["files"][0]["path"] == "/etc/shadow")
+            .collect()
+    };
+    let auth = read("passwd");
+    assert_eq!(auth.len(), 1, "{auth:#?}");
+    assert_eq!(auth[0]["rule"]["id"], "file_sensitive_file_opened_by_auth_program", "{auth:#?}");
+    assert_eq!(auth[0]["severity"], "LOW");
+    let other = read("cat");
+    assert_eq!(other.len(), 1, "{other:#?}");
+    assert_eq!(other[0]["rule"]["id"], "file_sensitive_file_opened", "{other:#?}");
+    assert_eq!(other[0]["severity"], "MEDIUM");
+}
+
+#[test]
 fn directories_created_later_and_renames_over_watched_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");

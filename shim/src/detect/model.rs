@@ -272,6 +272,9 @@ pub struct FileFields {
     pub attributed: bool,
     /// "sh (pid 42)", or a sentence saying the process is not known.
     pub actor: String,
+    /// When `attributed` is false: the programs exec'd in the second before the event, `{name,
+    /// parent}` (the candidates; empty when none ran).
+    pub recent_programs: Vec<crate::events::RecentProgram>,
 }
 
 /// Everything a condition sees for one file event: `file`, and `proc`/`parent` of the attributed
@@ -314,6 +317,7 @@ impl FileModel {
                 rescan: e.rescan,
                 attributed: e.process.is_some(),
                 actor,
+                recent_programs: e.recent_programs.clone(),
             },
             proc,
             parent,

@@ -418,7 +418,21 @@ fn fe(path: &str, op: FileOp, class: &'static str) -> FileEvent {
         sha256: Some("ab".repeat(32)),
         process: None,
         rescan: false,
+        recent_programs: Vec::new(),
     }
+}
+
+/// An unattributed event after these programs were exec'd.
+fn after(mut e: FileEvent, programs: &[&str]) -> FileEvent {
+    // "name<parent" when the parent matters.
+    e.recent_programs = programs
+        .iter()
+        .map(|p| {
+            let (name, parent) = p.split_once('<').unwrap_or((p, "sh"));
+            crate::events::RecentProgram { name: name.into(), parent: parent.into() }
+        })
+        .collect();
+    e
 }
 
 fn by(mut e: FileEvent, exe: &str) -> FileEvent {
@@ -448,6 +462,16 @@ fn file_positives() -> Vec<(&'static str, FileEvent)> {
         ("file_pam_modified", fe("/lib/x86_64-linux-gnu/security/pam_unix.so", FileOp::Rename, "pam")),
         ("file_sensitive_file_opened", by(fe("/etc/shadow", FileOp::Open, "secret"), "/usr/bin/cat")),
         ("file_sensitive_file_opened", fe("/root/.ssh/authorized_keys", FileOp::Open, "secret")),
+        // Something besides sudo started in those moments: MEDIUM still.
+        ("file_sensitive_file_opened", after(fe("/etc/shadow", FileOp::Open, "secret"), &["cat", "sudo"])),
+        (
+            "file_sensitive_file_opened_by_auth_program",
+            after(fe("/etc/shadow", FileOp::Open, "secret"), &["sudo", "unix_chkpwd"]),
+        ),
+        (
+            "file_sensitive_file_opened_by_auth_program",
+            after(fe("/etc/gshadow", FileOp::Open, "secret"), &["useradd"]),
+        ),
         ("file_audit_config_modified", fe("/etc/rsyslog.conf", FileOp::Modify, "audit")),
         ("file_audit_config_modified", fe("/etc/audit/rules.d/a.rules", FileOp::Delete, "audit")),
         (
@@ -481,6 +505,16 @@ fn file_negatives() -> Vec<(&'static str, FileEvent)> {
             by(fe("/root/.ssh/authorized_keys", FileOp::Open, "secret"), "/usr/sbin/sshd"),
         ),
         ("file_sensitive_file_opened", fe("/etc/shadow", FileOp::Modify, "secret")),
+        ("file_sensitive_file_opened", after(fe("/etc/shadow", FileOp::Open, "secret"), &["passwd"])),
+        (
+            "file_sensitive_file_opened_by_auth_program",
+            after(fe("/etc/shadow", FileOp::Open, "secret"), &["cat", "su"]),
+        ),
+        ("file_sensitive_file_opened_by_auth_program", fe("/etc/shadow", FileOp::Open, "secret")),
+        (
+            "file_sensitive_file_opened_by_auth_program",
+            by(fe("/etc/shadow", FileOp::Open, "secret"), "/usr/bin/cat"),
+        ),
         ("file_audit_config_modified", fe("/var/log/syslog", FileOp::Modify, "")),
         ("file_root_certificate_installed", fe("/etc/ssl/certs/old.pem", FileOp::Delete, "ca")),
         ("file_root_certificate_installed", fe("/app/certs/server.crt", FileOp::Create, "")),

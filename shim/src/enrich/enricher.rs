@@ -8,6 +8,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+/// How far before a file event that names no process an exec counts as a candidate for it: an
+/// authentication program's PAM read of /etc/shadow comes milliseconds after its exec, the watcher's
+/// event within a few more; a wider window takes in the unrelated programs a script runs around it.
+pub const RECENT_EXEC_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 use super::baseline::{Baseline, Judge};
 use super::ioc::Iocs;
 use super::signatures::Signatures;
@@ -123,11 +128,18 @@ impl Enricher {
             ProcessEvent::Stdio(e) => self.exec(e, true),
             ProcessEvent::File(f) => {
                 // The watcher names a process only when one held the file open: add its lineage.
-                if let Some(a) = f.process.as_mut() {
-                    let table = self.table();
-                    a.ancestors = table.ancestors(a.pid);
-                    if a.ancestors.is_empty() {
-                        a.ancestors = a.ppid.map(|p| table.ancestors_from(p)).unwrap_or_default();
+                // Otherwise the programs exec'd just before are the candidates (`file.recent_programs`).
+                let table = self.table();
+                match f.process.as_mut() {
+                    Some(a) => {
+                        a.ancestors = table.ancestors(a.pid);
+                        if a.ancestors.is_empty() {
+                            a.ancestors = a.ppid.map(|p| table.ancestors_from(p)).unwrap_or_default();
+                        }
+                    }
+                    None => {
+                        let from = f.time.checked_sub(RECENT_EXEC_WINDOW).unwrap_or(std::time::UNIX_EPOCH);
+                        f.recent_programs = table.programs_execd_between(from, f.time);
                     }
                 }
             }

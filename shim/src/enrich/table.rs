@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::events::{ExecEvent, ExitEvent, ProcessRef, StartEvent};
+use crate::events::{ExecEvent, ExitEvent, ProcessRef, RecentProgram, StartEvent};
 
 /// How long an exited process stays describable.
 pub const EXITED_RETENTION: Duration = Duration::from_secs(60);
@@ -29,6 +29,8 @@ pub struct Entry {
     pub stdio: Option<[String; 3]>,
     /// When the newest event applied to this entry happened (at its sensor).
     pub stamp: SystemTime,
+    /// When its last exec happened (None: not seen exec'ing, a fork that runs its parent's program).
+    pub exec_time: Option<SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -77,7 +79,8 @@ impl ProcessTable {
         if let Some(old) = self.entries.get(&ev.pid).and_then(|e| e.stdio.clone()) {
             self.unindex(ev.pid, Some(&old));
         }
-        self.entries.insert(ev.pid, Entry { process, exited: None, stdio: None, stamp: ev.time });
+        self.entries
+            .insert(ev.pid, Entry { process, exited: None, stdio: None, stamp: ev.time, exec_time: None });
     }
 
     pub fn exec(&mut self, ev: &ExecEvent) {
@@ -89,6 +92,7 @@ impl ProcessTable {
             exited: None,
             stdio: None,
             stamp: SystemTime::UNIX_EPOCH,
+            exec_time: None,
         });
         // The enforcer records an exec unhashed; the pipeline's copy of the same event brings the hash
         // (and a copy without one does not take it away).
@@ -96,6 +100,7 @@ impl ProcessTable {
             e.process.sha256 = ev.binary.sha256.clone();
         }
         e.stamp = ev.time;
+        e.exec_time = Some(ev.time);
         e.process.exe = Some(ev.binary.path.clone());
         e.process.args = ev.args.clone();
         e.exited = None;
@@ -175,6 +180,25 @@ impl ProcessTable {
                 }
             }
         }
+    }
+
+    /// The programs exec'd in `[from, to]` (live or exited since), with their parents' names, sorted,
+    /// each once: the candidates for a file event that no process could be named for.
+    pub fn programs_execd_between(&self, from: SystemTime, to: SystemTime) -> Vec<RecentProgram> {
+        let name =
+            |e: &Entry| e.process.exe.as_deref().map(|x| x.rsplit('/').next().unwrap_or(x).to_string());
+        let mut out: Vec<RecentProgram> = self
+            .entries
+            .values()
+            .filter(|e| e.exec_time.is_some_and(|t| t >= from && t <= to))
+            .filter_map(|e| {
+                let parent = e.process.ppid.and_then(|p| self.entries.get(&p)).and_then(name);
+                Some(RecentProgram { name: name(e)?, parent: parent.unwrap_or_default() })
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     pub fn get(&self, pid: i32) -> Option<&Entry> {

@@ -295,6 +295,18 @@ pub struct FileEvent {
     /// Found by comparing against the snapshot after the kernel's event queue overflowed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rescan: bool,
+    /// When no process is named: the programs exec'd in the moments before the event (enrichment,
+    /// `enrich::Enricher`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recent_programs: Vec<RecentProgram>,
+}
+
+/// A program exec'd just before a file event: its name and its parent's (`sudo` runs the command it
+/// was given as its child, after authentication).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RecentProgram {
+    pub name: String,
+    pub parent: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -407,6 +407,8 @@ impl Watcher {
 
     /// The event for a change: class, hash (never of a secret), the process holding the file open.
     fn event(&mut self, c: Change, rescan: bool) -> FileEvent {
+        // Before the hash and the look through /proc: the closest to the change that can be known.
+        let time = SystemTime::now();
         let class = self
             .cfg
             .classifier
@@ -436,7 +438,7 @@ impl Watcher {
             self.stats.attributed += 1;
         }
         FileEvent {
-            time: SystemTime::now(),
+            time,
             path: c.path,
             operation: c.op,
             other_path: c.other,
@@ -444,6 +446,7 @@ impl Watcher {
             sha256,
             process,
             rescan,
+            recent_programs: Vec::new(),
         }
     }
 }
