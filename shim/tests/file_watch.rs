@@ -237,10 +237,22 @@ fn a_secret_read_right_after_an_authentication_program_starts_is_low() {
             .filter(|f| f["files"][0]["path"] == "/etc/shadow")
             .collect()
     };
-    let auth = read("passwd");
-    assert_eq!(auth.len(), 1, "{auth:#?}");
-    assert_eq!(auth[0]["rule"]["id"], "file_sensitive_file_opened_by_auth_program", "{auth:#?}");
-    assert_eq!(auth[0]["severity"], "LOW");
+    // When the watcher finds `passwd` still holding the file (it was descheduled mid-read on a busy
+    // machine: 6 runs in 40 beside two CPU hogs), the open is attributed to an authentication program
+    // and raises nothing; the unattributed case this test is about comes within a few tries.
+    let mut low = None;
+    for _ in 0..6 {
+        let auth = read("passwd");
+        assert!(auth.iter().all(|f| f["severity"] == "LOW"), "{auth:#?}");
+        assert!(auth.len() <= 1, "{auth:#?}");
+        if let Some(f) = auth.into_iter().next() {
+            low = Some(f);
+            break;
+        }
+    }
+    let low = low.expect("no unattributed open after an authentication program in six tries");
+    assert_eq!(low["rule"]["id"], "file_sensitive_file_opened_by_auth_program", "{low:#?}");
+    assert_eq!(low["sourceProperties"]["processAttributed"], false, "{low:#}");
     let other = read("cat");
     assert_eq!(other.len(), 1, "{other:#?}");
     assert_eq!(other[0]["rule"]["id"], "file_sensitive_file_opened", "{other:#?}");
