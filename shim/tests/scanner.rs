@@ -190,11 +190,13 @@ fn scc_bind_shell_is_a_new_listening_socket() {
 #[test]
 fn scc_stratum_login_from_a_binary_not_in_the_image() {
     // A "miner" dropped at run time (a copy of python3 under a hidden /tmp name: its ctime is after
-    // runwarden's start, so without a baseline it is an added binary) logs in to a pool on :45560 (a NiceHash port).
-    let pool = match TcpListener::bind("127.0.0.1:45560") {
-        Ok(l) => l,
-        Err(e) => panic!("port 45560 (a Stratum pool port) must be free for this test: {e}"),
-    };
+    // runwarden's start, so without a baseline it is an added binary) logs in to a pool on a Stratum port.
+    // Ports of the rule's Stratum list below the ephemeral range first (CI failed once when another
+    // test's outbound connection held 45560 as its local port), the first one free.
+    let (pool, port) = [17777u16, 19999, 20535, 20580, 14433, 15555, 45560]
+        .into_iter()
+        .find_map(|p| TcpListener::bind(("127.0.0.1", p)).ok().map(|l| (l, p)))
+        .expect("one of the Stratum pool ports must be free for this test");
     let server = std::thread::spawn(move || {
         let (mut c, _) = pool.accept().unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -208,8 +210,10 @@ fn scc_stratum_login_from_a_binary_not_in_the_image() {
     let (mut cmd, sink) = rw_scanning(dir.path());
     let hidden = dir.path().join(".cache");
     let py = which("python3");
-    let client = "import socket,time;s=socket.create_connection(('127.0.0.1',45560));\
-s.sendall(b'{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"cpuminer/2.5.1\"]}\\n');s.recv(512);time.sleep(1.2)";
+    let client = format!(
+        "import socket,time;s=socket.create_connection(('127.0.0.1',{port}));\
+s.sendall(b'{{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"cpuminer/2.5.1\"]}}\\n');s.recv(512);time.sleep(1.2)"
+    );
     let script = format!(
         "mkdir -p {h} && cp {py} {h}/kworkerds && {h}/kworkerds -c \"{client}\"",
         h = hidden.display(),
@@ -229,7 +233,7 @@ s.sendall(b'{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"cpuminer/2.5
     let c = &f["connections"][0];
     assert_eq!(
         (c["destinationIp"].as_str(), c["destinationPort"].as_u64()),
-        (Some("127.0.0.1"), Some(45560))
+        (Some("127.0.0.1"), Some(u64::from(port)))
     );
     assert_eq!(f["mitreAttack"]["primaryTechniques"][0], "T1496");
 }
