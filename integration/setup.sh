@@ -8,9 +8,10 @@ export DEBIAN_FRONTEND=noninteractive
 # util-linux (unshare, script), procps, bash, python3 for pty tests, debootstrap for the container tests'
 # base image (integration/docker/build-base.sh; no registry is reachable), openssl for the HTTP sink's
 # private-CA test, gcc and libc6-dev for the storm test's static workload, curl and openssl for the
-# attack scenarios run inside the gVisor sandbox (which sees this machine's programs).
+# attack scenarios run inside the gVisor sandbox (which sees this machine's programs), netcat-openbsd and
+# busybox for the evasion cases (tests/evasions.rs: renamed copies and applets).
 need=()
-for pkg in runsc tini strace util-linux procps bash python3 file debootstrap netcat-openbsd zlib1g openssl gcc libc6-dev curl; do
+for pkg in runsc tini strace util-linux procps bash python3 file debootstrap netcat-openbsd busybox zlib1g openssl gcc libc6-dev curl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 

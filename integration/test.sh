@@ -34,7 +34,7 @@ status=${PIPESTATUS[0]}
 echo "== the process tests under RUNWARDEN_SENSOR=ptrace =="
 RW_TEST_SENSOR=ptrace cargo test -p runwarden --release --locked --no-fail-fast \
     --test exit_codes --test pid1 --test reaping --test signals --test tty --test passthrough \
-    --test enforce --test findings --test scanner --test script_corpus --test file_watch 2>&1 | tee -a "$log"
+    --test enforce --test findings --test evasions --test scanner --test script_corpus --test file_watch 2>&1 | tee -a "$log"
 status2=${PIPESTATUS[0]}
 [ "$status" = 0 ] && status=$status2
 # The soak's short form (integration/bench/soak.py): three minutes of mixed work under runwarden with

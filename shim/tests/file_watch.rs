@@ -259,6 +259,42 @@ fn a_secret_read_right_after_an_authentication_program_starts_is_low() {
     assert_eq!(other[0]["severity"], "MEDIUM");
 }
 
+/// A directory created and written at once, before its watch can exist (`mkdir -p ~/.ssh && echo
+/// KEY >> ~/.ssh/authorized_keys`, the usual way in a container without ~/.ssh): what it holds when the
+/// watcher gets to it is reported as created.
+#[test]
+fn files_written_into_a_directory_as_it_is_created_are_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for d in ["etc", "root", "var/spool"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let (cmd, sink, _) = rw_watching(dir.path(), &root);
+    let script = format!(
+        "R={r}; \
+         mkdir -p $R/root/.ssh && echo 'ssh-ed25519 AAAAC3NzaEVIL attacker' >> $R/root/.ssh/authorized_keys; \
+         mkdir -p $R/var/spool/cron/crontabs && echo '@reboot /tmp/x' > $R/var/spool/cron/crontabs/root; \
+         sleep 0.3",
+        r = root.display()
+    );
+    let findings = findings_of(cmd, &script, &sink);
+    let f = only(&findings, "Persistence: SSH Authorized Keys Modified");
+    check(
+        f,
+        "HIGH",
+        "file_authorized_keys_modified",
+        "T1098.004",
+        "/root/.ssh/authorized_keys",
+        "CREATE",
+        false,
+    );
+    let crontab: Vec<&Value> =
+        findings.iter().filter(|f| f["files"][0]["path"] == "/var/spool/cron/crontabs/root").collect();
+    assert_eq!(crontab.len(), 1, "{findings:#?}");
+    assert_eq!(crontab[0]["category"], "Execution: Suspicious Cron Modification", "{findings:#?}");
+    assert_eq!(crontab[0]["files"][0]["operation"], "CREATE", "{findings:#?}");
+}
+
 #[test]
 fn directories_created_later_and_renames_over_watched_files() {
     let dir = tempfile::tempdir().unwrap();

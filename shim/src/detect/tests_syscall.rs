@@ -30,6 +30,7 @@ fn call(name: &'static str, detail: SyscallDetail) -> SyscallEvent {
                 ..Default::default()
             }],
             sha256: None,
+            copy_of: None,
         }),
     }
 }

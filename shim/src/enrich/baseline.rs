@@ -208,6 +208,8 @@ impl Baseline {
 /// The run-time side: a loaded baseline (or none) and the time the container started.
 pub struct Judge {
     files: HashMap<String, BaselineEntry>,
+    /// The image's programs by content: digest -> name of the first path (in path order) holding it.
+    programs: HashMap<[u8; 32], Box<str>>,
     have_baseline: bool,
     started: SystemTime,
 }
@@ -215,9 +217,29 @@ pub struct Judge {
 impl Judge {
     pub fn new(baseline: Option<Baseline>, started: SystemTime) -> Judge {
         match baseline {
-            Some(b) => Judge { files: b.files.into_iter().collect(), have_baseline: true, started },
-            None => Judge { files: HashMap::new(), have_baseline: false, started },
+            Some(b) => {
+                let mut programs = HashMap::new();
+                for (path, e) in b.files.iter().filter(|(p, e)| e.mode & 0o111 != 0 && !is_library(p)) {
+                    if let Some(d) = digest_of(&e.sha256) {
+                        let name = path.rsplit('/').next().unwrap_or(path);
+                        programs.entry(d).or_insert_with(|| name.into());
+                    }
+                }
+                Judge { files: b.files.into_iter().collect(), programs, have_baseline: true, started }
+            }
+            None => Judge { files: HashMap::new(), programs: HashMap::new(), have_baseline: false, started },
         }
+    }
+
+    /// The name of the image program that a program judged `verdict` is a byte-for-byte copy of,
+    /// when it runs under another path: a renamed nc, curl or busybox is still that tool. None for
+    /// the image's own files, unknown content, or without a baseline.
+    pub fn copy_of(&self, path: &str, sha256: Option<&str>, verdict: Provenance) -> Option<String> {
+        if !matches!(verdict, Provenance::Added | Provenance::Modified) {
+            return None;
+        }
+        let name = self.programs.get(&digest_of(sha256?)?)?;
+        (path.rsplit('/').next() != Some(&**name)).then(|| name.to_string())
     }
 
     pub fn has_baseline(&self) -> bool {
@@ -246,6 +268,25 @@ impl Judge {
             _ => Provenance::Unknown,
         }
     }
+}
+
+fn is_library(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.ends_with(".so") || name.contains(".so.")
+}
+
+/// A sha256 in hex as bytes (None for anything else).
+fn digest_of(hex: &str) -> Option<[u8; 32]> {
+    let b = hex.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = nibble(b[2 * i])? << 4 | nibble(b[2 * i + 1])?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -300,6 +341,35 @@ mod tests {
         assert_eq!(
             none.verdict("/usr/bin/ls", None, Some(start - Duration::from_secs(60))),
             Provenance::Unknown
+        );
+    }
+
+    #[test]
+    fn renamed_copies_of_image_programs_are_named() {
+        let (nc, curl) = ("1".repeat(64), "2".repeat(64));
+        let mut files = BTreeMap::new();
+        let entry = |sha: &str, mode| BaselineEntry { sha256: sha.to_string(), size: 1, mode };
+        files.insert("/usr/bin/nc.openbsd".to_string(), entry(&nc, 0o755));
+        files.insert("/usr/bin/curl".to_string(), entry(&curl, 0o755));
+        // A library with the same bytes as a program does not name it.
+        files.insert("/usr/lib/libz.so.1".to_string(), entry(&"3".repeat(64), 0o755));
+        let j = Judge::new(Some(Baseline { version: 1, files, ..Default::default() }), SystemTime::now());
+        let copy = |path: &str, sha: &str| {
+            let v = j.verdict(path, Some(sha), None);
+            j.copy_of(path, Some(sha), v)
+        };
+        assert_eq!(copy("/tmp/.x", &nc).as_deref(), Some("nc.openbsd"));
+        assert_eq!(copy("/var/tmp/kworker", &curl).as_deref(), Some("curl"));
+        // The image's own file, an overwritten one keeping its name, unknown content: no copy.
+        assert_eq!(copy("/usr/bin/nc.openbsd", &nc), None);
+        assert_eq!(copy("/tmp/nc.openbsd", &nc), None);
+        assert_eq!(copy("/tmp/.x", &"4".repeat(64)), None);
+        assert_eq!(copy("/tmp/.z", &"3".repeat(64)), None);
+        // /usr/bin/curl overwritten with nc's bytes is nc.
+        assert_eq!(copy("/usr/bin/curl", &nc).as_deref(), Some("nc.openbsd"));
+        assert_eq!(
+            Judge::new(None, SystemTime::now()).copy_of("/tmp/.x", Some(&nc), Provenance::Added),
+            None
         );
     }
 

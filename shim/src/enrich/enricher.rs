@@ -287,8 +287,10 @@ impl Enricher {
         if let Some(key) = e.binary.key {
             hash_program(&mut self.shared.hashes.lock(), &self.proc_root, e);
             let [via_proc, by_path] = program_paths(e, &self.proc_root);
-            e.binary.verdict =
-                Some(self.judge.verdict(&e.binary.path, e.binary.sha256.as_deref(), ctime_of(key.ctime_ns)));
+            let verdict =
+                self.judge.verdict(&e.binary.path, e.binary.sha256.as_deref(), ctime_of(key.ctime_ns));
+            e.binary.verdict = Some(verdict);
+            e.binary.copy_of = self.judge.copy_of(&e.binary.path, e.binary.sha256.as_deref(), verdict);
             if let Some(intel) = self.intel.as_mut() {
                 e.binary.signatures = intel
                     .signatures

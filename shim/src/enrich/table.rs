@@ -98,6 +98,7 @@ impl ProcessTable {
         // (and a copy without one does not take it away).
         if ev.binary.sha256.is_some() || e.stamp != ev.time {
             e.process.sha256 = ev.binary.sha256.clone();
+            e.process.copy_of = ev.binary.copy_of.clone();
         }
         e.stamp = ev.time;
         e.exec_time = Some(ev.time);

@@ -412,6 +412,10 @@ pub struct Binary {
     /// The malware family when the sha256 is on the IoC list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ioc_family: Option<String>,
+    /// A program that is not the image's file at its path but has the same content as an image
+    /// program: that program's name (`nc.openbsd` for /tmp/x copied from /usr/bin/nc.openbsd).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
     #[serde(skip)]
     pub key: Option<FileKey>,
     /// The program file itself, opened at the exec stop (or notification), so it can be hashed after
@@ -601,6 +605,9 @@ pub struct ProcessRef {
     /// Of the program it runs, when its exec was seen and hashed (the process table's record).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The image program whose copy it runs, when it runs one under another name ([`Binary::copy_of`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
     /// Its lineage, nearest first, where the referrer needs it (a file's holder, a syscall's caller;
     /// filled in from the process table). Empty in the elements of a lineage.
     #[serde(skip_serializing_if = "Vec::is_empty")]

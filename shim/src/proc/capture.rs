@@ -134,6 +134,7 @@ impl ProcReader {
             verdict: None,
             signatures: Vec::new(),
             ioc_family: None,
+            copy_of: None,
             key,
             held,
         })

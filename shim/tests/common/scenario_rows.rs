@@ -561,19 +561,9 @@ pub const EXEC_ROWS: &[Scenario] = &[
     },
 ];
 
-/// Catalogue categories runwarden does not fire yet (none today): each becomes one row when it lands,
+/// Catalogue categories whose rules have no row of their own yet: each becomes one row when it lands,
 /// and leaves this list (a rule of a category listed here passes
 /// `every_default_rule_has_a_scenario_row` without a row). Entries: (category, how it will arrive).
 pub const NOT_YET_COVERED: &[(&str, &str)] = &[
     ("Credential Access: Access Sensitive Files On Nodes", "the MEDIUM rule has its row (sensor_rows.rs); the LOW variant for PAM reads (file_sensitive_file_opened_by_auth_program) is tested on the host under both sensors (tests/file_watch.rs); a container row needs root to read /etc/shadow, which the --user 65534 suite cannot"),
-    ("Execution: Program Run from Temporary Directory", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Unexpected Child Shell", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Defense Evasion: Dynamic Linker Hijacking", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Defense Evasion: Clear Command History", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Defense Evasion: Clear Linux Logs", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Privilege Escalation: Setuid or Setgid Bit Set", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Defense Evasion: Timestomp", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Credential Access: Process Memory Dump", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Persistence: Modify Shell Configuration", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
-    ("Persistence: SSH Authorized Keys Modified", "tested on the host under both sensors (tests/findings.rs, tests/file_watch.rs); container rows are issue 13's open item"),
 ];

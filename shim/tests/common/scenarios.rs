@@ -12,15 +12,18 @@
 
 use serde_json::Value;
 
+#[path = "post_rows.rs"]
+mod post_rows;
 #[path = "scenario_rows.rs"]
 mod rows;
 #[path = "sensor_rows.rs"]
 mod sensor_rows;
 pub use rows::NOT_YET_COVERED;
 
-/// Every row of the table: the exec sensor's, then the scanner's and the file watcher's.
+/// Every row of the table: the exec sensor's, then the scanner's and the file watcher's, then the
+/// post-exploitation rows.
 pub fn scenarios() -> impl Iterator<Item = &'static Scenario> {
-    rows::EXEC_ROWS.iter().chain(sensor_rows::SENSOR_ROWS)
+    rows::EXEC_ROWS.iter().chain(sensor_rows::SENSOR_ROWS).chain(post_rows::POST_ROWS)
 }
 
 /// How an attack reaches the workload.

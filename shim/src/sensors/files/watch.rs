@@ -55,6 +55,7 @@ pub struct WatchStats {
     pub attributed: u64,
 }
 
+#[derive(Clone)]
 struct Dir {
     real: PathBuf,
     shown: String,
@@ -72,10 +73,18 @@ pub struct Watcher {
     skipped: Vec<String>,
     budget_warned: bool,
     snapshot: BTreeMap<String, Meta>,
+    /// Files reported as created because they were found in a directory as its watch began, with
+    /// what they were then: the live events that may still follow for the same write are not a second
+    /// change.
+    read_off: HashMap<String, Option<Meta>>,
     /// Readable when the watcher must stop: ends a wait at once.
     pub(super) wake: Option<std::os::fd::OwnedFd>,
     pub stats: WatchStats,
 }
+
+/// At most this many files read off new directories are remembered (a workload creating directories
+/// full of watched files by the thousand is not what this is for).
+const READ_OFF_MAX: usize = 256;
 
 const DIR_MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::CLOSE_WRITE)
@@ -113,6 +122,7 @@ impl Watcher {
             skipped: Vec::new(),
             budget_warned: false,
             snapshot: BTreeMap::new(),
+            read_off: HashMap::new(),
             wake: None,
             stats: WatchStats::default(),
         };
@@ -347,15 +357,44 @@ impl Watcher {
         for wd in gone {
             self.forget(&wd);
         }
-        if !appeared.is_empty() {
-            self.on_appeared(&appeared);
+        let mut changes = coalesce(&raw, &self.cfg.classifier);
+        if !self.read_off.is_empty() {
+            changes.retain(|c| !self.already_reported(c));
         }
-        let changes = coalesce(&raw, &self.cfg.classifier);
+        if !appeared.is_empty() {
+            // What was written into a directory before its watch existed (`mkdir -p ~/.ssh && echo
+            // key >> ~/.ssh/authorized_keys` takes microseconds) is read off the new directory.
+            for shown in self.on_appeared(&appeared) {
+                if !raw.iter().any(|(p, _)| *p == shown) {
+                    let meta = std::fs::metadata(self.real_of_shown(&shown)).ok().map(|m| Meta::of(&m));
+                    if self.read_off.len() >= READ_OFF_MAX {
+                        self.read_off.clear();
+                    }
+                    self.read_off.insert(shown.clone(), meta);
+                    changes.push(Change { path: shown, op: FileOp::Create, other: None });
+                }
+            }
+        }
         let mut out: Vec<FileEvent> = changes.into_iter().map(|c| self.event(c, false)).collect();
         if overflow {
             out.extend(self.rescan());
         }
         out
+    }
+
+    /// A live create or write of a file reported already as read off its new directory, which has
+    /// not changed since: the same write seen a second time.
+    fn already_reported(&mut self, c: &Change) -> bool {
+        if !matches!(c.op, FileOp::Create | FileOp::Modify) {
+            return false;
+        }
+        let Some(then) = self.read_off.get(&c.path) else { return false };
+        let now = std::fs::metadata(self.real_of_shown(&c.path)).ok().map(|m| Meta::of(&m));
+        let same = then.is_some() && *then == now;
+        if !same {
+            self.read_off.remove(&c.path);
+        }
+        same
     }
 
     /// A watch the kernel removed (its file or directory is gone): its targets wait again.
@@ -378,7 +417,8 @@ impl Watcher {
     }
 
     /// Something was created or moved in: a target may be watchable now, or a secret replaced.
-    fn on_appeared(&mut self, paths: &[String]) {
+    /// Returns the classified entries already inside the directories this starts to watch.
+    fn on_appeared(&mut self, paths: &[String]) -> Vec<String> {
         let mut retry = false;
         for p in paths {
             for (i, t) in self.targets.iter().enumerate() {
@@ -395,9 +435,29 @@ impl Watcher {
                 }
             }
         }
-        if retry {
-            self.install_pending();
+        if !retry {
+            return Vec::new();
         }
+        let before: std::collections::HashSet<WatchDescriptor> = self.dirs.keys().cloned().collect();
+        self.install_pending();
+        let fresh: Vec<Dir> =
+            self.dirs.iter().filter(|(wd, _)| !before.contains(*wd)).map(|(_, d)| d.clone()).collect();
+        let mut found = Vec::new();
+        for d in fresh {
+            let Ok(rd) = std::fs::read_dir(&d.real) else { continue };
+            for e in rd.flatten() {
+                // Files: a directory made inside is watched in turn (and its files read off then).
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+                let shown = join(&d.shown, &name);
+                if !matches!(self.cfg.classifier.classify(&shown), None | Some(Class::Executables)) {
+                    found.push(shown);
+                }
+            }
+        }
+        found
     }
 
     fn real_of_shown(&self, shown: &str) -> PathBuf {
