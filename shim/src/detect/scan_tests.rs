@@ -13,7 +13,7 @@ use crate::events::{Binary, ConnectionEvent, ExecEvent, SignatureHit, Stdio, Std
 pub(super) enum Subject {
     Process,
     Conn(Box<ConnectionEvent>, bool),
-    Lib(Binary),
+    Lib(Box<Binary>),
 }
 
 pub(super) struct Case {
@@ -120,19 +120,19 @@ pub(super) fn positives() -> Vec<Case> {
             "added_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, false)),
+            Subject::Lib(Box::new(lib("/tmp/libx.so", Provenance::Added, false))),
         ),
         case(
             "added_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, true)),
+            Subject::Lib(Box::new(lib("/tmp/libx.so", Provenance::Added, true))),
         ),
         case(
             "modified_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/usr/lib/libz.so.1", Provenance::Modified, true)),
+            Subject::Lib(Box::new(lib("/usr/lib/libz.so.1", Provenance::Modified, true))),
         ),
         case("untraced_process", Untraced, ev("/usr/bin/sleep", &["sleep", "100"]), Subject::Process),
         case("exec_arguments_changed", Mismatch, ev("/usr/bin/dash", &["sh", "-c", ": B"]), Subject::Process),
@@ -206,25 +206,25 @@ pub(super) fn negatives() -> Vec<Case> {
             "added_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/usr/lib/libssl.so.3", Provenance::Builtin, false)),
+            Subject::Lib(Box::new(lib("/usr/lib/libssl.so.3", Provenance::Builtin, false))),
         ),
         case(
             "added_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/usr/lib/libz.so.1", Provenance::Unknown, false)),
+            Subject::Lib(Box::new(lib("/usr/lib/libz.so.1", Provenance::Unknown, false))),
         ),
         case(
             "added_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, false)),
+            Subject::Lib(Box::new(lib("/tmp/libx.so", Provenance::Added, false))),
         ),
         case(
             "modified_malicious_library_loaded",
             Library,
             ev("/usr/bin/python3", &["python3"]),
-            Subject::Lib(lib("/tmp/libx.so", Provenance::Added, true)),
+            Subject::Lib(Box::new(lib("/tmp/libx.so", Provenance::Added, true))),
         ),
         // Untraced rules fire on untraced events only: the same process as an exec event is quiet.
         case("untraced_process", Exec, malicious(ev("/usr/bin/sleep", &["sleep", "1"])), Subject::Process),
