@@ -7,8 +7,8 @@
 //! ingest (so incidents, trend counts and triage columns are written as in production) with
 //! BENCH_FINDINGS findings (default 1,000,000) spread over the last 30 days: attacks of four findings
 //! each (a shell and three children, so each is one incident) on 5,000 instances of 20 services, 30
-//! categories. Then serves it and times each page (list, filtered list, incidents, an incident, trends,
-//! a service's trends) BENCH_REPEAT times (default 5) over HTTP on loopback; prints median and max.
+//! categories. Then serves it and times each page (list, filtered lists, a list page half-way down,
+//! incidents, an incident, trends, a service's trends) BENCH_REPEAT times (default 5) over HTTP on loopback; prints median and max.
 //!
 //! Filling a million findings takes minutes, so `BENCH_DB=DIR` keeps the databases between runs: SQLite
 //! in `DIR/scale-N.db`, PostgreSQL as the database `rwbench_N` beside RW_TEST_PG_URL's (N the number of
@@ -214,6 +214,8 @@ fn main() {
             "/findings".to_string(),
             "/findings?service=svc-3&since=7d".to_string(),
             "/findings?severity=CRITICAL".to_string(),
+            // Half-way down the list, by keyset (what the "older" links do from page to page).
+            format!("/findings?before={}:~", now_us() - 15 * 86_400_000_000),
             "/incidents".to_string(),
             "/incidents?service=svc-3".to_string(),
             format!("/incidents/{incident}"),

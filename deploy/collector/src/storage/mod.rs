@@ -363,16 +363,23 @@ impl Store {
         Ok(out)
     }
 
-    /// One page of findings, newest first, and how many match in all.
+    /// One page of findings, newest first (after `filter.before` when set), and how many match in all.
     pub async fn list(&self, filter: &FindingFilter, page: Page) -> StorageResult<(Vec<Listed>, i64)> {
-        let (cond, params) = filter.where_clause(1);
+        let (mut cond, mut params) = filter.where_clause(1);
+        if let Some((t, id)) = &filter.before {
+            let n = params.len();
+            cond.push_str(if cond.is_empty() { " WHERE " } else { " AND " });
+            // A row value: both backends take it as a range of the (event_time, finding_id) index.
+            cond.push_str(&format!("(event_time, finding_id) < (${}, ${})", n + 1, n + 2));
+            params.extend([Param::Int(*t), Param::Text(id.clone())]);
+        }
         let n = params.len();
         let sql = format!(
             "SELECT {LIST_COLUMNS} FROM findings{cond} ORDER BY event_time DESC, finding_id DESC LIMIT ${} OFFSET ${}",
             n + 1,
             n + 2
         );
-        let mut all = params.clone();
+        let mut all = params;
         all.extend([Param::Int(page.limit), Param::Int(page.offset)]);
         let rows =
             bind_all(sqlx::query(&sql), &all).fetch_all(&self.read).await.map_err(q("list findings"))?;
