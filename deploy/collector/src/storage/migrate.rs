@@ -22,6 +22,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (4, "trends", include_str!("../../migrations/sqlite/0004_trends.sql")),
     (5, "scc", include_str!("../../migrations/sqlite/0005_scc.sql")),
     (6, "finding counts", include_str!("../../migrations/sqlite/0006_finding_counts.sql")),
+    (7, "findings by service", include_str!("../../migrations/sqlite/0007_findings_by_service.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "findings", include_str!("../../migrations/postgres/0001_findings.sql")),
@@ -30,6 +31,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "trends", include_str!("../../migrations/postgres/0004_trends.sql")),
     (5, "scc", include_str!("../../migrations/postgres/0005_scc.sql")),
     (6, "finding counts", include_str!("../../migrations/postgres/0006_finding_counts.sql")),
+    (7, "findings by service", include_str!("../../migrations/postgres/0007_findings_by_service.sql")),
 ];
 
 #[derive(Debug)]
