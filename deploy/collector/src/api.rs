@@ -1,5 +1,7 @@
 //! The query API: `GET /v1/findings` (filters: `category`, `severity`, `service`, `revision`,
-//! `instance`, `since`, `until`, `q`; `limit`, `offset`; `format=json|csv`), `GET /v1/findings/{id}`
+//! `instance`, `since`, `until`, `q`, `state`; `limit`, `offset` or `before` (the `next` cursor of the
+//! page before: keyset paging, as fast deep in the list as at its start); `format=json|csv`),
+//! `GET /v1/findings/{id}`
 //! (the finding as received), `GET /v1/counts` (per category and severity, same filters) and
 //! `GET /v1/instances` (from heartbeats, each `live`, `silent` or `ended`). Errors are JSON
 //! `{"error": "..."}`; bad parameters are a `400` naming the parameter.
@@ -13,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::AuthError;
 use crate::config::ReadAuth;
-use crate::storage::query::{FilterError, FindingFilter, Page};
+use crate::storage::query::{cursor, FilterError, FindingFilter, Page};
 use crate::storage::Instance;
 use crate::{export, model, Shared};
 
@@ -92,8 +94,15 @@ pub async fn list_findings(
     }
     // The bodies are stored as compact JSON already: spliced in, not parsed and re-serialized.
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    // `next`: the cursor of the next page (`before=`), when this one is full.
+    let next = match rows.last() {
+        Some(r) if rows.len() as i64 == page.limit => {
+            serde_json::to_string(&cursor(r.event_time_us, &r.id)).unwrap_or_default()
+        }
+        _ => "null".to_string(),
+    };
     let body = format!(
-        "{{\"findings\":[{}],\"total\":{total},\"limit\":{},\"offset\":{}}}",
+        "{{\"findings\":[{}],\"total\":{total},\"limit\":{},\"offset\":{},\"next\":{next}}}",
         bodies.join(","),
         page.limit,
         page.offset

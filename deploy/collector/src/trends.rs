@@ -1,7 +1,7 @@
 //! Trends: findings over a window (the last 24 hours, 7 days or 30 days) in buckets (an hour, six hours,
 //! a day), by severity and by category (the five largest, the rest as "Other"), and the top services
-//! and rules. Counted from the hourly table kept at ingest (`finding_hours`, migration 0004), so a chart
-//! costs the same with a thousand findings or a million. `GET /v1/trends?window=7d&service=S` gives the
+//! and rules. Counted from the counts kept at ingest in each window's bucket size (`finding_counts`,
+//! migration 0006), so a chart costs the same with a thousand findings or a million. `GET /v1/trends?window=7d&service=S` gives the
 //! numbers; the UI draws them as SVG ([`crate::ui::trends`]). The bucketing here is pure.
 #![forbid(unsafe_code)]
 

@@ -21,6 +21,8 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "triage", include_str!("../../migrations/sqlite/0003_triage.sql")),
     (4, "trends", include_str!("../../migrations/sqlite/0004_trends.sql")),
     (5, "scc", include_str!("../../migrations/sqlite/0005_scc.sql")),
+    (6, "finding counts", include_str!("../../migrations/sqlite/0006_finding_counts.sql")),
+    (7, "findings by service", include_str!("../../migrations/sqlite/0007_findings_by_service.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "findings", include_str!("../../migrations/postgres/0001_findings.sql")),
@@ -28,6 +30,8 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "triage", include_str!("../../migrations/postgres/0003_triage.sql")),
     (4, "trends", include_str!("../../migrations/postgres/0004_trends.sql")),
     (5, "scc", include_str!("../../migrations/postgres/0005_scc.sql")),
+    (6, "finding counts", include_str!("../../migrations/postgres/0006_finding_counts.sql")),
+    (7, "findings by service", include_str!("../../migrations/postgres/0007_findings_by_service.sql")),
 ];
 
 #[derive(Debug)]
@@ -49,9 +53,20 @@ impl MigrationSource<'static> for Embedded {
 }
 
 pub async fn run(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::migrate::MigrateError> {
-    let source = match backend {
-        Backend::Sqlite => Embedded(SQLITE),
-        Backend::Postgres => Embedded(POSTGRES),
+    run_through(pool, backend, i64::MAX).await
+}
+
+/// Applies the migrations up to version `last` only: for tests of a later migration on a database
+/// that an older collector filled.
+pub async fn run_through(
+    pool: &AnyPool,
+    backend: Backend,
+    last: i64,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let all = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
     };
-    Migrator::new(source).await?.run(pool).await
+    let n = all.iter().take_while(|(v, _, _)| *v <= last).count();
+    Migrator::new(Embedded(&all[..n])).await?.run(pool).await
 }

@@ -8,6 +8,7 @@
 //! Delivery is idempotent: a `findingId` already stored is counted as a duplicate and left as it was.
 #![forbid(unsafe_code)]
 
+pub mod counts;
 pub mod incidents;
 pub mod migrate;
 mod placement;
@@ -280,6 +281,7 @@ impl Store {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
         let mut out = Ingested::default();
         let mut accepted: Vec<&StoredFinding> = Vec::with_capacity(findings.len());
+        let mut counted: Vec<(&StoredFinding, &str)> = Vec::with_capacity(findings.len());
         // Which findings are new, where they go and whether a mute rule takes them, before inserting
         // them with it (a concurrent delivery of the same id can still make one a duplicate at insert).
         let fresh = placement::not_stored(&mut tx, findings).await?;
@@ -287,7 +289,7 @@ impl Store {
         let mutes = if fresh.is_empty() { Vec::new() } else { triage::active_mutes(&mut tx, now_us).await? };
         for f in findings {
             let incident = plan.placed.get(&f.id).cloned();
-            let muted = triage::mute_rule_for(f, &mutes, now_us).is_some();
+            let state = if triage::mute_rule_for(f, &mutes, now_us).is_some() { "MUTED" } else { "ACTIVE" };
             let r = &f.resource;
             let done = sqlx::query(INSERT_FINDING)
                 .bind(f.id.clone())
@@ -307,12 +309,13 @@ impl Store {
                 .bind(column_text(&f.search_text))
                 .bind(f.body.clone())
                 .bind(incident)
-                .bind(if muted { "MUTED" } else { "ACTIVE" })
+                .bind(state)
                 .execute(&mut *tx)
                 .await
                 .map_err(q("insert finding"))?;
             if done.rows_affected() == 1 {
                 accepted.push(f);
+                counted.push((f, state));
                 out.accepted += 1;
             } else {
                 out.duplicates += 1;
@@ -321,7 +324,7 @@ impl Store {
         // What new findings bring along: incidents, hourly counts, mute rules, the SCC outbox.
         if !accepted.is_empty() {
             placement::apply(&mut tx, &plan).await?;
-            placement::count_hours(&mut tx, &accepted).await?;
+            counts::apply(&mut tx, &counts::ingested(&counted)).await?;
             for f in &accepted {
                 if let Some(rule) = triage::mute_rule_for(f, &mutes, now_us) {
                     let incident = plan.placed.get(&f.id).map(String::as_str).unwrap_or_default();
@@ -360,16 +363,23 @@ impl Store {
         Ok(out)
     }
 
-    /// One page of findings, newest first, and how many match in all.
+    /// One page of findings, newest first (after `filter.before` when set), and how many match in all.
     pub async fn list(&self, filter: &FindingFilter, page: Page) -> StorageResult<(Vec<Listed>, i64)> {
-        let (cond, params) = filter.where_clause(1);
+        let (mut cond, mut params) = filter.where_clause(1);
+        if let Some((t, id)) = &filter.before {
+            let n = params.len();
+            cond.push_str(if cond.is_empty() { " WHERE " } else { " AND " });
+            // A row value: both backends take it as a range of the (event_time, finding_id) index.
+            cond.push_str(&format!("(event_time, finding_id) < (${}, ${})", n + 1, n + 2));
+            params.extend([Param::Int(*t), Param::Text(id.clone())]);
+        }
         let n = params.len();
         let sql = format!(
             "SELECT {LIST_COLUMNS} FROM findings{cond} ORDER BY event_time DESC, finding_id DESC LIMIT ${} OFFSET ${}",
             n + 1,
             n + 2
         );
-        let mut all = params.clone();
+        let mut all = params;
         all.extend([Param::Int(page.limit), Param::Int(page.offset)]);
         let rows =
             bind_all(sqlx::query(&sql), &all).fetch_all(&self.read).await.map_err(q("list findings"))?;
@@ -378,12 +388,7 @@ impl Store {
             .map(listed)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(q("read finding row"))?;
-        let total: i64 = bind_all(sqlx::query(&format!("SELECT COUNT(*) AS n FROM findings{cond}")), &params)
-            .fetch_one(&self.read)
-            .await
-            .and_then(|r| r.try_get("n"))
-            .map_err(q("count findings"))?;
-        Ok((listed, total))
+        Ok((listed, self.total(filter).await?))
     }
 
     /// The finding as received.
@@ -397,40 +402,6 @@ impl Store {
         row.as_ref().map(listed).transpose().map_err(q("read finding row"))
     }
 
-    pub async fn counts(&self, filter: &FindingFilter) -> StorageResult<FindingCounts> {
-        let (cond, params) = filter.where_clause(1);
-        let group = |col: &str| {
-            format!("SELECT {col} AS k, COUNT(*) AS n FROM findings{cond} GROUP BY {col} ORDER BY n DESC, k")
-        };
-        let mut out = FindingCounts::default();
-        for (col, dest) in [("category", &mut out.by_category), ("severity", &mut out.by_severity)] {
-            let rows = bind_all(sqlx::query(&group(col)), &params)
-                .fetch_all(&self.read)
-                .await
-                .map_err(q("count findings"))?;
-            for r in rows {
-                dest.push((
-                    r.try_get("k").map_err(q("read count"))?,
-                    r.try_get("n").map_err(q("read count"))?,
-                ));
-            }
-        }
-        out.total = out.by_severity.iter().map(|(_, n)| n).sum();
-        Ok(out)
-    }
-
-    /// Every category stored (for the filter form's list).
-    pub async fn categories(&self) -> StorageResult<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT category FROM findings ORDER BY category")
-            .fetch_all(&self.read)
-            .await
-            .map_err(q("list categories"))?;
-        rows.iter()
-            .map(|r| r.try_get("category"))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(q("read category"))
-    }
-
     /// Instances, most recently heard first.
     pub async fn instances(&self) -> StorageResult<Vec<Instance>> {
         let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances ORDER BY last_seen DESC LIMIT 5000");
@@ -438,13 +409,12 @@ impl Store {
         rows.iter().map(instance).collect::<std::result::Result<_, _>>().map_err(q("read instance row"))
     }
 
-    /// Deletes findings whose event is older than `before_us`, and instances not heard from since.
+    /// Deletes findings whose event is older than `before_us` (and their counts: [`counts`]), and
+    /// instances and incidents not heard from since.
     pub async fn purge(&self, before_us: i64) -> StorageResult<u64> {
-        let f = sqlx::query("DELETE FROM findings WHERE event_time < $1")
-            .bind(before_us)
-            .execute(&self.write)
-            .await
-            .map_err(q("purge findings"))?;
+        let mut conn = self.write.acquire().await.map_err(q("acquire"))?;
+        let r = counts::purge_findings(&mut conn, before_us).await;
+        let deleted = settled(conn, r)?;
         sqlx::query("DELETE FROM instances WHERE last_seen < $1")
             .bind(before_us)
             .execute(&self.write)
@@ -455,12 +425,7 @@ impl Store {
             .execute(&self.write)
             .await
             .map_err(q("purge incidents"))?;
-        sqlx::query("DELETE FROM finding_hours WHERE hour < $1")
-            .bind(before_us.div_euclid(HOUR_US) * HOUR_US)
-            .execute(&self.write)
-            .await
-            .map_err(q("purge finding hours"))?;
-        Ok(f.rows_affected())
+        Ok(deleted)
     }
 
     pub async fn close(&self) {

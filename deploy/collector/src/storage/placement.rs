@@ -1,8 +1,8 @@
-//! Placing a batch's new findings in incidents, and counting them per hour for trends, with few
-//! statements: the rules of [`crate::incidents`] are applied in memory to the batch and the incidents
-//! it can touch (one read per instance in the batch), then each incident changed is written once and
-//! each hour key upserted once. These writes come after the batch's inserts, at the end of its
-//! transaction, so the rows they lock (an incident, an hour) are held only until the commit: a storm of
+//! Placing a batch's new findings in incidents with few statements: the rules of [`crate::incidents`]
+//! are applied in memory to the batch and the incidents it can touch (one read per instance in the
+//! batch), then each incident changed is written once (and, by [`super::counts`], each count key once).
+//! These writes come after the batch's inserts, at the end of its transaction, so the rows they lock (an
+//! incident, a count) are held only until the commit: a storm of
 //! related findings from several senders queues for a moment instead of serializing every insert.
 //!
 //! Two collectors on PostgreSQL placing related findings at the same moment may open two incidents for
@@ -15,7 +15,6 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row as _};
 
 use super::incidents::{stored, Incident, Stored, COLUMNS, SELECT_COLUMNS};
-use super::HOUR_US;
 use super::{column_text, q, StorageResult};
 use crate::incidents::{add_category, instance_key, Lineage, INCIDENT_WINDOW_US};
 use crate::model::{Severity, StoredFinding};
@@ -280,44 +279,6 @@ pub(super) async fn apply(conn: &mut AnyConnection, plan: &Plan) -> StorageResul
                     .map_err(q("open incident"))?;
             }
         }
-    }
-    Ok(())
-}
-
-const UPSERT_HOUR: &str = "INSERT INTO finding_hours (hour, service, severity, category, rule_id, n) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hour, service, severity, category, rule_id) \
-     DO UPDATE SET n = finding_hours.n + excluded.n";
-
-/// One row of `finding_hours`: hour, service, severity, category, rule.
-type HourKey = (i64, String, &'static str, String, String);
-
-/// Counts a batch's new findings per hour key (one upsert per key).
-pub(super) async fn count_hours(conn: &mut AnyConnection, accepted: &[&StoredFinding]) -> StorageResult<()> {
-    let mut counts: Vec<(HourKey, i64)> = Vec::new();
-    for f in accepted {
-        let key = (
-            f.event_time_us.div_euclid(HOUR_US) * HOUR_US,
-            column_text(f.resource.service.as_deref().unwrap_or_default()),
-            f.severity.as_str(),
-            column_text(&f.category),
-            column_text(f.rule_id.as_deref().unwrap_or_default()),
-        );
-        match counts.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((key, 1)),
-        }
-    }
-    for ((hour, service, severity, category, rule), n) in counts {
-        sqlx::query(UPSERT_HOUR)
-            .bind(hour)
-            .bind(service)
-            .bind(severity)
-            .bind(category)
-            .bind(rule)
-            .bind(n)
-            .execute(&mut *conn)
-            .await
-            .map_err(q("count finding hours"))?;
     }
     Ok(())
 }

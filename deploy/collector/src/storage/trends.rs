@@ -1,5 +1,6 @@
-//! The hourly counts behind trends (`finding_hours`, written at ingest by [`super::placement`]): the
-//! window's sums by hour and severity, hour and category, service and rule.
+//! Trends from the counts kept beside the findings (`finding_counts`, [`super::counts`]), read in the
+//! window's own buckets (an hour, six hours or a day): the window's sums by bucket and severity, bucket
+//! and category, service and rule. A window has at most 30 buckets, so this reads buckets times keys rows.
 #![forbid(unsafe_code)]
 
 use sqlx::Row as _;
@@ -12,19 +13,22 @@ impl Store {
     /// The trend of the window ending after `now_us`, for one service or all.
     pub async fn trend(&self, window: Window, service: Option<&str>, now_us: i64) -> StorageResult<Trend> {
         let (start, end) = window.bounds(now_us);
-        let mut params = vec![Param::Int(start), Param::Int(end)];
-        let mut cond = String::from(" WHERE hour >= $1 AND hour < $2");
+        let mut params = vec![Param::Int(window.bucket_us), Param::Int(start), Param::Int(end)];
+        let mut cond = String::from(" WHERE span = $1 AND bucket >= $2 AND bucket < $3");
         if let Some(s) = service {
             params.push(Param::Text(s.to_string()));
-            cond.push_str(" AND service = $3");
+            cond.push_str(" AND service = $4");
         }
         let hours = |key: &str| {
-            format!("SELECT hour, {key} AS k, CAST(SUM(n) AS BIGINT) AS n FROM finding_hours{cond} GROUP BY hour, {key}")
+            format!(
+                "SELECT bucket AS hour, {key} AS k, CAST(SUM(n) AS BIGINT) AS n FROM finding_counts{cond} \
+                 GROUP BY bucket, {key}"
+            )
         };
         let top = |key: &str| {
             format!(
-                "SELECT {key} AS k, CAST(SUM(n) AS BIGINT) AS n FROM finding_hours{cond} AND {key} <> '' \
-                 GROUP BY {key} ORDER BY n DESC, k LIMIT {TOP_N}"
+                "SELECT {key} AS k, CAST(SUM(n) AS BIGINT) AS n FROM finding_counts{cond} AND {key} <> '' \
+                 GROUP BY {key} HAVING SUM(n) > 0 ORDER BY n DESC, k LIMIT {TOP_N}"
             )
         };
         let (sev_sql, cat_sql, svc_sql, rule_sql) =

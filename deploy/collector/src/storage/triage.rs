@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 
-use super::{q, settled, StorageResult, Store};
+use super::{counts, q, settled, StorageResult, Store};
 use crate::model::StoredFinding;
 use crate::triage::{MuteRule, State, Subject};
 
@@ -74,6 +74,18 @@ async fn audit(
     .await
     .map_err(q("write audit"))?;
     Ok(())
+}
+
+/// Counts moving from `from` to `to` for the findings in `rows` (with [`counts::KEY_COLUMNS`]).
+fn state_deltas(rows: &[AnyRow], from: &str, to: &str) -> StorageResult<Vec<counts::Delta>> {
+    let mut out = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        let t: i64 = r.try_get("event_time").map_err(q("read finding"))?;
+        let key = counts::Key::of_row(r, Some(from)).map_err(q("read finding"))?;
+        out.push((t, counts::Key { state: to.to_string(), ..key.clone() }, 1));
+        out.push((t, key, -1));
+    }
+    Ok(out)
 }
 
 /// The mute rules in force at `now_us` (read once per stored batch).
@@ -158,19 +170,35 @@ impl Store {
         now_us: i64,
     ) -> StorageResult<Option<Changed>> {
         let mut tx = sqlx::Connection::begin(conn).await.map_err(q("begin"))?;
-        let old: Option<String> = sqlx::query("SELECT state FROM findings WHERE finding_id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .and_then(|r| r.map(|r| r.try_get("state")).transpose())
-            .map_err(q("read finding state"))?;
-        let Some(old) = old else { return Ok(None) };
-        sqlx::query("UPDATE findings SET state = $1 WHERE finding_id = $2")
+        // The update takes the state it read as a condition and says what it changed, so the counts
+        // move by exactly that even when another collector changes the same finding meanwhile (then the
+        // update finds nothing and the state is read again).
+        let old = loop {
+            let old: Option<String> = sqlx::query("SELECT state FROM findings WHERE finding_id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .and_then(|r| r.map(|r| r.try_get("state")).transpose())
+                .map_err(q("read finding state"))?;
+            let Some(old) = old else { return Ok(None) };
+            if old == state.as_str() {
+                break old;
+            }
+            let rows = sqlx::query(&format!(
+                "UPDATE findings SET state = $1 WHERE finding_id = $2 AND state = $3 RETURNING {}",
+                counts::KEY_COLUMNS
+            ))
             .bind(state.as_str())
             .bind(id.to_string())
-            .execute(&mut *tx)
+            .bind(old.clone())
+            .fetch_all(&mut *tx)
             .await
             .map_err(q("set finding state"))?;
+            if !rows.is_empty() {
+                counts::apply(&mut tx, &state_deltas(&rows, &old, state.as_str())?).await?;
+                break old;
+            }
+        };
         audit(&mut tx, "finding", id, "state", Some(&old), Some(state.as_str()), actor, now_us, note).await?;
         tx.commit().await.map_err(q("commit"))?;
         Ok(Some(Changed { old_state: old, findings: vec![id.to_string()] }))
@@ -207,27 +235,37 @@ impl Store {
             .and_then(|r| r.map(|r| r.try_get("state")).transpose())
             .map_err(q("read incident state"))?;
         let Some(old) = old else { return Ok(None) };
-        let rows =
-            sqlx::query("SELECT finding_id, state FROM findings WHERE incident_id = $1 AND state <> $2")
-                .bind(id.to_string())
-                .bind(state.as_str())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(q("read incident findings"))?;
-        for (table, key) in [("incidents", "incident_id"), ("findings", "incident_id")] {
-            sqlx::query(&format!("UPDATE {table} SET state = $1 WHERE {key} = $2"))
-                .bind(state.as_str())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(q("set incident state"))?;
+        // Per state it had, the findings that change: each update says which it changed, so the counts
+        // and the audit follow exactly what was changed.
+        let mut changed: Vec<(String, String)> = Vec::new();
+        let mut deltas = Vec::new();
+        for from in State::ALL.iter().map(|s| s.as_str()).filter(|s| *s != state.as_str()) {
+            let rows = sqlx::query(&format!(
+                "UPDATE findings SET state = $1 WHERE incident_id = $2 AND state = $3 RETURNING finding_id, {}",
+                counts::KEY_COLUMNS
+            ))
+            .bind(state.as_str())
+            .bind(id.to_string())
+            .bind(from)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("set incident state"))?;
+            deltas.extend(state_deltas(&rows, from, state.as_str())?);
+            for r in &rows {
+                changed.push((r.try_get("finding_id").map_err(q("read finding id"))?, from.to_string()));
+            }
         }
+        counts::apply(&mut tx, &deltas).await?;
+        sqlx::query("UPDATE incidents SET state = $1 WHERE incident_id = $2")
+            .bind(state.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(q("set incident state"))?;
         audit(&mut tx, "incident", id, "state", Some(&old), Some(state.as_str()), actor, now_us, note)
             .await?;
-        let mut findings = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let fid: String = r.try_get("finding_id").map_err(q("read finding id"))?;
-            let fold: String = r.try_get("state").map_err(q("read finding state"))?;
+        let mut findings = Vec::with_capacity(changed.len());
+        for (fid, fold) in changed {
             let action = "state (with its incident)";
             audit(&mut tx, "finding", &fid, action, Some(&fold), Some(state.as_str()), actor, now_us, note)
                 .await?;

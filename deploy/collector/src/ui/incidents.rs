@@ -24,7 +24,7 @@ use crate::Shared;
 pub fn view_switch(on_incidents: bool, params: &[(String, String)]) -> Markup {
     let keep: Vec<(String, String)> = params
         .iter()
-        .filter(|(k, v)| !v.trim().is_empty() && k != "offset" && k != "format")
+        .filter(|(k, v)| !v.trim().is_empty() && k != "offset" && k != "format" && k != "before")
         .cloned()
         .collect();
     let qs = encode_params(&keep);

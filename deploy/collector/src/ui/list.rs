@@ -12,7 +12,7 @@ use super::text::{encode_path, short};
 use super::{error_page, page, time, Nav};
 use crate::api::read_guard;
 use crate::model::{self, Severity};
-use crate::storage::query::{encode_params, FindingFilter};
+use crate::storage::query::{cursor, encode_params, FindingFilter};
 use crate::Shared;
 
 /// The time windows offered by the form.
@@ -47,11 +47,14 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
             return error_page(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; retry later");
         }
     };
-    // Links keep the parameters as given (so "since=24h" stays relative), minus the ones they set.
+    // Links keep the parameters as given (so "since=24h" stays relative), minus the ones they set and
+    // the page's cursor (only the "older" link sets one).
     let keep = |drop: &[&str]| -> Vec<(String, String)> {
         params
             .iter()
-            .filter(|(k, v)| !v.trim().is_empty() && !drop.contains(&k.as_str()) && k != "format")
+            .filter(|(k, v)| {
+                !v.trim().is_empty() && !drop.contains(&k.as_str()) && k != "format" && k != "before"
+            })
             .cloned()
             .collect()
     };
@@ -70,11 +73,15 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
         p.push((drop.into(), value.to_string()));
         format!("/findings?{}", encode_params(&p))
     };
-    let at = |offset: i64| {
+    // Older pages by keyset (`before`: the last row's time and id), so a deep page costs what the first
+    // does; newer goes back to the newest page.
+    let newest = format!("/findings?{}", encode_params(&keep(&["offset"])));
+    let older = rows.last().map(|r| {
         let mut p = keep(&["offset"]);
-        p.push(("offset".into(), offset.to_string()));
+        p.push(("before".into(), cursor(r.event_time_us, &r.id)));
         format!("/findings?{}", encode_params(&p))
-    };
+    });
+    let paged = pg.offset > 0 || filter.before.is_some();
     let trends_href = match &filter.service {
         Some(svc) => {
             format!(
@@ -149,9 +156,13 @@ pub async fn page_handler(app: Shared, headers: HeaderMap, params: Vec<(String, 
             }
         }
         div.pager {
-            @if pg.offset > 0 { a #prev href=(at((pg.offset - pg.limit).max(0))) { "← newer" } }
-            @if pg.offset + pg.limit < total { a #next href=(at(pg.offset + pg.limit)) { "older →" } }
-            span.muted { ((pg.offset + 1).min(total)) "-" (pg.offset + rows.len() as i64) " of " (total) }
+            @if paged { a #prev href=(newest) { "← newest" } }
+            @if let Some(href) = older.filter(|_| rows.len() as i64 == pg.limit) { a #next href=(href) { "older →" } }
+            @if paged {
+                span.muted { (rows.len()) " of " (total) }
+            } @else {
+                span.muted { (1.min(total)) "-" (rows.len()) " of " (total) }
+            }
         }
     };
     page("Findings", Nav::Findings, body)
