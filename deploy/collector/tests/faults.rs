@@ -309,8 +309,18 @@ fn postgres_crash_and_restart_under_load_loses_nothing() {
     };
     wait_acked(&tally, 300);
     pg.crash();
-    // The collector keeps answering while its database is gone: 503 (retry), never 500.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The collector keeps answering while its database is gone: 503 (retry), never 500. The outage
+    // lasts until the sender has been told so (at least 1.5 s), however slow the machine.
+    let down = Instant::now();
+    let deadline = down + Duration::from_secs(60);
+    while down.elapsed() < Duration::from_millis(1500) || tally.lock().unwrap().statuses.get(&503).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no 503 while PostgreSQL was down: {:?}",
+            tally.lock().unwrap().statuses
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     pg.start();
     sender.join().unwrap();
     kill_9(&mut c);

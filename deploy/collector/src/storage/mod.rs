@@ -206,6 +206,10 @@ pub(super) fn settled<T>(
     r
 }
 
+/// How long a PostgreSQL request waits for a connection (pool exhausted, or the server down) before it
+/// is answered 503.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
     pub async fn open(url: &str) -> StorageResult<Store> {
@@ -240,9 +244,12 @@ impl Store {
             };
             Store { backend: Backend::Sqlite, write, read, scc_export: false }
         } else {
+            // A short acquire: while the server is down sqlx retries connecting until this runs out,
+            // and a request must get its 503 (runwarden retries it) well before the sender's own
+            // timeout instead of hanging on a database that is restarting.
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await
                 .map_err(open_err)?;
