@@ -39,6 +39,13 @@ fn relayed(mut e: ExecEvent, fd: u8) -> ExecEvent {
     e
 }
 
+/// `e` with its stdin a pipe from a downloader that still holds its connection (`curl URL | sh`).
+fn downloaded(mut e: ExecEvent, tool: &str) -> ExecEvent {
+    e = relayed(e, 0);
+    e.relays[0].name = tool.into();
+    e
+}
+
 fn conn(remote: &str, port: u16, listening: bool, main: bool) -> Box<ConnectionEvent> {
     Box::new(ConnectionEvent {
         time: SystemTime::now(),
@@ -136,6 +143,13 @@ pub(super) fn positives() -> Vec<Case> {
         ),
         case("untraced_process", Untraced, ev("/usr/bin/sleep", &["sleep", "100"]), Subject::Process),
         case("exec_arguments_changed", Mismatch, ev("/usr/bin/dash", &["sh", "-c", ": B"]), Subject::Process),
+        // A downloader's stream into a shell whose output also goes back to the network.
+        case(
+            "reverse_shell_stdio_rewired",
+            Stdio,
+            relayed(downloaded(ev("/bin/dash", &["sh"]), "curl"), 1),
+            Subject::Process,
+        ),
     ]
 }
 
@@ -160,6 +174,20 @@ pub(super) fn negatives() -> Vec<Case> {
             "remote_command_stdio_rewired",
             Stdio,
             relayed(ev("/usr/bin/python3", &["python3"]), 1),
+            Subject::Process,
+        ),
+        // `curl URL | sh` (an install script, a job's hook) caught while curl is still connected: a
+        // download run by a shell, judged by its content, not a shell taking commands from the network.
+        case(
+            "reverse_shell_stdio_rewired",
+            Stdio,
+            downloaded(ev("/bin/dash", &["sh"]), "curl"),
+            Subject::Process,
+        ),
+        case(
+            "remote_command_stdio_rewired",
+            Stdio,
+            downloaded(ev("/bin/ls", &["ls"]), "wget"),
             Subject::Process,
         ),
         // The image's own program on a pool-like port (9000 is a common app port), and a miner port
