@@ -36,6 +36,23 @@ fn ceil_to(t: i64, span: i64) -> i64 {
     }
 }
 
+/// Binds a counts row's identity (span, bucket, then the key's five columns) in column order.
+fn bind_row<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    span: i64,
+    bucket: i64,
+    k: &Key,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(span)
+        .bind(bucket)
+        .bind(k.service.clone())
+        .bind(k.severity.clone())
+        .bind(k.category.clone())
+        .bind(k.rule_id.clone())
+        .bind(k.state.clone())
+}
+
 /// What is counted of one finding (columns as stored, `''` for no service or rule).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Key {
@@ -127,15 +144,7 @@ async fn apply_in(conn: &mut AnyConnection, deltas: &[Delta], spans: &[i64]) -> 
         let mut query = sqlx::query(&sql);
         for ((span, bucket, k), n) in chunk {
             decreased |= *n < 0;
-            query = query
-                .bind(*span)
-                .bind(*bucket)
-                .bind(k.service.clone())
-                .bind(k.severity.clone())
-                .bind(k.category.clone())
-                .bind(k.rule_id.clone())
-                .bind(k.state.clone())
-                .bind(*n);
+            query = bind_row(query, *span, *bucket, k).bind(*n);
         }
         query.execute(&mut *conn).await.map_err(q("count findings"))?;
     }
@@ -143,20 +152,11 @@ async fn apply_in(conn: &mut AnyConnection, deltas: &[Delta], spans: &[i64]) -> 
         // Only rows that were decreased can have reached zero: remove them by key, a statement per row
         // (state changes and retention, not ingest).
         for ((span, bucket, k), _) in rows.iter().filter(|(_, n)| *n < 0) {
-            sqlx::query(
+            let delete = sqlx::query(
                 "DELETE FROM finding_counts WHERE span = $1 AND bucket = $2 AND service = $3 AND severity = $4 \
                  AND category = $5 AND rule_id = $6 AND state = $7 AND n <= 0",
-            )
-            .bind(*span)
-            .bind(*bucket)
-            .bind(k.service.clone())
-            .bind(k.severity.clone())
-            .bind(k.category.clone())
-            .bind(k.rule_id.clone())
-            .bind(k.state.clone())
-            .execute(&mut *conn)
-            .await
-            .map_err(q("drop empty counts"))?;
+            );
+            bind_row(delete, *span, *bucket, k).execute(&mut *conn).await.map_err(q("drop empty counts"))?;
         }
     }
     Ok(())
